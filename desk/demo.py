@@ -1,0 +1,148 @@
+"""Demo data for the embedded desk: a user per role, accounts, BTC and ETH instruments, simulated dealers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth.models import Group, User
+from django.db import transaction
+
+from desk.audit import audit_record
+from desk.models import Account, Instrument, InstrumentKind, OptionType
+from desk.roles import Role, roles_sync
+from rfq.models import Connectivity, Counterparty
+
+DEMO_USERS = {
+    "trader": Role.TRADER,
+    "risk": Role.RISK_OFFICER,
+    "compliance": Role.COMPLIANCE,
+    "admin": Role.ADMIN,
+}
+
+# code, name, connectivity. The dealers' hidden behaviour lives with the simulator, never here.
+DEMO_DEALERS = [
+    ("ALPHA", "Alpha Markets", Connectivity.FIX),
+    ("BRAVO", "Bravo Liquidity", Connectivity.FIX),
+    ("CHARLIE", "Charlie Capital", Connectivity.FIX),
+    ("DELTA", "Delta Derivatives", Connectivity.FIX),
+    ("ECHO", "Echo Trading", Connectivity.REST),
+    ("FOXTROT", "Foxtrot Partners", Connectivity.REST),
+    ("GOLF", "Golf Options", Connectivity.REST),
+    ("HOTEL", "Hotel Digital", Connectivity.REST),
+]
+
+UNDERLYINGS = {
+    "BTC": (Decimal("0.5"), Decimal("0.0001"), 100_000, 5_000),
+    "ETH": (Decimal("0.05"), Decimal("0.001"), 3_500, 250),
+}
+
+
+def demo_password(name: str) -> str:
+    return f"demo-{name}"
+
+
+def _last_friday(year: int, month: int) -> datetime:
+    first_next = datetime(year + month // 12, month % 12 + 1, 1, 8, 0, tzinfo=UTC)
+    day = first_next - timedelta(days=1)
+    while day.weekday() != 4:
+        day -= timedelta(days=1)
+    return day
+
+
+def demo_expiries(today: datetime, count: int = 2) -> list[datetime]:
+    """The next ``count`` monthly expiries (last Friday, 08:00 UTC) at least a week away."""
+    expiries, year, month = [], today.year, today.month
+    while len(expiries) < count:
+        expiry = _last_friday(year, month)
+        if expiry - today >= timedelta(days=7):
+            expiries.append(expiry)
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return expiries
+
+
+def _instrument(symbol: str, **fields: Any) -> tuple[Instrument, bool]:
+    return Instrument.objects.get_or_create(symbol=symbol, defaults=fields)
+
+
+@transaction.atomic
+def demo_seed(*, now: datetime | None = None) -> dict[str, int]:
+    """Create the demo data that is missing; existing rows are left as they are (idempotent)."""
+    now = now or datetime.now(UTC)
+    roles_sync()
+    created = {"users": 0, "accounts": 0, "instruments": 0, "dealers": 0}
+
+    for name, role in DEMO_USERS.items():
+        user, new = User.objects.get_or_create(username=name, defaults={"email": f"{name}@desk.example"})
+        if new:
+            user.set_password(demo_password(name))
+            user.is_staff = user.is_superuser = role == Role.ADMIN
+            user.save()
+            created["users"] += 1
+        user.groups.add(Group.objects.get(name=role))
+
+    for code, name in [("ACC-ALPHA-FUND", "Alpha Fund"), ("ACC-BETA-TREASURY", "Beta Treasury")]:
+        created["accounts"] += Account.objects.get_or_create(code=code, defaults={"name": name})[1]
+
+    expiries = demo_expiries(now)
+    for base, (_spot_lot, perp_lot, atm, step) in UNDERLYINGS.items():
+        spot, new = _instrument(
+            f"{base}-USD",
+            kind=InstrumentKind.SPOT,
+            base_currency=base,
+            quote_currency="USD",
+            tick_size=Decimal("0.01"),
+            lot_size=perp_lot,
+        )
+        created["instruments"] += new
+        created["instruments"] += _instrument(
+            f"{base}-PERP",
+            kind=InstrumentKind.PERPETUAL,
+            base_currency=base,
+            quote_currency="USD",
+            underlying=spot,
+            tick_size=Decimal("0.1"),
+            lot_size=perp_lot,
+        )[1]
+        for expiry in expiries:
+            for offset in (-2, -1, 0, 1, 2):
+                strike = atm + offset * step
+                for option_type in (OptionType.CALL, OptionType.PUT):
+                    symbol = f"{base}-{expiry:%d%b%y}-{strike}-{option_type[0].upper()}".upper()
+                    created["instruments"] += _instrument(
+                        symbol,
+                        kind=InstrumentKind.OPTION,
+                        base_currency=base,
+                        quote_currency="USD",
+                        underlying=spot,
+                        strike=Decimal(strike),
+                        expiry=expiry,
+                        option_type=option_type,
+                        tick_size=Decimal("0.5") if base == "BTC" else Decimal("0.05"),
+                        lot_size=Decimal("0.1") if base == "BTC" else Decimal("1"),
+                    )[1]
+
+    dealer_group = Group.objects.get(name=Role.DEALER)
+    for code, name, connectivity in DEMO_DEALERS:
+        if Counterparty.objects.filter(code=code).exists():
+            continue
+        user = User.objects.create_user(username=f"dealer-{code.lower()}", password=None)
+        user.groups.add(dealer_group)
+        dealer = Counterparty(
+            code=code,
+            name=name,
+            connectivity=connectivity,
+            fix_sender_comp_id=code if connectivity == Connectivity.FIX else None,
+            api_key_id=f"key-{code.lower()}",
+            instrument_classes=[InstrumentKind.SPOT, InstrumentKind.PERPETUAL, InstrumentKind.OPTION],
+            user=user,
+        )
+        dealer.set_api_secret(demo_password(code.lower()))
+        dealer.set_fix_password(demo_password(code.lower()))
+        dealer.save()
+        created["dealers"] += 1
+
+    if any(created.values()):
+        audit_record(actor="system:seed_demo", action="demo.seed", after=created)
+    return created

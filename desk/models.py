@@ -1,0 +1,160 @@
+"""Reference data (instruments, client accounts) and the tamper-evident audit trail."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from desk.fields import price_field, quantity_field
+
+
+class InstrumentKind(models.TextChoices):
+    SPOT = "spot", "Spot"
+    PERPETUAL = "perpetual", "Perpetual"
+    OPTION = "option", "Option"
+
+
+class OptionType(models.TextChoices):
+    CALL = "call", "Call"
+    PUT = "put", "Put"
+
+
+class Instrument(models.Model):
+    """A tradable instrument. Prices are in ``quote_currency`` per contract; one contract is ``multiplier`` units
+    of ``base_currency``; quantities are in contracts, a multiple of ``lot_size``."""
+
+    symbol = models.CharField(max_length=64, unique=True)
+    kind = models.CharField(max_length=16, choices=InstrumentKind.choices)
+    base_currency = models.CharField(max_length=12, help_text="e.g. BTC")
+    quote_currency = models.CharField(max_length=12, help_text="e.g. USD")
+    underlying = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="derivatives",
+        help_text="the spot or perpetual an option or perpetual refers to",
+    )
+    strike = price_field(null=True, blank=True, help_text="quote currency per unit of base currency")
+    expiry = models.DateTimeField(null=True, blank=True, help_text="UTC")
+    option_type = models.CharField(max_length=4, choices=OptionType.choices, blank=True, default="")
+    multiplier = quantity_field(default=1, help_text="units of base currency per contract")
+    tick_size = price_field(help_text="smallest price increment, quote currency")
+    lot_size = quantity_field(help_text="smallest quantity increment, contracts")
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["symbol"]
+        constraints = [
+            models.CheckConstraint(condition=Q(tick_size__gt=0), name="instrument_tick_positive"),
+            models.CheckConstraint(condition=Q(lot_size__gt=0), name="instrument_lot_positive"),
+            models.CheckConstraint(condition=Q(multiplier__gt=0), name="instrument_multiplier_positive"),
+            models.CheckConstraint(
+                condition=(
+                    Q(
+                        kind=InstrumentKind.OPTION,
+                        strike__gt=0,
+                        expiry__isnull=False,
+                        underlying__isnull=False,
+                        option_type__in=[OptionType.CALL, OptionType.PUT],
+                    )
+                    | (~Q(kind=InstrumentKind.OPTION) & Q(strike__isnull=True, expiry__isnull=True, option_type=""))
+                ),
+                name="instrument_option_terms",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.symbol
+
+
+class Account(models.Model):
+    """A client account of the desk. Never disclosed to dealers."""
+
+    code = models.CharField(max_length=32, unique=True)
+    name = models.CharField(max_length=128)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class AuditImmutableError(Exception):
+    """Raised on any attempt to change or remove an audit event."""
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def update(self, **kwargs: object) -> int:
+        raise AuditImmutableError("audit events are append-only: update refused")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AuditImmutableError("audit events are append-only: delete refused")
+
+    def bulk_update(self, *args: object, **kwargs: object) -> int:
+        raise AuditImmutableError("audit events are append-only: bulk_update refused")
+
+    def bulk_create(self, *args: object, **kwargs: object) -> list:
+        raise AuditImmutableError("audit events are written one by one through desk.audit.audit_record")
+
+
+class AuditEvent(models.Model):
+    """One append-only entry of the audit trail, chained to the previous one by SHA-256.
+
+    ``hash`` = SHA-256 of the canonical JSON of the row's content including ``prev_hash``; see
+    :func:`desk.audit.event_hash`. Written only by :func:`desk.audit.audit_record`.
+    """
+
+    seq = models.PositiveBigIntegerField(unique=True)
+    occurred_at = models.DateTimeField(help_text="UTC, microseconds")
+    actor = models.CharField(max_length=150, help_text="user:<name>, dealer:<comp id>, system:<component>")
+    action = models.CharField(max_length=64)
+    object_type = models.CharField(max_length=64, blank=True, default="")
+    object_id = models.CharField(max_length=64, blank=True, default="")
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    request_id = models.CharField(max_length=80, blank=True, default="")
+    prev_hash = models.CharField(max_length=64, unique=True)
+    hash = models.CharField(max_length=64, unique=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["seq"]
+        permissions = [("export_audit", "Can export and verify the audit trail")]
+        indexes = [
+            models.Index(fields=["occurred_at"]),
+            models.Index(fields=["actor"]),
+            models.Index(fields=["object_type", "object_id"]),
+            models.Index(fields=["action"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} {self.object_type}:{self.object_id}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if not self._state.adding:
+            raise AuditImmutableError(f"audit event #{self.seq} is append-only: update refused")
+        if not self.hash:
+            raise AuditImmutableError("audit events are written through desk.audit.audit_record")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise AuditImmutableError(f"audit event #{self.seq} is append-only: delete refused")
+
+
+class AuditHead(models.Model):
+    """The chain's head (last sequence number and hash), kept apart from the events so that deleting the
+    newest events is detected. One row, locked by every writer: this serializes the chain."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    seq = models.PositiveBigIntegerField(default=0)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="audithead_singleton")]
+
+    def __str__(self) -> str:
+        return f"audit head #{self.seq} {self.hash[:12]}"

@@ -1,0 +1,27 @@
+"""Diagnostics tasks: they prove the worker -> channel layer -> browser path (and beat) are alive."""
+
+from __future__ import annotations
+
+import socket
+from datetime import UTC, datetime
+
+from celery import shared_task
+
+from desk.events import broadcast
+
+
+@shared_task(name="desk.tasks.desk_ping")
+def desk_ping(*, message: str, requested_by: str) -> dict[str, str]:
+    payload = {
+        "message": message,
+        "requested_by": requested_by,
+        "worker": socket.gethostname(),
+        "at": datetime.now(UTC).isoformat(),
+    }
+    broadcast(event="ping", payload=payload)
+    return payload
+
+
+@shared_task(name="desk.tasks.desk_heartbeat")
+def desk_heartbeat() -> None:
+    broadcast(event="heartbeat", payload={"at": datetime.now(UTC).isoformat()})

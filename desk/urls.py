@@ -1,0 +1,28 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
+
+from desk import api, views
+from rfq import api as rfq_api
+
+app_name_desk = [
+    path("", views.blotter, name="blotter"),
+    path("login/", auth_views.LoginView.as_view(template_name="desk/login.html"), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+]
+
+api_v1 = [
+    path("me/", api.MeApi.as_view(), name="me"),
+    path("ping/", api.PingApi.as_view(), name="ping"),
+    path("orders/", rfq_api.DeskOrderListApi.as_view(), name="orders"),
+    path("dealer/rfqs/", rfq_api.DealerRFQListApi.as_view(), name="dealer-rfqs"),
+]
+
+urlpatterns = [
+    path("desk/", include((app_name_desk, "desk"))),
+    path("api/v1/", include((api_v1, "api"))),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("admin/", admin.site.urls),
+    path("healthz", views.healthz, name="healthz"),
+]

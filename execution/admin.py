@@ -1,0 +1,26 @@
+from django.contrib import admin
+
+from desk.admin_base import ReadOnlyAdmin
+from execution.models import ChildOrder, ExecutionPlan, Fill, Position
+
+
+@admin.register(ExecutionPlan)
+class ExecutionPlanAdmin(ReadOnlyAdmin):
+    list_display = ["id", "instrument", "side", "quantity", "filled_quantity", "algorithm", "status"]
+    list_filter = ["status", "algorithm"]
+
+
+@admin.register(ChildOrder)
+class ChildOrderAdmin(ReadOnlyAdmin):
+    list_display = ["client_order_id", "plan", "seq", "quantity", "status", "scheduled_at"]
+    list_filter = ["status"]
+
+
+@admin.register(Fill)
+class FillAdmin(ReadOnlyAdmin):
+    list_display = ["exec_id", "instrument", "side", "quantity", "price", "executed_at"]
+
+
+@admin.register(Position)
+class PositionAdmin(ReadOnlyAdmin):
+    list_display = ["book", "instrument", "quantity", "average_price", "realized_pnl"]

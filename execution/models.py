@@ -1,0 +1,144 @@
+"""Execution plans, their child orders, fills and the resulting positions."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from desk.fields import price_field, quantity_field
+from desk.models import Instrument
+from rfq.models import Quote, RFQLeg, Side
+
+
+class Algorithm(models.TextChoices):
+    TWAP = "twap", "TWAP"
+    VWAP = "vwap", "VWAP"
+    POV = "pov", "Percent of volume"
+    ALMGREN_CHRISS = "almgren_chriss", "Almgren-Chriss"
+
+
+class PlanStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    RUNNING = "running", "Running"
+    PAUSED = "paused", "Paused"
+    COMPLETED = "completed", "Completed"
+    CANCELLED = "cancelled", "Cancelled"
+    HALTED = "halted", "Halted by risk"
+
+
+class ExecutionPlan(models.Model):
+    """How an accepted leg or a split residual is worked in the market."""
+
+    rfq_leg = models.ForeignKey(RFQLeg, null=True, blank=True, on_delete=models.PROTECT, related_name="plans")
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="plans")
+    side = models.CharField(max_length=4, choices=Side.choices)
+    quantity = quantity_field()
+    filled_quantity = quantity_field(default=0)
+    algorithm = models.CharField(max_length=16, choices=Algorithm.choices)
+    parameters = models.JSONField(default=dict, blank=True, help_text="algorithm parameters (horizon s, caps...)")
+    status = models.CharField(max_length=16, choices=PlanStatus.choices, default=PlanStatus.DRAFT)
+    start_at = models.DateTimeField(null=True, blank=True)
+    end_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="plans")
+    created_at = models.DateTimeField(auto_now_add=True)
+    version = models.PositiveIntegerField(default=0, help_text="optimistic lock, bumped by every state change")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="plan_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(filled_quantity__gte=0, filled_quantity__lte=F("quantity")),
+                name="plan_filled_within_quantity",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"plan {self.pk} {self.algorithm} {self.side} {self.quantity} {self.instrument}"
+
+
+class ChildOrderStatus(models.TextChoices):
+    PLANNED = "planned", "Planned"
+    CHECKED = "checked", "Passed risk"
+    SENT = "sent", "Sent"
+    FILLED = "filled", "Filled"
+    PARTIALLY_FILLED = "partially_filled", "Partially filled"
+    REJECTED = "rejected", "Rejected"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class ChildOrder(models.Model):
+    """One slice of a plan. ``client_order_id`` is deterministic (plan and slice number) so that a resumed worker
+    re-sends the same id and the venue refuses a duplicate instead of trading twice."""
+
+    plan = models.ForeignKey(ExecutionPlan, on_delete=models.PROTECT, related_name="child_orders")
+    seq = models.PositiveIntegerField(help_text="slice number within the plan")
+    client_order_id = models.CharField(max_length=64, unique=True)
+    quantity = quantity_field()
+    limit_price = price_field(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=ChildOrderStatus.choices, default=ChildOrderStatus.PLANNED)
+    scheduled_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    reject_reason = models.CharField(max_length=255, blank=True, default="")
+    filled_quantity = quantity_field(default=0)
+
+    class Meta:
+        ordering = ["plan", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "seq"], name="childorder_unique_seq"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="childorder_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(filled_quantity__gte=0, filled_quantity__lte=F("quantity")),
+                name="childorder_filled_within_quantity",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.client_order_id
+
+
+class Fill(models.Model):
+    """An execution: from the venue for a child order, or from a dealer for an accepted quote."""
+
+    exec_id = models.CharField(max_length=64, unique=True, help_text="venue or dealer ExecID (17): no double count")
+    child_order = models.ForeignKey(ChildOrder, null=True, blank=True, on_delete=models.PROTECT, related_name="fills")
+    quote = models.ForeignKey(Quote, null=True, blank=True, on_delete=models.PROTECT, related_name="fills")
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="fills")
+    side = models.CharField(max_length=4, choices=Side.choices)
+    quantity = quantity_field()
+    price = price_field()
+    fee = price_field(default=0, help_text="quote currency")
+    executed_at = models.DateTimeField(help_text="UTC")
+
+    class Meta:
+        ordering = ["-executed_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="fill_quantity_positive"),
+            models.CheckConstraint(condition=Q(price__gt=0), name="fill_price_positive"),
+            models.CheckConstraint(
+                condition=Q(child_order__isnull=False) | Q(quote__isnull=False), name="fill_has_a_source"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.exec_id
+
+
+class Position(models.Model):
+    """Net position of a book in an instrument. ``quantity`` is signed: positive long, in contracts."""
+
+    book = models.CharField(max_length=32, default="desk")
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="positions")
+    quantity = quantity_field(default=0, help_text="signed contracts: + long, - short")
+    average_price = price_field(default=0)
+    realized_pnl = price_field(default=0, help_text="quote currency")
+    updated_at = models.DateTimeField(auto_now=True)
+    version = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["book", "instrument"]
+        constraints = [models.UniqueConstraint(fields=["book", "instrument"], name="position_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.book} {self.instrument} {self.quantity}"

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class RFQConfig(AppConfig):
+    name = "rfq"
+    verbose_name = "RFQ"

@@ -1,0 +1,274 @@
+"""Counterparties (dealers), desk orders, RFQs with their legs, the requests sent to dealers, and quotes."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.hashers import check_password, make_password
+from django.db import models
+from django.db.models import F, Q
+
+from desk.fields import price_field, quantity_field
+from desk.models import Account, Instrument, InstrumentKind
+
+
+class Side(models.TextChoices):
+    BUY = "buy", "Buy"
+    SELL = "sell", "Sell"
+
+
+class CounterpartyStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    SUSPENDED = "suspended", "Suspended"
+    DISABLED = "disabled", "Disabled"
+
+
+class Connectivity(models.TextChoices):
+    FIX = "fix", "FIX 4.4"
+    REST = "rest", "REST"
+
+
+class Counterparty(models.Model):
+    """A dealer the desk may ask for quotes. Credentials are stored only as salted hashes."""
+
+    code = models.CharField(max_length=32, unique=True)
+    name = models.CharField(max_length=128)
+    status = models.CharField(max_length=16, choices=CounterpartyStatus.choices, default=CounterpartyStatus.ACTIVE)
+    connectivity = models.CharField(max_length=8, choices=Connectivity.choices, default=Connectivity.FIX)
+    fix_sender_comp_id = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    fix_password_hash = models.CharField(max_length=256, blank=True, default="")
+    api_key_id = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    api_secret_hash = models.CharField(max_length=256, blank=True, default="")
+    instrument_classes = models.JSONField(default=list, blank=True, help_text="instrument kinds it quotes")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="counterparty",
+        help_text="the login the dealer's API calls act as (role: dealer)",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name_plural = "counterparties"
+
+    def __str__(self) -> str:
+        return self.code
+
+    def set_api_secret(self, secret: str) -> None:
+        self.api_secret_hash = make_password(secret)
+
+    def check_api_secret(self, secret: str) -> bool:
+        return bool(self.api_secret_hash) and check_password(secret, self.api_secret_hash)
+
+    def set_fix_password(self, password: str) -> None:
+        self.fix_password_hash = make_password(password)
+
+    def check_fix_password(self, password: str) -> bool:
+        return bool(self.fix_password_hash) and check_password(password, self.fix_password_hash)
+
+    def quotes_kind(self, kind: InstrumentKind | str) -> bool:
+        return str(kind) in self.instrument_classes
+
+
+class Urgency(models.TextChoices):
+    LOW = "low", "Low"
+    NORMAL = "normal", "Normal"
+    HIGH = "high", "High"
+    IMMEDIATE = "immediate", "Immediate"
+
+
+class DeskOrderStatus(models.TextChoices):
+    NEW = "new", "New"
+    AGGREGATED = "aggregated", "In an RFQ"
+    WORKING = "working", "Working"
+    FILLED = "filled", "Filled"
+    CANCELLED = "cancelled", "Cancelled"
+    REJECTED = "rejected", "Rejected"
+
+
+class DeskOrder(models.Model):
+    """A client order the desk has to execute."""
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="orders")
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="desk_orders")
+    side = models.CharField(max_length=4, choices=Side.choices)
+    quantity = quantity_field()
+    limit_price = price_field(null=True, blank=True, help_text="worst acceptable price, quote currency; empty: none")
+    urgency = models.CharField(max_length=16, choices=Urgency.choices, default=Urgency.NORMAL)
+    status = models.CharField(max_length=16, choices=DeskOrderStatus.choices, default=DeskOrderStatus.NEW)
+    filled_quantity = quantity_field(default=0)
+    trader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="desk_orders")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [("view_blotter", "Can view the desk's pages and blotter")]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="deskorder_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(filled_quantity__gte=0, filled_quantity__lte=F("quantity")),
+                name="deskorder_filled_within_quantity",
+            ),
+            models.CheckConstraint(
+                condition=Q(limit_price__isnull=True) | Q(limit_price__gt=0), name="deskorder_limit_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.side} {self.quantity} {self.instrument}"
+
+
+class RFQStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    SENT = "sent", "Sent"
+    QUOTED = "quoted", "Quoted"
+    ACCEPTED = "accepted", "Accepted"
+    PARTIALLY_ACCEPTED = "partially_accepted", "Partially accepted"
+    EXPIRED = "expired", "Expired"
+    CANCELLED = "cancelled", "Cancelled"
+    REJECTED = "rejected", "Rejected"
+
+
+class PackageType(models.TextChoices):
+    SINGLE = "single", "Single instrument"
+    STRADDLE = "straddle", "Straddle"
+    STRANGLE = "strangle", "Strangle"
+    COLLAR = "collar", "Collar"
+    CALL_SPREAD = "call_spread", "Call spread"
+    PUT_SPREAD = "put_spread", "Put spread"
+    CALENDAR = "calendar", "Calendar"
+    CUSTOM = "custom", "Custom"
+
+
+class RFQ(models.Model):
+    """A request for quotes on one instrument or a multi-leg package, aggregating one or more desk orders."""
+
+    reference = models.CharField(max_length=32, unique=True, help_text="the id dealers see; reveals no client")
+    status = models.CharField(max_length=20, choices=RFQStatus.choices, default=RFQStatus.DRAFT)
+    package_type = models.CharField(max_length=16, choices=PackageType.choices, default=PackageType.SINGLE)
+    disclosed = models.BooleanField(default=False, help_text="disclose the desk's name (never the client)")
+    orders = models.ManyToManyField(DeskOrder, blank=True, related_name="rfqs")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="rfqs")
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    version = models.PositiveIntegerField(default=0, help_text="optimistic lock, bumped by every state change")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "RFQ"
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class RFQLeg(models.Model):
+    rfq = models.ForeignKey(RFQ, on_delete=models.CASCADE, related_name="legs")
+    leg_no = models.PositiveSmallIntegerField()
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="rfq_legs")
+    side = models.CharField(max_length=4, choices=Side.choices)
+    ratio = models.PositiveSmallIntegerField(default=1, help_text="leg ratio within the package")
+    quantity = quantity_field()
+
+    class Meta:
+        ordering = ["rfq", "leg_no"]
+        constraints = [
+            models.UniqueConstraint(fields=["rfq", "leg_no"], name="rfqleg_unique_no"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="rfqleg_quantity_positive"),
+            models.CheckConstraint(condition=Q(ratio__gte=1), name="rfqleg_ratio_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rfq.reference}/{self.leg_no}"
+
+
+class QuoteRequestStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    QUOTED = "quoted", "Quoted"
+    DECLINED = "declined", "Declined"
+    EXPIRED = "expired", "Expired"
+
+
+class QuoteRequest(models.Model):
+    """The RFQ as sent to one dealer. A dealer sees an RFQ only through its own QuoteRequest."""
+
+    rfq = models.ForeignKey(RFQ, on_delete=models.CASCADE, related_name="quote_requests")
+    dealer = models.ForeignKey(Counterparty, on_delete=models.PROTECT, related_name="quote_requests")
+    quote_req_id = models.CharField(max_length=64, unique=True, help_text="FIX QuoteReqID (131)")
+    channel = models.CharField(max_length=8, choices=Connectivity.choices)
+    status = models.CharField(max_length=16, choices=QuoteRequestStatus.choices, default=QuoteRequestStatus.PENDING)
+    shown_fraction = models.DecimalField(
+        max_digits=5, decimal_places=4, default=1, help_text="share of the RFQ's size shown to this dealer"
+    )
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [models.UniqueConstraint(fields=["rfq", "dealer"], name="quoterequest_one_per_dealer")]
+
+    def __str__(self) -> str:
+        return self.quote_req_id
+
+
+class Firmness(models.TextChoices):
+    FIRM = "firm", "Firm"
+    INDICATIVE = "indicative", "Indicative"
+
+
+class QuoteStatus(models.TextChoices):
+    LIVE = "live", "Live"
+    ACCEPTED = "accepted", "Accepted"
+    FILLED = "filled", "Filled"
+    LAST_LOOK_REJECTED = "last_look_rejected", "Rejected on last look"
+    EXPIRED = "expired", "Expired"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Quote(models.Model):
+    """A dealer's answer to a QuoteRequest: a price per leg (and a package price for multi-leg RFQs)."""
+
+    rfq = models.ForeignKey(RFQ, on_delete=models.CASCADE, related_name="quotes")
+    quote_request = models.ForeignKey(QuoteRequest, on_delete=models.CASCADE, related_name="quotes")
+    dealer = models.ForeignKey(Counterparty, on_delete=models.PROTECT, related_name="quotes")
+    quote_id = models.CharField(max_length=64, help_text="the dealer's QuoteID (117)")
+    firmness = models.CharField(max_length=12, choices=Firmness.choices, default=Firmness.FIRM)
+    status = models.CharField(max_length=20, choices=QuoteStatus.choices, default=QuoteStatus.LIVE)
+    package_price = price_field(null=True, blank=True, help_text="net package price, quote currency per package")
+    valid_until = models.DateTimeField(help_text="UTC, FIX ValidUntilTime (62)")
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        permissions = [("respond_rfq", "Can answer RFQs sent to its own counterparty")]
+        constraints = [models.UniqueConstraint(fields=["dealer", "quote_id"], name="quote_unique_per_dealer")]
+
+    def __str__(self) -> str:
+        return f"{self.dealer.code}:{self.quote_id}"
+
+
+class QuoteLeg(models.Model):
+    quote = models.ForeignKey(Quote, on_delete=models.CASCADE, related_name="legs")
+    leg = models.ForeignKey(RFQLeg, on_delete=models.CASCADE, related_name="quote_legs")
+    bid_price = price_field(null=True, blank=True)
+    bid_size = quantity_field(null=True, blank=True)
+    offer_price = price_field(null=True, blank=True)
+    offer_size = quantity_field(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["quote", "leg"], name="quoteleg_unique"),
+            models.CheckConstraint(
+                condition=Q(bid_price__isnull=False) | Q(offer_price__isnull=False), name="quoteleg_has_a_side"
+            ),
+            models.CheckConstraint(
+                condition=Q(bid_price__isnull=True) | Q(offer_price__isnull=True) | Q(bid_price__lte=F("offer_price")),
+                name="quoteleg_not_crossed",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quote} leg {self.leg.leg_no}"

@@ -1,0 +1,15 @@
+from django.contrib import admin
+
+from desk.admin_base import ReadOnlyAdmin
+from risk.models import KillSwitch, Limit
+
+
+@admin.register(Limit)
+class LimitAdmin(ReadOnlyAdmin):
+    list_display = ["scope", "scope_key", "kind", "value", "is_active", "updated_by", "updated_at"]
+    list_filter = ["scope", "kind", "is_active"]
+
+
+@admin.register(KillSwitch)
+class KillSwitchAdmin(ReadOnlyAdmin):
+    list_display = ["scope", "scope_key", "engaged", "reason", "changed_by", "changed_at"]

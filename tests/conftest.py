@@ -1,0 +1,114 @@
+"""Shared fixtures: role users, factories, a real Celery worker thread, and a live ASGI server."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from django.conf import settings
+from django.test import Client
+
+from desk.celery import app as celery_app
+from desk.embedded import embedded_worker
+from desk.roles import Role
+from tests import factories
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(tmp_path_factory: pytest.TempPathFactory) -> None:
+    # A file, not SQLite's shared in-memory database: the worker thread, the live server and the writer
+    # processes of the concurrency test all open their own connections to it.
+    if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+        path = tmp_path_factory.mktemp("db") / "test-desk.sqlite3"
+        settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = str(path)
+
+
+@pytest.fixture
+def trader(db):  # noqa: ANN001, ANN201
+    return factories.user_create(role=Role.TRADER, username="trader-t")
+
+
+@pytest.fixture
+def risk_officer(db):  # noqa: ANN001, ANN201
+    return factories.user_create(role=Role.RISK_OFFICER, username="risk-t")
+
+
+@pytest.fixture
+def compliance(db):  # noqa: ANN001, ANN201
+    return factories.user_create(role=Role.COMPLIANCE, username="compliance-t")
+
+
+@pytest.fixture
+def dealer(db):  # noqa: ANN001, ANN201
+    return factories.dealer_create(code="ALPHA", secret="alpha-secret-123")
+
+
+@pytest.fixture
+def other_dealer(db):  # noqa: ANN001, ANN201
+    return factories.dealer_create(code="BRAVO", secret="bravo-secret-123")
+
+
+@pytest.fixture
+def instrument(db):  # noqa: ANN001, ANN201
+    return factories.instrument_create(symbol="BTC-USD")
+
+
+@pytest.fixture
+def account(db):  # noqa: ANN001, ANN201
+    return factories.account_create(code="ACC-SECRET-CLIENT")
+
+
+@pytest.fixture
+def client_for():  # noqa: ANN201
+    def make(user) -> Client:  # noqa: ANN001
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def celery_worker() -> Iterator[object]:
+    """A real Celery worker (thread pool) consuming from the configured broker: memory or Redis."""
+    with embedded_worker(celery_app, concurrency=2, hostname="pytest@desk") as worker:
+        yield worker
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def live_asgi(transactional_db) -> Iterator[str]:  # noqa: ANN001
+    """The desk's ASGI app served by uvicorn on a free port, in a thread of the test process."""
+    port = free_port()
+    config = uvicorn.Config(
+        "desk.asgi:application",
+        host="127.0.0.1",
+        port=port,
+        lifespan="off",
+        ws="websockets-sansio",
+        log_level="warning",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test ASGI server did not start")
+        time.sleep(0.05)
+    yield f"127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -1,0 +1,110 @@
+"""`manage.py rundesk` as a user starts it: login page, blotter, live events from its own worker and beat,
+and Ctrl-C stops every part."""
+
+from __future__ import annotations
+
+import http.cookiejar
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+from websockets.sync.client import connect
+
+from tests.conftest import REPO_ROOT, free_port
+
+pytestmark = [pytest.mark.e2e]
+
+
+def _run(args: list[str], env: dict[str, str]) -> None:
+    subprocess.run([sys.executable, "manage.py", *args], cwd=REPO_ROOT, env=env, check=True, capture_output=True)
+
+
+def _wait_for(url: str, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except (urllib.error.URLError, ConnectionError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def _login(base: str, username: str) -> tuple[urllib.request.OpenerDirector, http.cookiejar.CookieJar, str]:
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    page = opener.open(f"{base}/desk/login/").read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    body = urllib.parse.urlencode({"username": username, "password": f"demo-{username}", "csrfmiddlewaretoken": token})
+    request = urllib.request.Request(f"{base}/desk/login/", data=body.encode(), headers={"Referer": f"{base}/"})
+    blotter = opener.open(request).read().decode()
+    return opener, jar, blotter
+
+
+@pytest.fixture
+def desk_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DESK_DEBUG"}}
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'desk.sqlite3'}"
+    _run(["migrate", "--noinput"], env)
+    _run(["seed_demo"], env)
+    return env
+
+
+def test_rundesk_serves_the_desk_and_stops_cleanly_on_ctrl_c(desk_env: dict[str, str]) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "rundesk", "--port", str(port)],
+        cwd=REPO_ROOT,
+        env=desk_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        _wait_for(f"{base}/healthz", seconds=60)
+        assert time.monotonic() - started < 60
+        opener, jar, blotter = _login(base, "trader")
+        assert "Desk orders" in blotter
+        session = next(c.value for c in jar if c.name == "sessionid")
+        csrf = next(c.value for c in jar if c.name == "csrftoken")
+
+        with connect(
+            f"ws://127.0.0.1:{port}/ws/desk/",
+            additional_headers={"Cookie": f"sessionid={session}"},
+            origin=base,
+            open_timeout=10,
+        ) as ws:
+            ping = urllib.request.Request(
+                f"{base}/api/v1/ping/",
+                data=json.dumps({"message": "from the e2e test"}).encode(),
+                headers={"Content-Type": "application/json", "X-CSRFToken": csrf, "Referer": f"{base}/"},
+            )
+            assert opener.open(ping).status == 202
+            seen: dict[str, dict] = {}
+            deadline = time.monotonic() + 30
+            while not {"ping", "heartbeat"} <= seen.keys() and time.monotonic() < deadline:
+                message = json.loads(ws.recv(timeout=30))
+                seen[message["event"]] = message["payload"]
+        assert seen["ping"]["message"] == "from the e2e test"
+        assert "heartbeat" in seen, "beat's heartbeat task never reached the page"
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+
+    assert process.returncode == 0, output
+    assert "demo logins: trader / demo-trader" in output
+    assert "the desk stopped" in output
+    leftovers = subprocess.run(["pgrep", "-f", f"rundesk --port {port}"], capture_output=True, text=True)
+    assert leftovers.stdout.strip() == ""
