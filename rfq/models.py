@@ -272,3 +272,114 @@ class QuoteLeg(models.Model):
 
     def __str__(self) -> str:
         return f"{self.quote} leg {self.leg.leg_no}"
+
+
+class DealerOrderStatus(models.TextChoices):
+    SENT = "sent", "Sent to the dealer"
+    FILLED = "filled", "Filled"
+    PARTIALLY_FILLED = "partially_filled", "Partially filled"
+    REJECTED = "rejected", "Rejected (last look)"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class DealerOrder(models.Model):
+    """The desk's acceptance of a quote: a NewOrderSingle (D) carrying the QuoteID, or its REST equivalent.
+
+    The dealer confirms with an ExecutionReport (fill) or rejects on last look. ``cl_ord_id`` is unique: a
+    duplicate ClOrdID is refused."""
+
+    cl_ord_id = models.CharField(max_length=64, unique=True, help_text="FIX ClOrdID (11)")
+    quote = models.ForeignKey(Quote, on_delete=models.PROTECT, related_name="dealer_orders")
+    dealer = models.ForeignKey(Counterparty, on_delete=models.PROTECT, related_name="dealer_orders")
+    leg = models.ForeignKey(RFQLeg, null=True, blank=True, on_delete=models.PROTECT, related_name="dealer_orders")
+    side = models.CharField(max_length=4, choices=Side.choices, help_text="the desk's side")
+    quantity = quantity_field()
+    price = price_field(help_text="the quoted price accepted, quote currency (package price for packages)")
+    filled_quantity = quantity_field(default=0)
+    status = models.CharField(max_length=20, choices=DealerOrderStatus.choices, default=DealerOrderStatus.SENT)
+    reject_reason = models.CharField(max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="dealerorder_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(filled_quantity__gte=0, filled_quantity__lte=F("quantity")),
+                name="dealerorder_filled_within_quantity",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.cl_ord_id
+
+
+class IdempotencyRecord(models.Model):
+    """The stored answer to a dealer's POST with an ``Idempotency-Key``: a retry gets the same answer and the
+    change is never applied twice. A reused key with a different body is refused."""
+
+    dealer = models.ForeignKey(Counterparty, on_delete=models.CASCADE, related_name="idempotency_records")
+    key = models.CharField(max_length=128)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of method, path and body")
+    response_status = models.PositiveSmallIntegerField()
+    response_body = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["dealer", "key"], name="idempotency_unique_per_dealer")]
+
+    def __str__(self) -> str:
+        return f"{self.dealer_id}:{self.key}"
+
+
+class FixSessionStatus(models.TextChoices):
+    DISCONNECTED = "disconnected", "Disconnected"
+    LOGGED_ON = "logged_on", "Logged on"
+    LOGGING_OUT = "logging_out", "Logging out"
+
+
+class FixSession(models.Model):
+    """Persistent state of one FIX session (SenderCompID, TargetCompID): sequence numbers survive restarts."""
+
+    sender_comp_id = models.CharField(max_length=64, help_text="ours (DESK)")
+    target_comp_id = models.CharField(max_length=64, help_text="the dealer's")
+    counterparty = models.ForeignKey(
+        Counterparty, null=True, blank=True, on_delete=models.PROTECT, related_name="fix_sessions"
+    )
+    next_sender_seq = models.PositiveIntegerField(default=1, help_text="MsgSeqNum of our next outgoing message")
+    next_target_seq = models.PositiveIntegerField(default=1, help_text="MsgSeqNum expected next from the peer")
+    status = models.CharField(max_length=16, choices=FixSessionStatus.choices, default=FixSessionStatus.DISCONNECTED)
+    heartbeat_interval = models.PositiveIntegerField(default=30, help_text="HeartBtInt (108), seconds")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["sender_comp_id", "target_comp_id"], name="fixsession_unique_pair")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sender_comp_id}->{self.target_comp_id}"
+
+
+class FixDirection(models.TextChoices):
+    INBOUND = "in", "Inbound"
+    OUTBOUND = "out", "Outbound"
+
+
+class FixMessage(models.Model):
+    """Every message of a session, by direction and MsgSeqNum: the store ResendRequests are answered from."""
+
+    session = models.ForeignKey(FixSession, on_delete=models.CASCADE, related_name="messages")
+    direction = models.CharField(max_length=3, choices=FixDirection.choices)
+    seq = models.PositiveIntegerField()
+    msg_type = models.CharField(max_length=4)
+    raw = models.TextField(help_text="the encoded message, SOH-delimited")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["session", "direction", "seq"]
+        constraints = [models.UniqueConstraint(fields=["session", "direction", "seq"], name="fixmessage_unique_seq")]
+
+    def __str__(self) -> str:
+        return f"{self.session} {self.direction} #{self.seq} {self.msg_type}"
