@@ -4,7 +4,6 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from desk import api, views
-from rfq import api as rfq_api
 
 app_name_desk = [
     path("", views.blotter, name="blotter"),
@@ -15,8 +14,7 @@ app_name_desk = [
 api_v1 = [
     path("me/", api.MeApi.as_view(), name="me"),
     path("ping/", api.PingApi.as_view(), name="ping"),
-    path("orders/", rfq_api.DeskOrderListApi.as_view(), name="orders"),
-    path("dealer/rfqs/", rfq_api.DealerRFQListApi.as_view(), name="dealer-rfqs"),
+    path("", include("rfq.urls")),
 ]
 
 urlpatterns = [

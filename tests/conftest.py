@@ -28,6 +28,12 @@ def django_db_modify_db_settings(tmp_path_factory: pytest.TempPathFactory) -> No
         settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = str(path)
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings) -> None:  # noqa: ANN001
+    # PBKDF2's deliberate slowness costs seconds per user and dealer secret; the tests check hashing, not cost.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def trader(db):  # noqa: ANN001, ANN201
     return factories.user_create(role=Role.TRADER, username="trader-t")

@@ -10,7 +10,8 @@ from django.contrib.auth.models import Group, User
 
 from desk.models import Account, Instrument, InstrumentKind
 from desk.roles import Role
-from rfq.models import RFQ, Connectivity, Counterparty, DeskOrder, QuoteRequest, RFQLeg, Side
+from rfq.models import RFQ, Connectivity, Counterparty, DeskOrder, Quote, QuoteRequest, RFQLeg, Side
+from rfq.services import QuoteLegInput, quote_receive, rfq_send
 
 _ids = itertools.count(1)
 
@@ -40,13 +41,16 @@ def account_create(*, code: str | None = None) -> Account:
     return Account.objects.create(code=code, name=f"Client {code}")
 
 
-def dealer_create(*, code: str | None = None, secret: str = "dealer-secret-xyz") -> Counterparty:
+def dealer_create(
+    *, code: str | None = None, secret: str = "dealer-secret-xyz", connectivity: str = Connectivity.REST
+) -> Counterparty:
     code = code or f"DLR{next(_ids)}"
     user = user_create(role=Role.DEALER, username=f"dealer-{code.lower()}")
     dealer = Counterparty(
         code=code,
         name=f"Dealer {code}",
-        connectivity=Connectivity.REST,
+        connectivity=connectivity,
+        fix_sender_comp_id=code if connectivity == Connectivity.FIX else None,
         api_key_id=f"key-{code.lower()}",
         instrument_classes=[InstrumentKind.SPOT],
         user=user,
@@ -62,14 +66,41 @@ def desk_order_create(*, trader: User, instrument: Instrument, account: Account,
     )
 
 
-def rfq_create(*, trader: User, instrument: Instrument, dealers: list[Counterparty], orders: list[DeskOrder]) -> RFQ:
+def rfq_create(
+    *,
+    trader: User,
+    instrument: Instrument,
+    dealers: list[Counterparty],
+    orders: list[DeskOrder] = (),
+    side: str = Side.BUY,
+    quantity: str = "5",
+    expires_in: timedelta = timedelta(minutes=5),
+    send: bool = True,
+) -> RFQ:
+    """A single-instrument RFQ, sent to ``dealers`` through the service unless ``send`` is False (a draft)."""
     rfq = RFQ.objects.create(
-        reference=f"RFQ-{next(_ids):06d}", created_by=trader, expires_at=datetime.now(UTC) + timedelta(minutes=1)
+        reference=f"RFQ-{next(_ids):06d}", created_by=trader, expires_at=datetime.now(UTC) + expires_in
     )
     rfq.orders.set(orders)
-    RFQLeg.objects.create(rfq=rfq, leg_no=1, instrument=instrument, side=Side.BUY, quantity=Decimal("5"))
-    for dealer in dealers:
-        QuoteRequest.objects.create(
-            rfq=rfq, dealer=dealer, quote_req_id=f"{rfq.reference}-{dealer.code}", channel=dealer.connectivity
-        )
+    RFQLeg.objects.create(rfq=rfq, leg_no=1, instrument=instrument, side=side, quantity=Decimal(quantity))
+    if send:
+        rfq_send(rfq=rfq, dealers=dealers, actor=trader)
+        rfq.refresh_from_db()
     return rfq
+
+
+def quote_create(
+    *, rfq: RFQ, dealer: Counterparty, bid: str = "99", offer: str = "101", valid_for: timedelta = timedelta(minutes=1)
+) -> Quote:
+    request = QuoteRequest.objects.get(rfq=rfq, dealer=dealer)
+    return quote_receive(
+        dealer=dealer,
+        quote_req_id=request.quote_req_id,
+        quote_id=f"Q-{next(_ids)}",
+        legs=[
+            QuoteLegInput(
+                leg_no=1, bid_price=Decimal(bid), bid_size=Decimal(5), offer_price=Decimal(offer), offer_size=Decimal(5)
+            )
+        ],
+        valid_until=datetime.now(UTC) + valid_for,
+    )

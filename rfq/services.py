@@ -1,0 +1,408 @@
+"""Writes of the RFQ domain: send, quote, decline, withdraw, accept, fill, last-look reject.
+
+Each function is one transaction that checks its input, locks the rows it changes, writes its audit event and
+sends its events after commit. Business refusals raise :class:`QuoteRefused`, whose message names the reason.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from desk.audit import Actor, audit_record
+from desk.events import broadcast
+from execution.models import Fill
+from rfq.models import (
+    RFQ,
+    Connectivity,
+    Counterparty,
+    CounterpartyStatus,
+    DealerOrder,
+    DealerOrderStatus,
+    Firmness,
+    Quote,
+    QuoteLeg,
+    QuoteRequest,
+    QuoteRequestStatus,
+    QuoteStatus,
+    RFQStatus,
+    Side,
+)
+
+FIX_OUTBOUND_GROUP = "fix.outbound"
+OPEN_RFQ_STATES = (RFQStatus.SENT, RFQStatus.QUOTED)
+
+
+class QuoteRefused(ValidationError):
+    """A dealer's or the desk's request that the RFQ rules refuse; the message says why."""
+
+
+@dataclass(frozen=True)
+class QuoteLegInput:
+    leg_no: int
+    bid_price: Decimal | None = None
+    bid_size: Decimal | None = None
+    offer_price: Decimal | None = None
+    offer_size: Decimal | None = None
+
+
+def _dealer_actor(dealer: Counterparty) -> str:
+    return f"dealer:{dealer.code}"
+
+
+def _notify_gateway(*, kind: str, obj_id: int, dealer: Counterparty) -> None:
+    """Tell the FIX gateway (any process, through the channel layer) that something waits for a FIX dealer."""
+    if dealer.connectivity != Connectivity.FIX:
+        return
+    message = {"type": "fix.outbound", "kind": kind, "id": obj_id, "dealer": dealer.code}
+
+    def send() -> None:
+        async_to_sync(get_channel_layer().group_send)(FIX_OUTBOUND_GROUP, message)
+
+    transaction.on_commit(send)
+
+
+def _quote_public(quote: Quote) -> dict[str, Any]:
+    return {
+        "rfq": quote.rfq.reference,
+        "dealer": quote.dealer.code,
+        "quote_id": quote.quote_id,
+        "firmness": quote.firmness,
+        "status": quote.status,
+        "package_price": quote.package_price,
+        "valid_until": quote.valid_until,
+    }
+
+
+def rfq_send(*, rfq: RFQ, dealers: list[Counterparty], actor: Actor) -> list[QuoteRequest]:
+    """Send a draft RFQ to the chosen dealers: one QuoteRequest each (pending until its transport delivers it)."""
+    if not dealers:
+        raise QuoteRefused("an RFQ needs at least one dealer")
+    with transaction.atomic():
+        rfq = RFQ.objects.select_for_update().get(pk=rfq.pk)
+        if rfq.status != RFQStatus.DRAFT:
+            raise QuoteRefused(f"RFQ {rfq.reference} is {rfq.status}, only a draft can be sent")
+        if not rfq.legs.exists():
+            raise QuoteRefused(f"RFQ {rfq.reference} has no legs")
+        inactive = [d.code for d in dealers if d.status != CounterpartyStatus.ACTIVE]
+        if inactive:
+            raise QuoteRefused(f"dealers not active: {', '.join(inactive)}")
+        now = datetime.now(UTC)
+        requests = [
+            QuoteRequest.objects.create(
+                rfq=rfq,
+                dealer=dealer,
+                quote_req_id=f"{rfq.reference}-{uuid.uuid4().hex[:10]}",
+                channel=dealer.connectivity,
+                # REST dealers pull their RFQs: available at once. FIX ones wait for the gateway to deliver.
+                status=QuoteRequestStatus.PENDING
+                if dealer.connectivity == Connectivity.FIX
+                else QuoteRequestStatus.SENT,
+                sent_at=None if dealer.connectivity == Connectivity.FIX else now,
+            )
+            for dealer in dealers
+        ]
+        rfq.status, rfq.sent_at, rfq.version = RFQStatus.SENT, now, rfq.version + 1
+        rfq.save(update_fields=["status", "sent_at", "version"])
+        audit_record(
+            actor=actor,
+            action="rfq.send",
+            obj=rfq,
+            before={"status": RFQStatus.DRAFT},
+            after={"status": rfq.status, "dealers": [d.code for d in dealers]},
+        )
+        for request in requests:
+            _notify_gateway(kind="quote_request", obj_id=request.pk, dealer=request.dealer)
+        broadcast(event="rfq.sent", payload={"rfq": rfq.reference, "dealers": len(dealers)})
+    return requests
+
+
+def quote_request_mark_sent(*, quote_request: QuoteRequest) -> QuoteRequest:
+    """Record that a transport delivered the QuoteRequest to its dealer (idempotent)."""
+    with transaction.atomic():
+        request = QuoteRequest.objects.select_for_update().get(pk=quote_request.pk)
+        if request.status != QuoteRequestStatus.PENDING:
+            return request
+        request.status, request.sent_at = QuoteRequestStatus.SENT, datetime.now(UTC)
+        request.save(update_fields=["status", "sent_at"])
+        audit_record(
+            actor=f"system:{request.channel}", action="quote_request.sent", obj=request, after={"status": "sent"}
+        )
+    return request
+
+
+def _open_request(*, dealer: Counterparty, quote_req_id: str) -> QuoteRequest:
+    request = (
+        QuoteRequest.objects.select_for_update()
+        .select_related("rfq")
+        .filter(quote_req_id=quote_req_id, dealer=dealer)
+        .first()
+    )
+    if request is None:
+        # The same answer whether the id is unknown or another dealer's: nothing leaks.
+        raise QuoteRefused(f"unknown QuoteReqID {quote_req_id}")
+    rfq = request.rfq
+    if rfq.status not in OPEN_RFQ_STATES:
+        raise QuoteRefused(f"RFQ {rfq.reference} is {rfq.status}: no longer taking quotes")
+    if rfq.expires_at is not None and rfq.expires_at <= datetime.now(UTC):
+        raise QuoteRefused(f"RFQ {rfq.reference} expired at {rfq.expires_at.isoformat()}")
+    return request
+
+
+def _check_legs(*, rfq: RFQ, legs: list[QuoteLegInput]) -> dict[int, Any]:
+    rfq_legs = {leg.leg_no: leg for leg in rfq.legs.all()}
+    numbers = [leg.leg_no for leg in legs]
+    if len(set(numbers)) != len(numbers):
+        raise QuoteRefused("a leg is quoted twice")
+    if set(numbers) != set(rfq_legs):
+        raise QuoteRefused(f"legs quoted {sorted(numbers)} do not match the RFQ's legs {sorted(rfq_legs)}")
+    for leg in legs:
+        if leg.bid_price is None and leg.offer_price is None:
+            raise QuoteRefused(f"leg {leg.leg_no}: neither bid nor offer")
+        for name in ("bid_price", "offer_price", "bid_size", "offer_size"):
+            value = getattr(leg, name)
+            if value is not None and value <= 0:
+                raise QuoteRefused(f"leg {leg.leg_no}: {name} must be positive")
+        if leg.bid_price is not None and leg.offer_price is not None and leg.bid_price > leg.offer_price:
+            raise QuoteRefused(f"leg {leg.leg_no}: bid {leg.bid_price} above offer {leg.offer_price}")
+    return rfq_legs
+
+
+def quote_receive(
+    *,
+    dealer: Counterparty,
+    quote_req_id: str,
+    quote_id: str,
+    legs: list[QuoteLegInput],
+    valid_until: datetime,
+    firmness: str = Firmness.FIRM,
+    package_price: Decimal | None = None,
+) -> Quote:
+    """Store a dealer's quote for an open RFQ sent to it. Refused whole (nothing stored) when any part is bad."""
+    if firmness not in Firmness.values:
+        raise QuoteRefused(f"firmness must be one of {', '.join(Firmness.values)}")
+    if valid_until.tzinfo is None:
+        raise QuoteRefused("valid_until must carry a time zone (UTC)")
+    if valid_until <= datetime.now(UTC):
+        raise QuoteRefused(f"valid_until {valid_until.isoformat()} is already past")
+    with transaction.atomic():
+        request = _open_request(dealer=dealer, quote_req_id=quote_req_id)
+        rfq = RFQ.objects.select_for_update().get(pk=request.rfq_id)
+        rfq_legs = _check_legs(rfq=rfq, legs=legs)
+        if len(rfq_legs) > 1 and package_price is None:
+            raise QuoteRefused("a multi-leg RFQ needs a package price")
+        try:
+            with transaction.atomic():
+                quote = Quote.objects.create(
+                    rfq=rfq,
+                    quote_request=request,
+                    dealer=dealer,
+                    quote_id=quote_id,
+                    firmness=firmness,
+                    package_price=package_price,
+                    valid_until=valid_until,
+                )
+        except IntegrityError:
+            raise QuoteRefused(f"QuoteID {quote_id} was already used by this dealer") from None
+        QuoteLeg.objects.bulk_create(
+            QuoteLeg(
+                quote=quote,
+                leg=rfq_legs[leg.leg_no],
+                bid_price=leg.bid_price,
+                bid_size=leg.bid_size,
+                offer_price=leg.offer_price,
+                offer_size=leg.offer_size,
+            )
+            for leg in legs
+        )
+        request.status = QuoteRequestStatus.QUOTED
+        request.save(update_fields=["status"])
+        if rfq.status == RFQStatus.SENT:
+            rfq.status, rfq.version = RFQStatus.QUOTED, rfq.version + 1
+            rfq.save(update_fields=["status", "version"])
+        public = _quote_public(quote) | {"legs": [asdict(leg) for leg in legs]}
+        audit_record(actor=_dealer_actor(dealer), action="quote.receive", obj=quote, after=public)
+        broadcast(event="quote.received", payload=public)
+    return quote
+
+
+def quote_request_decline(*, dealer: Counterparty, quote_req_id: str, reason: str) -> QuoteRequest:
+    """The dealer declines to quote (FIX QuoteRequestReject, AG)."""
+    with transaction.atomic():
+        request = _open_request(dealer=dealer, quote_req_id=quote_req_id)
+        request.status = QuoteRequestStatus.DECLINED
+        request.save(update_fields=["status"])
+        audit_record(
+            actor=_dealer_actor(dealer), action="quote_request.decline", obj=request, after={"reason": reason[:200]}
+        )
+        broadcast(event="quote_request.declined", payload={"rfq": request.rfq.reference, "dealer": dealer.code})
+    return request
+
+
+def quote_withdraw(*, dealer: Counterparty, quote_id: str) -> Quote:
+    """The dealer pulls a live quote."""
+    with transaction.atomic():
+        quote = Quote.objects.select_for_update().select_related("rfq").filter(dealer=dealer, quote_id=quote_id).first()
+        if quote is None:
+            raise QuoteRefused(f"unknown QuoteID {quote_id}")
+        if quote.status != QuoteStatus.LIVE:
+            raise QuoteRefused(f"quote {quote_id} is {quote.status}, only a live quote can be withdrawn")
+        quote.status = QuoteStatus.CANCELLED
+        quote.save(update_fields=["status"])
+        audit_record(actor=_dealer_actor(dealer), action="quote.withdraw", obj=quote, after={"status": quote.status})
+        broadcast(event="quote.withdrawn", payload=_quote_public(quote))
+    return quote
+
+
+def dealer_quotes_cancel(*, dealer: Counterparty, reason: str) -> int:
+    """Cancel every live quote of a dealer (its session dropped, or it was suspended). Returns how many."""
+    with transaction.atomic():
+        quotes = list(Quote.objects.select_for_update().filter(dealer=dealer, status=QuoteStatus.LIVE))
+        for quote in quotes:
+            quote.status = QuoteStatus.CANCELLED
+            quote.save(update_fields=["status"])
+        if quotes:
+            audit_record(
+                actor=_dealer_actor(dealer),
+                action="quote.cancel_all",
+                obj=dealer,
+                after={"reason": reason[:200], "quotes": [q.quote_id for q in quotes]},
+            )
+            broadcast(event="quotes.cancelled", payload={"dealer": dealer.code, "count": len(quotes)})
+    return len(quotes)
+
+
+def quote_accept(*, quote: Quote, actor: Actor) -> DealerOrder:
+    """The desk takes a live, firm, unexpired quote in full: a DealerOrder (FIX NewOrderSingle with the QuoteID)
+    goes to the dealer, who fills it or rejects it on last look."""
+    with transaction.atomic():
+        quote = Quote.objects.select_for_update().select_related("rfq", "dealer").get(pk=quote.pk)
+        rfq = RFQ.objects.select_for_update().get(pk=quote.rfq_id)
+        if quote.status != QuoteStatus.LIVE:
+            raise QuoteRefused(f"quote {quote.quote_id} is {quote.status}")
+        if quote.firmness != Firmness.FIRM:
+            raise QuoteRefused(f"quote {quote.quote_id} is indicative: ask the dealer for a firm price")
+        if quote.valid_until <= datetime.now(UTC):
+            raise QuoteRefused(f"quote {quote.quote_id} expired at {quote.valid_until.isoformat()}")
+        if rfq.status not in OPEN_RFQ_STATES:
+            raise QuoteRefused(f"RFQ {rfq.reference} is {rfq.status}")
+        legs = list(quote.legs.select_related("leg"))
+        if len(legs) == 1:
+            rfq_leg = legs[0].leg
+            price = legs[0].offer_price if rfq_leg.side == Side.BUY else legs[0].bid_price
+            if price is None:
+                raise QuoteRefused(f"quote {quote.quote_id} has no {'offer' if rfq_leg.side == Side.BUY else 'bid'}")
+            side, quantity, leg = rfq_leg.side, rfq_leg.quantity, rfq_leg
+        else:
+            price, side, quantity, leg = quote.package_price, Side.BUY, Decimal(1), None
+        order = DealerOrder.objects.create(
+            cl_ord_id=f"D-{uuid.uuid4().hex[:16]}",
+            quote=quote,
+            dealer=quote.dealer,
+            leg=leg,
+            side=side,
+            quantity=quantity,
+            price=price,
+        )
+        quote.status = QuoteStatus.ACCEPTED
+        quote.save(update_fields=["status"])
+        rfq.status, rfq.version = RFQStatus.ACCEPTED, rfq.version + 1
+        rfq.save(update_fields=["status", "version"])
+        audit_record(
+            actor=actor,
+            action="quote.accept",
+            obj=quote,
+            before={"status": QuoteStatus.LIVE},
+            after={"status": quote.status, "cl_ord_id": order.cl_ord_id, "price": price, "quantity": quantity},
+        )
+        _notify_gateway(kind="dealer_order", obj_id=order.pk, dealer=quote.dealer)
+        broadcast(event="quote.accepted", payload={"rfq": rfq.reference, "quote_id": quote.quote_id})
+    return order
+
+
+def _open_dealer_order(*, dealer: Counterparty, cl_ord_id: str) -> DealerOrder:
+    order = (
+        DealerOrder.objects.select_for_update()
+        .select_related("quote", "leg__instrument")
+        .filter(dealer=dealer, cl_ord_id=cl_ord_id)
+        .first()
+    )
+    if order is None:
+        raise QuoteRefused(f"unknown ClOrdID {cl_ord_id}")
+    return order
+
+
+def dealer_order_fill(*, dealer: Counterparty, cl_ord_id: str, exec_id: str, quantity: Decimal, price: Decimal) -> Fill:
+    """The dealer confirms a fill of an accepted quote. A repeated ExecID returns the fill already booked."""
+    with transaction.atomic():
+        order = _open_dealer_order(dealer=dealer, cl_ord_id=cl_ord_id)
+        existing = Fill.objects.filter(exec_id=f"{dealer.code}:{exec_id}").first()
+        if existing is not None:
+            return existing
+        if order.status not in (DealerOrderStatus.SENT, DealerOrderStatus.PARTIALLY_FILLED):
+            raise QuoteRefused(f"order {cl_ord_id} is {order.status}")
+        if quantity <= 0 or order.filled_quantity + quantity > order.quantity:
+            raise QuoteRefused(f"fill of {quantity} exceeds the order's open {order.quantity - order.filled_quantity}")
+        if price != order.price:
+            raise QuoteRefused(f"fill price {price} differs from the accepted price {order.price}")
+        if order.leg is None:
+            raise QuoteRefused("package fills are booked per leg: not supported yet")
+        fill = Fill.objects.create(
+            exec_id=f"{dealer.code}:{exec_id}",
+            quote=order.quote,
+            instrument=order.leg.instrument,
+            side=order.side,
+            quantity=quantity,
+            price=price,
+            executed_at=datetime.now(UTC),
+        )
+        order.filled_quantity += quantity
+        order.status = (
+            DealerOrderStatus.FILLED if order.filled_quantity == order.quantity else DealerOrderStatus.PARTIALLY_FILLED
+        )
+        order.save(update_fields=["filled_quantity", "status", "updated_at"])
+        if order.status == DealerOrderStatus.FILLED:
+            Quote.objects.filter(pk=order.quote_id).update(status=QuoteStatus.FILLED)
+        audit_record(
+            actor=_dealer_actor(dealer),
+            action="dealer_order.fill",
+            obj=order,
+            after={"exec_id": exec_id, "quantity": quantity, "price": price, "status": order.status},
+        )
+        broadcast(
+            event="fill",
+            payload={"cl_ord_id": cl_ord_id, "instrument": order.leg.instrument.symbol, "quantity": quantity},
+        )
+    return fill
+
+
+def dealer_order_reject(*, dealer: Counterparty, cl_ord_id: str, reason: str) -> DealerOrder:
+    """The dealer rejects an accepted quote on last look: the RFQ goes back to taking quotes if others are live."""
+    with transaction.atomic():
+        order = _open_dealer_order(dealer=dealer, cl_ord_id=cl_ord_id)
+        if order.status != DealerOrderStatus.SENT:
+            raise QuoteRefused(f"order {cl_ord_id} is {order.status}: only an unfilled order can be rejected")
+        order.status, order.reject_reason = DealerOrderStatus.REJECTED, reason[:255]
+        order.save(update_fields=["status", "reject_reason", "updated_at"])
+        Quote.objects.filter(pk=order.quote_id).update(status=QuoteStatus.LAST_LOOK_REJECTED)
+        rfq = RFQ.objects.select_for_update().get(pk=order.quote.rfq_id)
+        still_live = rfq.quotes.filter(status=QuoteStatus.LIVE).exists()
+        rfq.status = RFQStatus.QUOTED if still_live else RFQStatus.REJECTED
+        rfq.version += 1
+        rfq.save(update_fields=["status", "version"])
+        audit_record(
+            actor=_dealer_actor(dealer),
+            action="dealer_order.last_look_reject",
+            obj=order,
+            after={"reason": reason[:200], "rfq_status": rfq.status},
+        )
+        broadcast(event="last_look.rejected", payload={"rfq": rfq.reference, "dealer": dealer.code})
+    return order
