@@ -127,3 +127,18 @@ def test_openapi_schema_is_served(client: Client) -> None:
 
     assert response.status_code == 200
     assert "/api/v1/dealer/rfqs/" in response.json()["paths"]
+
+
+def test_rotated_dealer_secret_is_refused_even_after_a_cached_success(dealer) -> None:  # noqa: ANN001
+    assert (
+        Client().get("/api/v1/dealer/rfqs/", HTTP_AUTHORIZATION="DealerKey key-alpha:alpha-secret-123").status_code
+        == 200
+    )
+
+    dealer.set_api_secret("rotated-secret-456")
+    dealer.save(update_fields=["api_secret_hash"])
+
+    old = Client().get("/api/v1/dealer/rfqs/", HTTP_AUTHORIZATION="DealerKey key-alpha:alpha-secret-123")
+    new = Client().get("/api/v1/dealer/rfqs/", HTTP_AUTHORIZATION="DealerKey key-alpha:rotated-secret-456")
+    assert old.status_code == 401
+    assert new.status_code == 200
