@@ -11,6 +11,7 @@ import threading
 import time
 from typing import Any
 
+from django.core.cache import cache
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
@@ -19,6 +20,9 @@ from rfq.models import Counterparty, CounterpartyStatus
 KEYWORD = "DealerKey"
 VERIFIED_TTL_S = 300.0
 _MAX_CACHED = 10_000
+
+PRESENCE_PREFIX = "dealer-seen:"
+PRESENCE_TTL_S = 120
 
 _verified: dict[str, float] = {}
 _lock = threading.Lock()
@@ -45,6 +49,16 @@ def secret_matches(dealer: Counterparty, key_id: str, secret: str) -> bool:
     return True
 
 
+def dealer_seen(dealer: Counterparty) -> None:
+    """Note that the dealer is connected (REST dealers have no session: presence is their last request)."""
+    cache.set(f"{PRESENCE_PREFIX}{dealer.code}", time.time(), timeout=PRESENCE_TTL_S)
+
+
+def dealer_last_seen(codes: list[str]) -> dict[str, float]:
+    found = cache.get_many([f"{PRESENCE_PREFIX}{code}" for code in codes])
+    return {key.removeprefix(PRESENCE_PREFIX): value for key, value in found.items()}
+
+
 class DealerKeyAuthentication(authentication.BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[Any, Counterparty] | None:
         header = authentication.get_authorization_header(request).decode("latin-1")
@@ -58,6 +72,7 @@ class DealerKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("invalid dealer credentials")
         if dealer.status != CounterpartyStatus.ACTIVE or not dealer.user.is_active:
             raise exceptions.AuthenticationFailed(f"dealer {dealer.code} is {dealer.status}")
+        dealer_seen(dealer)
         return dealer.user, dealer
 
     def authenticate_header(self, request: Request) -> str:

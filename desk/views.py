@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET
 from desk import selectors
 from desk.health import health_report
 from desk.roles import user_roles
+from rfq import selectors as rfq_selectors
 
 
 @login_required
@@ -22,6 +23,7 @@ def blotter(request: HttpRequest) -> HttpResponse:
         "rfqs": selectors.blotter_rfqs(),
         "plans": selectors.blotter_plans(),
         "fills": selectors.blotter_fills(),
+        "dealers": rfq_selectors.dealer_connections(),
         "roles": user_roles(request.user),
     }
     return render(request, "desk/blotter.html", context)

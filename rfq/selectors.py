@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
+
 from django.db.models import OuterRef, QuerySet, Subquery
 
-from rfq.models import RFQ, Counterparty, DealerOrder, DeskOrder, Quote, QuoteRequest, QuoteRequestStatus
+from rfq.models import (
+    RFQ,
+    Connectivity,
+    Counterparty,
+    DealerOrder,
+    DeskOrder,
+    FixSession,
+    FixSessionStatus,
+    Quote,
+    QuoteRequest,
+    QuoteRequestStatus,
+)
 
 
 def desk_orders_list() -> QuerySet[DeskOrder]:
@@ -31,3 +45,38 @@ def dealer_quotes_list(*, dealer: Counterparty) -> QuerySet[Quote]:
 
 def dealer_orders_list(*, dealer: Counterparty) -> QuerySet[DealerOrder]:
     return DealerOrder.objects.filter(dealer=dealer).select_related("quote", "leg__instrument")
+
+
+@dataclass(frozen=True)
+class DealerConnection:
+    code: str
+    name: str
+    connectivity: str
+    status: str
+    connected: bool
+    detail: str
+
+
+def dealer_connections(*, now: float | None = None, window_s: float = 30.0) -> list[DealerConnection]:
+    """Who is connected now: FIX dealers by their session's state, REST dealers by a request in the last
+    ``window_s`` seconds."""
+    from desk.authentication import dealer_last_seen
+
+    now = now if now is not None else time.time()
+    dealers = list(Counterparty.objects.order_by("code"))
+    sessions = {s.counterparty_id: s for s in FixSession.objects.filter(counterparty__in=dealers)}
+    seen = dealer_last_seen([d.code for d in dealers])
+    rows = []
+    for dealer in dealers:
+        if dealer.connectivity == Connectivity.FIX:
+            session = sessions.get(dealer.pk)
+            connected = session is not None and session.status == FixSessionStatus.LOGGED_ON
+            detail = (
+                f"seq in {session.next_target_seq} / out {session.next_sender_seq}" if session else "never logged on"
+            )
+        else:
+            last = seen.get(dealer.code)
+            connected = last is not None and now - last <= window_s
+            detail = f"last request {now - last:.0f} s ago" if last else "no request yet"
+        rows.append(DealerConnection(dealer.code, dealer.name, dealer.connectivity, dealer.status, connected, detail))
+    return rows

@@ -141,7 +141,7 @@ def quote_request_mark_sent(*, quote_request: QuoteRequest) -> QuoteRequest:
 
 def _open_request(*, dealer: Counterparty, quote_req_id: str) -> QuoteRequest:
     request = (
-        QuoteRequest.objects.select_for_update()
+        QuoteRequest.objects.select_for_update(of=("self",))
         .select_related("rfq")
         .filter(quote_req_id=quote_req_id, dealer=dealer)
         .first()
@@ -250,7 +250,12 @@ def quote_request_decline(*, dealer: Counterparty, quote_req_id: str, reason: st
 def quote_withdraw(*, dealer: Counterparty, quote_id: str) -> Quote:
     """The dealer pulls a live quote."""
     with transaction.atomic():
-        quote = Quote.objects.select_for_update().select_related("rfq").filter(dealer=dealer, quote_id=quote_id).first()
+        quote = (
+            Quote.objects.select_for_update(of=("self",))
+            .select_related("rfq")
+            .filter(dealer=dealer, quote_id=quote_id)
+            .first()
+        )
         if quote is None:
             raise QuoteRefused(f"unknown QuoteID {quote_id}")
         if quote.status != QuoteStatus.LIVE:
@@ -284,7 +289,7 @@ def quote_accept(*, quote: Quote, actor: Actor) -> DealerOrder:
     """The desk takes a live, firm, unexpired quote in full: a DealerOrder (FIX NewOrderSingle with the QuoteID)
     goes to the dealer, who fills it or rejects it on last look."""
     with transaction.atomic():
-        quote = Quote.objects.select_for_update().select_related("rfq", "dealer").get(pk=quote.pk)
+        quote = Quote.objects.select_for_update(of=("self",)).select_related("rfq", "dealer").get(pk=quote.pk)
         rfq = RFQ.objects.select_for_update().get(pk=quote.rfq_id)
         if quote.status != QuoteStatus.LIVE:
             raise QuoteRefused(f"quote {quote.quote_id} is {quote.status}")
@@ -330,7 +335,7 @@ def quote_accept(*, quote: Quote, actor: Actor) -> DealerOrder:
 
 def _open_dealer_order(*, dealer: Counterparty, cl_ord_id: str) -> DealerOrder:
     order = (
-        DealerOrder.objects.select_for_update()
+        DealerOrder.objects.select_for_update(of=("self",))
         .select_related("quote", "leg__instrument")
         .filter(dealer=dealer, cl_ord_id=cl_ord_id)
         .first()
