@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test lint venv clean
+.PHONY: run test lint bench venv clean
 
 $(VENV)/.created:
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "the desk needs Python 3.11, found " + sys.version.split()[0]'
@@ -34,6 +34,10 @@ lint: $(VENV)/.dev
 
 test: lint
 	$(VENV)/bin/pytest
+
+# Benchmarks, one JSON object per line, each against its baseline measured in the same run. Never part of test.
+bench: $(VENV)/.dev
+	$(PY) -m tests.bench.run
 
 clean:
 	rm -rf $(VENV) desk.sqlite3 desk.sqlite3-* staticfiles .pytest_cache
