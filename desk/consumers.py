@@ -7,7 +7,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from desk.events import DESK_GROUP
+from desk.events import DESK_GROUP, MARKET_GROUP
 
 CLOSE_FORBIDDEN = 4403
 
@@ -26,7 +26,7 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
         ):
             await self.close(code=CLOSE_FORBIDDEN)
             return
-        self.groups_joined = [DESK_GROUP]
+        self.groups_joined = [DESK_GROUP, MARKET_GROUP]
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
@@ -38,3 +38,8 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
 
     async def desk_event(self, message: dict[str, Any]) -> None:
         await self.send_json({"event": message["event"], "payload": message["payload"]})
+
+    async def market_tick(self, message: dict[str, Any]) -> None:
+        # Feed A only: the page shows prices; comparing the feeds is the market-health monitor's job.
+        ticks = {m["symbol"]: {"mid": m["mid"], "ts": m["ts"]} for m in message["messages"] if m["feed"] == "A"}
+        await self.send_json({"event": "market", "payload": ticks})

@@ -14,6 +14,7 @@ from desk.audit import json_normalize
 logger = logging.getLogger(__name__)
 
 DESK_GROUP = "desk"
+MARKET_GROUP = "market"
 
 
 def event_send_now(*, group: str, event: str, payload: dict[str, Any]) -> None:

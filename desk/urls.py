@@ -15,6 +15,7 @@ api_v1 = [
     path("me/", api.MeApi.as_view(), name="me"),
     path("ping/", api.PingApi.as_view(), name="ping"),
     path("", include("rfq.urls")),
+    path("risk/", include("risk.urls")),
 ]
 
 urlpatterns = [

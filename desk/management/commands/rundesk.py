@@ -1,8 +1,11 @@
-"""Start the whole desk in one process: ASGI server (HTTP + websockets), Celery worker and beat."""
+"""Start the whole desk in one process: ASGI server (HTTP + websockets), Celery worker and beat, the simulated
+market and dealers. Ctrl-C stops every part, in order."""
 
 from __future__ import annotations
 
 import contextlib
+import threading
+import time
 from typing import Any
 
 import uvicorn
@@ -11,12 +14,13 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from desk.celery import app as celery_app
 from desk.embedded import embedded_worker
+from desk.simulation import Simulation, simulation_start
 
 DEMO_LOGINS = ["trader", "risk", "compliance", "admin"]
 
 
 class Command(BaseCommand):
-    help = "Run the desk: web app (HTTP and websockets), a Celery worker and beat. Ctrl-C stops every part."
+    help = "Run the desk: web app (HTTP and websockets), a Celery worker and beat, the simulated world."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
@@ -24,8 +28,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-worker", action="store_true", help="web only: workers and beat run as separate processes"
         )
+        parser.add_argument("--no-sim", action="store_true", help="no simulated market and dealers")
 
-    def handle(self, *args: Any, host: str, port: int, no_worker: bool, **options: Any) -> None:
+    def handle(self, *args: Any, host: str, port: int, no_worker: bool, no_sim: bool, **options: Any) -> None:
         mode = "embedded (SQLite, in-memory broker and channel layer)" if settings.EMBEDDED else "Redis"
         database = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
         config = uvicorn.Config(
@@ -44,14 +49,33 @@ class Command(BaseCommand):
             logins = ", ".join(f"{name} / demo-{name}" for name in DEMO_LOGINS)
             self.stdout.write(f"  demo logins: {logins}")
         self.stdout.flush()
-        if no_worker:
-            self._serve(server)
-            return
-        with embedded_worker(celery_app, beat=True):
-            self._serve(server)
+        simulate = settings.DEBUG and not no_sim
+        with contextlib.ExitStack() as stack:
+            if not no_worker:
+                stack.enter_context(embedded_worker(celery_app, beat=True))
+            if simulate:
+                holder: list[Simulation] = []
+                starter = threading.Thread(
+                    target=self._simulate_when_serving, args=(server, f"http://{host}:{port}", holder), daemon=True
+                )
+                starter.start()
+                stack.callback(lambda: [simulation.stop() for simulation in holder])
+            # uvicorn re-raises Ctrl-C after its graceful shutdown; the other parts then stop in reverse order.
+            with contextlib.suppress(KeyboardInterrupt):
+                server.run()
         self.stdout.write("the desk stopped")
 
-    def _serve(self, server: uvicorn.Server) -> None:
-        # uvicorn re-raises Ctrl-C after its graceful shutdown; the worker and beat stop next, in order.
-        with contextlib.suppress(KeyboardInterrupt):
-            server.run()
+    def _simulate_when_serving(self, server: uvicorn.Server, base_url: str, holder: list[Simulation]) -> None:
+        # The simulated dealers connect as real ones would, over the network: only once the server listens.
+        while not server.started:
+            if server.should_exit:
+                return
+            time.sleep(0.05)
+        simulation = simulation_start(base_url=base_url)
+        holder.append(simulation)
+        self.stdout.write(f"  simulated market and dealers started ({len(simulation.rest_bots)} REST dealers)")
+        self.stdout.flush()
+        # Dealers hang up as soon as the server begins its shutdown, not after it has closed the port.
+        while not server.should_exit:
+            time.sleep(0.1)
+        simulation.stop()

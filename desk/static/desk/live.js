@@ -5,7 +5,15 @@
   const heartbeat = document.getElementById("heartbeat");
   let delay = 500;
 
+  const ticker = document.getElementById("ticker");
+
   function show(event, payload) {
+    if (event === "market") {
+      ticker.textContent = Object.keys(payload).sort().map(function (symbol) {
+        return symbol + " " + payload[symbol].mid.toLocaleString(undefined, {maximumFractionDigits: 2});
+      }).join("   ");
+      return;
+    }
     if (event === "heartbeat") {
       heartbeat.textContent = "worker heartbeat " + payload.at;
       return;

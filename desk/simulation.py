@@ -1,0 +1,58 @@
+"""The simulated world the embedded desk runs with: the market and the demo dealers, started by ``rundesk``.
+
+Demo only: the dealers log in with the demo credentials that ``seed_demo`` creates, so this never runs with
+``DESK_DEBUG=0``."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+from desk.demo import demo_password
+from execution.market_service import MarketService
+from rfq.models import Connectivity, Counterparty, CounterpartyStatus
+from rfq.sim.dealers import DEMO_PROFILES
+from rfq.sim.rest_bot import RestDealerBot
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Simulation:
+    market: MarketService
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    rest_bots: list[RestDealerBot] = field(default_factory=list)
+
+    def stop(self) -> None:
+        if self.stop_event.is_set():
+            return
+        self.stop_event.set()
+        for bot in self.rest_bots:
+            bot.join(5)
+        self.market.stop()
+
+
+def simulation_start(*, base_url: str, seed: int = 20261125) -> Simulation:
+    """Start the market, then one bot per active demo dealer on its own transport."""
+    if not settings.DEBUG:
+        raise RuntimeError("the simulated dealers use demo credentials: refused when DESK_DEBUG=0")
+    simulation = Simulation(market=MarketService(seed=seed).start())
+    dealers = Counterparty.objects.filter(code__in=DEMO_PROFILES, status=CounterpartyStatus.ACTIVE).order_by("code")
+    for index, dealer in enumerate(dealers):
+        if dealer.connectivity == Connectivity.REST:
+            bot = RestDealerBot(
+                profile=DEMO_PROFILES[dealer.code],
+                base_url=base_url,
+                key_id=dealer.api_key_id,
+                secret=demo_password(dealer.code.lower()),
+                fair_value=simulation.market.fair_value,
+                stop_event=simulation.stop_event,
+                seed=seed + index,
+            )
+            bot.start()
+            simulation.rest_bots.append(bot)
+    logger.info("simulation: market started, %d REST dealers connecting", len(simulation.rest_bots))
+    return simulation

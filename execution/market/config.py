@@ -1,0 +1,290 @@
+"""Parameters of the simulated market: one frozen dataclass per concern, with defaults for BTC and ETH.
+
+Units are in the names or the docstrings: volatilities are annualized fractions (0.65 is 65 %), times are
+seconds unless named ``*_days``, spreads are in basis points of the mid, sizes are in units of the
+underlying (coins).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+ImpactForm = Literal["linear", "sqrt"]
+
+SECONDS_PER_DAY = 86_400.0
+# Crypto trades every day of the year, so a year of variance is 365 calendar days.
+SECONDS_PER_YEAR = 365.0 * SECONDS_PER_DAY
+
+
+@dataclass(frozen=True)
+class ImpactConfig:
+    """Market impact of the desk's own orders.
+
+    An order of ``q`` coins has a participation ``x = q / reference_volume``; its impact, as a fraction of
+    the mid, is ``coefficient * x`` (``"linear"``) or ``coefficient * sqrt(x)`` (``"sqrt"``), scaled by
+    ``current volatility / volatility_reference`` and divided by the liquidity factor of the moment.
+
+    Attributes
+    ----------
+    temporary_form, permanent_form : {'linear', 'sqrt'}
+        Shape of each component in the participation.
+    temporary_coefficient : float
+        Temporary impact, fraction of mid, at participation 1.
+    permanent_coefficient : float
+        Permanent impact, fraction of mid, at participation 1.
+    reference_volume : float
+        Coins; the participation denominator (about one day's volume).
+    decay_half_life_s : float
+        Seconds for the temporary displacement of the mid to halve.
+    volatility_reference : float
+        Annualized volatility at which the coefficients apply unscaled.
+    max_impact : float
+        Cap on each component, fraction of mid, so that a silly order cannot push a price through zero.
+    liquidity_floor : float
+        Smallest liquidity factor used as a divisor, so that vanished depth makes impact large, not infinite.
+    """
+
+    temporary_form: ImpactForm = "sqrt"
+    temporary_coefficient: float = 0.01
+    permanent_form: ImpactForm = "linear"
+    permanent_coefficient: float = 0.05
+    reference_volume: float = 20_000.0
+    decay_half_life_s: float = 60.0
+    volatility_reference: float = 0.60
+    max_impact: float = 0.5
+    liquidity_floor: float = 0.05
+
+    def __post_init__(self) -> None:
+        for form in (self.temporary_form, self.permanent_form):
+            if form not in ("linear", "sqrt"):
+                raise ValueError(f"impact form must be 'linear' or 'sqrt', got {form!r}")
+        if min(self.temporary_coefficient, self.permanent_coefficient) < 0:
+            raise ValueError("impact coefficients must be non-negative")
+        if min(self.reference_volume, self.decay_half_life_s, self.volatility_reference, self.liquidity_floor) <= 0:
+            raise ValueError("reference volume, half-life, reference volatility and liquidity floor must be positive")
+
+
+@dataclass(frozen=True)
+class VolSurfaceConfig:
+    """Implied-volatility surface: an ATM term structure, a skew and a smile in log-moneyness.
+
+    ``σ(k, T) = atm(T) + skew(T)·k + curvature(T)·k²`` with ``k = ln(K / F)``,
+    ``atm(T) = atm_long + (atm_short − atm_long)·exp(−T / term_decay)`` and skew and curvature scaled by
+    ``sqrt(30 days / max(T, min_days))`` (short expiries smile more), the skew also by ``atm(T) / atm_long``
+    (it steepens in a sell-off). ``atm_short`` is state: it follows the volatility regime.
+
+    Attributes
+    ----------
+    atm_long : float
+        Long-dated ATM implied volatility, annualized.
+    term_decay_days : float
+        Days over which the short end relaxes to ``atm_long``.
+    skew_30d : float
+        dσ/dk at 30 days (negative: puts richer than calls).
+    curvature_30d : float
+        d²σ/dk² / 2 at 30 days.
+    min_days : float
+        Expiries shorter than this are treated as this for the skew and smile scaling.
+    floor, cap : float
+        Bounds on any implied volatility of the surface.
+    implied_vol_half_life_s : float
+        Seconds for the short end to cover half the way to a new regime's level.
+    half_spread_vol : float
+        Half the bid-ask spread of an option, in volatility (0.01 is one vol point).
+    """
+
+    atm_long: float = 0.75
+    term_decay_days: float = 45.0
+    skew_30d: float = -0.15
+    curvature_30d: float = 0.6
+    min_days: float = 1.0
+    floor: float = 0.05
+    cap: float = 5.0
+    implied_vol_half_life_s: float = 1_800.0
+    half_spread_vol: float = 0.01
+
+
+@dataclass(frozen=True)
+class UnderlyingConfig:
+    """Price process, liquidity and options of one underlying.
+
+    The log price is a diffusion whose volatility is set by a continuous-time Markov chain of regimes, plus
+    compound-Poisson jumps with normal log sizes. Regime tuples are indexed by the regime number.
+
+    Attributes
+    ----------
+    symbol : str
+        Underlying code, e.g. ``"BTC"``.
+    spot : float
+        Initial mid, in USD.
+    regime_names : tuple of str
+        Human names of the regimes, lowest volatility first.
+    regime_vols : tuple of float
+        Realized (diffusive) volatility of each regime, annualized.
+    regime_mean_durations_s : tuple of float
+        Mean time spent in each regime before leaving it, seconds.
+    regime_jump_probabilities : tuple of tuple of float or None
+        Where the chain goes when it leaves a regime (rows sum to 1, zero diagonal); ``None`` means to either
+        neighbour with equal probability (calm and stressed only reach the middle one).
+    regime_implied_vols : tuple of float
+        Short-end ATM implied volatility that the surface relaxes to in each regime, annualized.
+    regime_volume_multipliers : tuple of float
+        Traded volume relative to ``daily_volume`` in each regime.
+    regime_dealer_appetite : tuple of float
+        Dealers' willingness to take risk in each regime, 0 to 1 (1 is normal).
+    initial_regime : int
+        Regime at the start.
+    drift : float
+        Annualized log drift of the diffusion.
+    jump_intensity_per_year : tuple of float
+        Expected jumps per year in each regime.
+    jump_mean, jump_std : float
+        Mean and standard deviation of one jump's log size.
+    daily_volume : float
+        Coins traded per day in an average regime.
+    volume_profile_amplitude : float
+        Height of the intraday U: volume density at 00:00 and 24:00 UTC is ``1 + amplitude`` times that at
+        12:00.
+    volume_noise : float
+        Log-normal noise of the volume of one step (standard deviation of the log).
+    half_spread_floor_bps : float
+        Half spread at zero volatility, basis points of mid.
+    half_spread_per_vol_bps : float
+        Extra half spread per 1.00 of annualized volatility, basis points of mid.
+    top_depth : float
+        Typical size on each side of the top of book at ``volatility_reference``, coins.
+    depth_noise : float
+        Log-normal noise of the top-of-book sizes.
+    volatility_reference : float
+        Annualized volatility at which depth equals ``top_depth``.
+    funding_basis_mean : float
+        Long-run mean of the perpetual's premium over spot, fraction.
+    funding_basis_std : float
+        Stationary standard deviation of that premium, fraction.
+    funding_basis_half_life_s : float
+        Seconds for a deviation of the premium to halve.
+    surface : VolSurfaceConfig
+        Implied-volatility surface.
+    impact : ImpactConfig
+        Impact of the desk's orders.
+    """
+
+    symbol: str
+    spot: float
+    regime_names: tuple[str, ...] = ("calm", "normal", "stressed")
+    regime_vols: tuple[float, ...] = (0.40, 0.65, 1.10)
+    regime_mean_durations_s: tuple[float, ...] = (3 * SECONDS_PER_DAY, SECONDS_PER_DAY, 6 * 3_600.0)
+    regime_jump_probabilities: tuple[tuple[float, ...], ...] | None = None
+    regime_implied_vols: tuple[float, ...] = (0.62, 0.85, 1.15)
+    regime_volume_multipliers: tuple[float, ...] = (0.8, 1.0, 1.8)
+    regime_dealer_appetite: tuple[float, ...] = (1.0, 0.85, 0.55)
+    initial_regime: int = 1
+    drift: float = 0.0
+    jump_intensity_per_year: tuple[float, ...] = (10.0, 25.0, 80.0)
+    jump_mean: float = -0.002
+    jump_std: float = 0.012
+    daily_volume: float = 20_000.0
+    volume_profile_amplitude: float = 1.5
+    volume_noise: float = 0.3
+    half_spread_floor_bps: float = 0.3
+    half_spread_per_vol_bps: float = 2.0
+    top_depth: float = 5.0
+    depth_noise: float = 0.4
+    volatility_reference: float = 0.60
+    funding_basis_mean: float = 2e-4
+    funding_basis_std: float = 3e-4
+    funding_basis_half_life_s: float = 8 * 3_600.0
+    surface: VolSurfaceConfig = field(default_factory=VolSurfaceConfig)
+    impact: ImpactConfig = field(default_factory=ImpactConfig)
+
+    def __post_init__(self) -> None:
+        n = len(self.regime_names)
+        per_regime = (
+            self.regime_vols,
+            self.regime_mean_durations_s,
+            self.regime_implied_vols,
+            self.regime_volume_multipliers,
+            self.regime_dealer_appetite,
+            self.jump_intensity_per_year,
+        )
+        if n == 0 or any(len(values) != n for values in per_regime):
+            raise ValueError(f"{self.symbol}: every per-regime tuple needs {n} entries")
+        if not 0 <= self.initial_regime < n:
+            raise ValueError(f"{self.symbol}: initial_regime out of range")
+        if self.spot <= 0 or min(self.regime_vols) < 0 or min(self.regime_mean_durations_s) <= 0:
+            raise ValueError(f"{self.symbol}: spot and durations must be positive, volatilities non-negative")
+        if self.regime_jump_probabilities is not None:
+            rows = self.regime_jump_probabilities
+            if len(rows) != n or any(len(row) != n for row in rows):
+                raise ValueError(f"{self.symbol}: regime_jump_probabilities must be {n}x{n}")
+            for i, row in enumerate(rows):
+                if row[i] != 0 or abs(sum(row) - 1.0) > 1e-9 or min(row) < 0:
+                    raise ValueError(f"{self.symbol}: jump row {i} must be a distribution with a zero diagonal")
+
+    @property
+    def regime_count(self) -> int:
+        """Number of volatility regimes."""
+        return len(self.regime_names)
+
+
+def btc_config() -> UnderlyingConfig:
+    """Default BTC: spot 100 000 USD, 20 000 BTC a day, about 5 BTC at the top of book."""
+    return UnderlyingConfig(
+        symbol="BTC",
+        spot=100_000.0,
+        impact=ImpactConfig(reference_volume=20_000.0),
+    )
+
+
+def eth_config() -> UnderlyingConfig:
+    """Default ETH: spot 3 500 USD, more volatile than BTC, 300 000 ETH a day."""
+    return UnderlyingConfig(
+        symbol="ETH",
+        spot=3_500.0,
+        regime_vols=(0.50, 0.80, 1.30),
+        regime_implied_vols=(0.68, 0.95, 1.18),
+        daily_volume=300_000.0,
+        top_depth=80.0,
+        volatility_reference=0.75,
+        half_spread_floor_bps=0.8,
+        surface=VolSurfaceConfig(atm_long=0.85),
+        impact=ImpactConfig(reference_volume=300_000.0, volatility_reference=0.75),
+    )
+
+
+@dataclass(frozen=True)
+class MarketConfig:
+    """The whole simulated market.
+
+    Attributes
+    ----------
+    underlyings : tuple of UnderlyingConfig
+        One entry per underlying; symbols must be unique. Their order fixes the random streams.
+    rate : float
+        Risk-free rate for option pricing, continuously compounded, per year.
+    record_history : bool
+        Keep one row per step for :meth:`MarketSimulator.history`.
+    history_limit : int or None
+        Most recent rows kept per underlying (``None``: all of them). The default holds about 35 days of
+        one-minute steps, or 7 hours of half-second ones, in roughly 15 MB per underlying.
+    """
+
+    underlyings: tuple[UnderlyingConfig, ...] = field(default_factory=lambda: (btc_config(), eth_config()))
+    rate: float = 0.04
+    record_history: bool = True
+    history_limit: int | None = 50_000
+
+    def __post_init__(self) -> None:
+        symbols = [u.symbol for u in self.underlyings]
+        if not symbols or len(set(symbols)) != len(symbols):
+            raise ValueError("underlyings must be a non-empty tuple with unique symbols")
+        if self.history_limit is not None and self.history_limit < 1:
+            raise ValueError("history_limit must be positive or None")
+
+    def underlying(self, symbol: str) -> UnderlyingConfig:
+        """The configuration of ``symbol``; ``KeyError`` if it is not simulated."""
+        for underlying in self.underlyings:
+            if underlying.symbol == symbol:
+                return underlying
+        raise KeyError(f"unknown underlying {symbol!r}")
