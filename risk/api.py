@@ -1,0 +1,157 @@
+"""The risk API: limits and kill switches for the desk's roles; setting limits and engaging or re-arming switches for
+risk officers. Views parse, call one service or selector, and serialize."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.generics import ListAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from desk.fields import DECIMAL_PLACES, MAX_DIGITS
+from desk.permissions import require_perm
+from risk import selectors, services
+from risk.models import KillSwitch, Limit, LimitKind, LimitScope
+
+
+def _decimal(**kwargs: Any) -> serializers.DecimalField:
+    return serializers.DecimalField(max_digits=MAX_DIGITS, decimal_places=DECIMAL_PLACES, **kwargs)
+
+
+def _refused(error: services.RiskRefused) -> ValidationError:
+    # A refusal about one field is reported under that field's name, like a serializer error.
+    if hasattr(error, "error_dict"):
+        return ValidationError(error.message_dict)
+    return ValidationError({"detail": error.messages})
+
+
+@extend_schema_serializer(component_name="RiskLimit")
+class LimitOutSerializer(serializers.Serializer):
+    scope = serializers.CharField()
+    scope_key = serializers.CharField()
+    kind = serializers.CharField()
+    value = _decimal(help_text="in the kind's unit: quote ccy, contracts, bps or a fraction")
+    is_active = serializers.BooleanField()
+    updated_by = serializers.CharField(source="updated_by.username", allow_null=True, default=None)
+    updated_at = serializers.DateTimeField()
+
+
+@extend_schema_serializer(component_name="RiskKillSwitch")
+class KillSwitchOutSerializer(serializers.Serializer):
+    scope = serializers.CharField()
+    scope_key = serializers.CharField()
+    engaged = serializers.BooleanField()
+    reason = serializers.CharField()
+    changed_by = serializers.CharField()
+    changed_at = serializers.DateTimeField(allow_null=True)
+
+
+class ScopeInSerializer(serializers.Serializer):
+    scope = serializers.ChoiceField(choices=LimitScope.choices)
+    scope_key = serializers.CharField(
+        max_length=64, allow_blank=True, default="", help_text="empty for the desk; book, username, underlying, symbol"
+    )
+
+
+class LimitListApi(ListAPIView):
+    """The limits in force."""
+
+    permission_classes = [require_perm("risk.view_limit")]
+    serializer_class = LimitOutSerializer
+
+    def get_queryset(self) -> QuerySet[Limit]:
+        return selectors.limits_in_force()
+
+
+@extend_schema_serializer(component_name="RiskLimitIn")
+class LimitInSerializer(ScopeInSerializer):
+    kind = serializers.ChoiceField(choices=LimitKind.choices)
+    value = _decimal(min_value=0)
+
+
+class LimitSetApi(APIView):
+    """Set a limit (create or change it); risk officers."""
+
+    permission_classes = [require_perm("risk.add_limit", "risk.change_limit")]
+
+    @extend_schema(request=LimitInSerializer, responses=LimitOutSerializer)
+    def post(self, request: Request) -> Response:
+        body = LimitInSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            limit = services.limit_set(**body.validated_data, actor=request.user)
+        except services.RiskRefused as error:
+            raise _refused(error) from None
+        return Response(LimitOutSerializer(limit).data)
+
+
+@extend_schema_serializer(component_name="RiskLimitUsage")
+class LimitUsageOutSerializer(serializers.Serializer):
+    limit = LimitOutSerializer()
+    used = _decimal(allow_null=True, help_text="in the limit's unit; null when checked per order")
+    ratio = serializers.DecimalField(max_digits=MAX_DIGITS, decimal_places=6, allow_null=True)
+    detail = serializers.CharField()
+
+
+class LimitUsageApi(APIView):
+    """How much of each standing limit is used."""
+
+    permission_classes = [require_perm("risk.view_limit")]
+
+    @extend_schema(responses=LimitUsageOutSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        return Response(LimitUsageOutSerializer(selectors.limit_usage(), many=True).data)
+
+
+class KillSwitchListApi(ListAPIView):
+    """Every kill switch that was ever set, engaged or armed (``?engaged=true`` for the engaged ones)."""
+
+    permission_classes = [require_perm("risk.view_killswitch")]
+    serializer_class = KillSwitchOutSerializer
+    filterset_fields = ["engaged", "scope"]
+
+    def get_queryset(self) -> QuerySet[KillSwitch]:
+        return selectors.kill_switches_list()
+
+
+@extend_schema_serializer(component_name="RiskKillSwitchIn")
+class KillSwitchInSerializer(ScopeInSerializer):
+    reason = serializers.CharField(max_length=255)
+
+
+class KillSwitchEngageApi(APIView):
+    """Engage a kill switch: orders under it are refused and its running plans halted; risk officers."""
+
+    permission_classes = [require_perm("risk.engage_killswitch")]
+
+    @extend_schema(request=KillSwitchInSerializer, responses=KillSwitchOutSerializer)
+    def post(self, request: Request) -> Response:
+        body = KillSwitchInSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            switch = services.kill_switch_engage(**body.validated_data, actor=request.user)
+        except services.RiskRefused as error:
+            raise _refused(error) from None
+        return Response(KillSwitchOutSerializer(switch).data, status=status.HTTP_200_OK)
+
+
+class KillSwitchRearmApi(APIView):
+    """Re-arm an engaged kill switch; risk officers."""
+
+    permission_classes = [require_perm("risk.rearm_killswitch")]
+
+    @extend_schema(request=KillSwitchInSerializer, responses=KillSwitchOutSerializer)
+    def post(self, request: Request) -> Response:
+        body = KillSwitchInSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            switch = services.kill_switch_rearm(**body.validated_data, actor=request.user)
+        except services.RiskRefused as error:
+            raise _refused(error) from None
+        return Response(KillSwitchOutSerializer(switch).data)

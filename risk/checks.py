@@ -1,0 +1,234 @@
+"""Pre-trade checks: pure functions on floats, no ORM, no Decimal.
+
+Each check takes an :class:`OrderState` (the proposed order and the state it lands in) and one limit value in the
+unit its kind names, and returns a :class:`CheckResult` that says whether the order passes, with the limit named
+and the figures. :mod:`risk.services` converts Decimals to floats at its boundary, picks the tightest applicable
+limit of each kind and runs the checks in :data:`CHECKS`.
+
+An order exactly at a limit passes. Floats cannot always hold an exact boundary (0.5 / 100 * 10 000 is
+50.000000000000007), so every comparison allows a relative tolerance of :data:`REL_TOL`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+# The limit kinds, spelled as :class:`risk.models.LimitKind` values (kept equal by a test): this module stays free
+# of Django so that it can be benchmarked and property-tested on its own.
+PRICE_COLLAR_BPS = "price_collar_bps"
+MAX_ORDER_NOTIONAL = "max_order_notional"
+MAX_POSITION = "max_position"
+PARTICIPATION_CAP = "participation_cap"
+MAX_DAILY_LOSS = "max_daily_loss"
+
+REL_TOL = 1e-9
+BPS = 10_000.0
+# The collar widens with volatility, but never beyond this multiple of its calm-market width: in a crash a band
+# that grew without bound would stop protecting against fat fingers.
+COLLAR_MAX_WIDENING = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class OrderState:
+    """A proposed order and the state it would trade into, all in floats.
+
+    Attributes
+    ----------
+    side_sign : float
+        +1.0 for a buy, -1.0 for a sell.
+    quantity : float
+        Order size, contracts, > 0.
+    price : float
+        Limit price, quote currency per contract unit (before the multiplier).
+    multiplier : float
+        Units of the base currency per contract (notional = quantity × price × multiplier).
+    mid : float
+        Validated reference mid price, same unit as ``price``; NaN when there is none.
+    position : float
+        Signed position of the book in the instrument before the order, contracts (+ long, - short).
+    recent_volume : float
+        Market volume in the participation window (e.g. the last 5 minutes), contracts.
+    pnl_today : float
+        Realized plus unrealized P&L of the book today, quote currency (negative: a loss).
+    volatility_ratio : float
+        Realized volatility over its reference level (1.0 in a calm market, 2.0 when volatility doubled).
+    """
+
+    side_sign: float
+    quantity: float
+    price: float
+    multiplier: float = 1.0
+    mid: float = math.nan
+    position: float = 0.0
+    recent_volume: float = 0.0
+    pnl_today: float = 0.0
+    volatility_ratio: float = 1.0
+
+    @property
+    def position_after(self) -> float:
+        """Signed position if the order fills in full, contracts."""
+        return self.position + self.side_sign * self.quantity
+
+    @property
+    def reduces_risk(self) -> bool:
+        """True when the order strictly shrinks the absolute position (a flip to the same size does not)."""
+        return abs(self.position_after) < abs(self.position)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """The outcome of one check: ``limit`` is the kind's name, ``observed`` and ``threshold`` are in its unit
+    (``threshold`` after any volatility scaling), ``message`` says it all in one line."""
+
+    limit: str
+    passed: bool
+    observed: float
+    threshold: float
+    message: str
+
+
+def _fmt(value: float) -> str:
+    """Six decimals at most, no trailing zeros: 89.99999999999999 shows as 90, 100.9 as 100.9."""
+    if math.isnan(value) or math.isinf(value):
+        return str(value)
+    text = f"{round(value, 6):.6f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+def _within(observed: float, threshold: float) -> bool:
+    return observed <= threshold + REL_TOL * max(abs(threshold), 1.0)
+
+
+def _valid_mid(mid: float) -> bool:
+    return math.isfinite(mid) and mid > 0.0
+
+
+def collar_band_bps(limit_bps: float, volatility_ratio: float) -> float:
+    """Width of the price collar, bps: the limit scaled by volatility, between 1× and :data:`COLLAR_MAX_WIDENING`×.
+
+    The band follows volatility so that a fast but genuine market does not refuse every order; calm markets
+    (ratio ≤ 1) keep the limit as set.
+    """
+    return limit_bps * min(max(volatility_ratio, 1.0), COLLAR_MAX_WIDENING)
+
+
+def price_collar(state: OrderState, limit_bps: float) -> CheckResult:
+    """The limit price must lie within the collar band around the mid (both sides: a fat finger either way).
+
+    Distance = |price − mid| / mid × 10 000, bps. No valid mid is a refusal: no order leaves on an unvalidated
+    price.
+    """
+    band = collar_band_bps(limit_bps, state.volatility_ratio)
+    if not _valid_mid(state.mid):
+        return CheckResult(
+            PRICE_COLLAR_BPS,
+            False,
+            math.nan,
+            band,
+            f"{PRICE_COLLAR_BPS}: limit {_fmt(band)} bps, no valid mid to check order price {_fmt(state.price)}",
+        )
+    distance = abs(state.price - state.mid) / state.mid * BPS
+    passed = _within(distance, band)
+    scaled = "" if band == limit_bps else f" (set {_fmt(limit_bps)}, widened ×{_fmt(band / limit_bps)} by volatility)"
+    return CheckResult(
+        PRICE_COLLAR_BPS,
+        passed,
+        distance,
+        band,
+        f"{PRICE_COLLAR_BPS}: limit {_fmt(band)} bps{scaled}, order {_fmt(state.price)} is {_fmt(distance)} bps "
+        f"from mid {_fmt(state.mid)}",
+    )
+
+
+def max_order_notional(state: OrderState, limit: float) -> CheckResult:
+    """Order notional = quantity × price × multiplier, quote currency, at most ``limit``."""
+    notional = state.quantity * state.price * state.multiplier
+    return CheckResult(
+        MAX_ORDER_NOTIONAL,
+        _within(notional, limit),
+        notional,
+        limit,
+        f"{MAX_ORDER_NOTIONAL}: limit {_fmt(limit)}, order {_fmt(state.quantity)} × {_fmt(state.price)}"
+        + ("" if state.multiplier == 1.0 else f" × {_fmt(state.multiplier)}")
+        + f" = {_fmt(notional)}",
+    )
+
+
+def dynamic_position_limit(limit: float, volatility_ratio: float) -> float:
+    """The position limit in force, contracts: ``limit / max(1, volatility_ratio)``.
+
+    Above its reference level, volatility shrinks the limit in proportion, which keeps the volatility of the largest
+    allowed position (position × σ) no larger than in a calm market; below it the limit stays as set, never above.
+    """
+    return limit / max(volatility_ratio, 1.0)
+
+
+def max_position(state: OrderState, limit: float) -> CheckResult:
+    """|position after the order| must not exceed the dynamic limit; an order that reduces risk always passes."""
+    threshold = dynamic_position_limit(limit, state.volatility_ratio)
+    after = state.position_after
+    passed = _within(abs(after), threshold) or state.reduces_risk
+    scaled = "" if threshold == limit else f" (set {_fmt(limit)}, ÷{_fmt(state.volatility_ratio)} for volatility)"
+    reducing = ", reduces risk" if state.reduces_risk else ""
+    return CheckResult(
+        MAX_POSITION,
+        passed,
+        abs(after),
+        threshold,
+        f"{MAX_POSITION}: limit {_fmt(threshold)}{scaled}, position {_fmt(state.position)} → {_fmt(after)} "
+        f"after the order{reducing}",
+    )
+
+
+def participation_cap(state: OrderState, cap: float) -> CheckResult:
+    """Order quantity at most ``cap`` (a fraction, 0.25 = 25 %) of the recent market volume, contracts."""
+    allowed = cap * state.recent_volume
+    return CheckResult(
+        PARTICIPATION_CAP,
+        _within(state.quantity, allowed),
+        state.quantity,
+        allowed,
+        f"{PARTICIPATION_CAP}: limit {_fmt(cap)} × recent volume {_fmt(state.recent_volume)} = {_fmt(allowed)}, "
+        f"order {_fmt(state.quantity)}",
+    )
+
+
+def max_daily_loss(state: OrderState, limit: float) -> CheckResult:
+    """Loss today = −(realized + unrealized P&L), quote currency. Within the limit every order passes; once the loss
+    is beyond it, only risk-reducing orders do."""
+    loss = -state.pnl_today
+    breached = not _within(loss, limit)
+    passed = not breached or state.reduces_risk
+    if not breached:
+        status = "within"
+    elif state.reduces_risk:
+        status = "breached, risk-reducing order allowed"
+    else:
+        status = "breached, only risk-reducing orders pass"
+    return CheckResult(
+        MAX_DAILY_LOSS,
+        passed,
+        loss,
+        limit,
+        f"{MAX_DAILY_LOSS}: limit {_fmt(limit)}, loss today {_fmt(loss)} ({status})",
+    )
+
+
+Check = Callable[[OrderState, float], CheckResult]
+
+# In the order a refusal lists them: the cheapest and most telling first.
+CHECKS: dict[str, Check] = {
+    PRICE_COLLAR_BPS: price_collar,
+    MAX_ORDER_NOTIONAL: max_order_notional,
+    MAX_POSITION: max_position,
+    PARTICIPATION_CAP: participation_cap,
+    MAX_DAILY_LOSS: max_daily_loss,
+}
+
+
+def run_checks(state: OrderState, limits: dict[str, float]) -> list[CheckResult]:
+    """Run the check of every kind that has a limit in ``limits`` (kind → value); kinds without one are not
+    checked."""
+    return [check(state, limits[kind]) for kind, check in CHECKS.items() if kind in limits]

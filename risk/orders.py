@@ -1,0 +1,116 @@
+"""What the pre-trade check is asked about: a proposed order and the market state it would trade into.
+
+These are the Decimal side of the boundary. :func:`order_state` converts them, explicitly, to the floats of the
+pure checks in :mod:`risk.checks`. The caller (a child order, an RFQ acceptance, a hedge) fills in the market state
+from the validated feed and its books; the risk service does not guess it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from risk.checks import OrderState
+
+BUY = "buy"
+SELL = "sell"
+# Position.book defaults to "desk": an order or plan that names no book belongs to it.
+DEFAULT_BOOK = "desk"
+
+
+@dataclass(frozen=True)
+class MarketState:
+    """The state an order would trade into.
+
+    Attributes
+    ----------
+    mid : Decimal or None
+        Validated reference mid, quote currency per contract unit; None when there is no valid one (the price
+        collar then refuses).
+    position : Decimal
+        Signed position of the book in the instrument before the order, contracts (+ long, - short). Include
+        what is already on its way (sent, unfilled) when the caller knows it.
+    recent_volume : Decimal
+        Market volume in the participation window (the last 5 minutes by default), contracts.
+    realized_pnl_today : Decimal
+        Realized P&L of the book since 00:00 UTC, quote currency (negative: a loss).
+    unrealized_pnl_today : Decimal
+        Mark-to-market P&L of the book's open positions since 00:00 UTC, quote currency.
+    volatility_ratio : Decimal
+        Realized volatility over its reference level (1 calm, 2 doubled); drives the dynamic position limit and
+        the collar width.
+    """
+
+    mid: Decimal | None
+    position: Decimal = Decimal(0)
+    recent_volume: Decimal = Decimal(0)
+    realized_pnl_today: Decimal = Decimal(0)
+    unrealized_pnl_today: Decimal = Decimal(0)
+    volatility_ratio: Decimal = Decimal(1)
+
+    @property
+    def pnl_today(self) -> Decimal:
+        """Realized plus unrealized P&L today, quote currency."""
+        return self.realized_pnl_today + self.unrealized_pnl_today
+
+
+@dataclass(frozen=True)
+class ProposedOrder:
+    """An order about to leave the desk.
+
+    Attributes
+    ----------
+    book : str
+        The book it trades for (:data:`DEFAULT_BOOK` when the desk has one book).
+    trader : str
+        Username of the trader responsible for it.
+    instrument : str
+        Instrument symbol, e.g. ``"BTC-PERP"``.
+    underlying : str
+        Underlying code, the instrument's base currency as the market simulator names it, e.g. ``"BTC"``.
+    side : str
+        ``"buy"`` or ``"sell"`` (the desk's side).
+    quantity : Decimal
+        Contracts, > 0.
+    limit_price : Decimal
+        Quote currency per contract unit, > 0.
+    market : MarketState
+        The state used by the checks.
+    multiplier : Decimal
+        Units of base currency per contract (notional = quantity × price × multiplier).
+    reference : str
+        What the order is (a child order's client order id, an RFQ reference, a hedge id): names it in the audit.
+    """
+
+    book: str
+    trader: str
+    instrument: str
+    underlying: str
+    side: str
+    quantity: Decimal
+    limit_price: Decimal
+    market: MarketState
+    multiplier: Decimal = Decimal(1)
+    reference: str = ""
+
+    @property
+    def signed_quantity(self) -> Decimal:
+        """Contracts, + for a buy and - for a sell."""
+        return self.quantity if self.side == BUY else -self.quantity
+
+
+def order_state(order: ProposedOrder) -> OrderState:
+    """The floats the pure checks take. ``float(Decimal)`` rounds to the nearest double (about 16 significant
+    digits): far finer than any limit, and the checks compare with a relative tolerance anyway."""
+    market = order.market
+    return OrderState(
+        side_sign=1.0 if order.side == BUY else -1.0,
+        quantity=float(order.quantity),
+        price=float(order.limit_price),
+        multiplier=float(order.multiplier),
+        mid=float(market.mid) if market.mid is not None else float("nan"),
+        position=float(market.position),
+        recent_volume=float(market.recent_volume),
+        pnl_today=float(market.pnl_today),
+        volatility_ratio=float(market.volatility_ratio),
+    )

@@ -1,0 +1,151 @@
+"""Read queries of the risk domain: limits in force, the tightest limit per kind, switches, limit usage."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import reduce
+from operator import or_
+
+from django.db.models import Q, QuerySet
+
+from execution.models import ExecutionPlan, Position
+from risk.models import KillSwitch, Limit, LimitKind, LimitScope
+from risk.orders import DEFAULT_BOOK
+
+# Broadest first. Trader and underlying sit side by side below the book; the order only breaks ties.
+SCOPE_RANK: dict[str, int] = {
+    LimitScope.DESK: 0,
+    LimitScope.BOOK: 1,
+    LimitScope.TRADER: 2,
+    LimitScope.UNDERLYING: 3,
+    LimitScope.INSTRUMENT: 4,
+}
+
+ScopeKey = tuple[str, str]
+RATIO_QUANTUM = Decimal("0.000001")
+
+
+def order_scopes(*, book: str, trader: str, underlying: str, instrument: str) -> list[ScopeKey]:
+    """The (scope, scope_key) pairs an order falls under, broadest first. The desk scope has the empty key."""
+    return [
+        (LimitScope.DESK, ""),
+        (LimitScope.BOOK, book),
+        (LimitScope.TRADER, trader),
+        (LimitScope.UNDERLYING, underlying),
+        (LimitScope.INSTRUMENT, instrument),
+    ]
+
+
+def _scopes_q(scopes: Iterable[ScopeKey]) -> Q:
+    return reduce(or_, (Q(scope=scope, scope_key=key) for scope, key in scopes))
+
+
+def limits_in_force() -> QuerySet[Limit]:
+    """Every active limit, broadest scope first."""
+    return Limit.objects.filter(is_active=True).select_related("updated_by")
+
+
+def limits_tightest(*, scopes: Sequence[ScopeKey]) -> dict[str, Limit]:
+    """The tightest active limit of each kind among ``scopes`` (one query): the smallest value wins, the broader
+    scope on a tie."""
+    rows = sorted(
+        Limit.objects.filter(_scopes_q(scopes), is_active=True),
+        key=lambda limit: (limit.kind, limit.value, SCOPE_RANK[limit.scope]),
+    )
+    tightest: dict[str, Limit] = {}
+    for limit in rows:
+        tightest.setdefault(limit.kind, limit)
+    return tightest
+
+
+def kill_switches_list(*, engaged: bool | None = None) -> QuerySet[KillSwitch]:
+    """Kill switches, all of them or only the engaged (True) or armed (False) ones."""
+    switches = KillSwitch.objects.all()
+    return switches if engaged is None else switches.filter(engaged=engaged)
+
+
+def kill_switches_engaged_for(*, scopes: Sequence[ScopeKey]) -> list[KillSwitch]:
+    """The engaged switches among ``scopes``, broadest first (one query)."""
+    rows = KillSwitch.objects.filter(_scopes_q(scopes), engaged=True)
+    return sorted(rows, key=lambda switch: SCOPE_RANK[switch.scope])
+
+
+def plans_under(*, scope: str, scope_key: str) -> QuerySet[ExecutionPlan]:
+    """Execution plans that a switch at (scope, scope_key) covers.
+
+    A plan's book is ``parameters["book"]`` (:data:`~risk.orders.DEFAULT_BOOK` when absent) until plans carry a
+    book column; its underlying is its instrument's base currency.
+    """
+    plans = ExecutionPlan.objects.all()
+    if scope == LimitScope.DESK:
+        return plans
+    if scope == LimitScope.BOOK:
+        in_book = Q(parameters__book=scope_key)
+        if scope_key == DEFAULT_BOOK:
+            in_book |= ~Q(parameters__has_key="book")
+        return plans.filter(in_book)
+    if scope == LimitScope.TRADER:
+        return plans.filter(created_by__username=scope_key)
+    if scope == LimitScope.UNDERLYING:
+        return plans.filter(instrument__base_currency=scope_key)
+    if scope == LimitScope.INSTRUMENT:
+        return plans.filter(instrument__symbol=scope_key)
+    raise ValueError(f"unknown scope {scope!r}")
+
+
+@dataclass(frozen=True)
+class LimitUsage:
+    """How much of a standing limit is used. ``used`` is None for the per-order kinds (collar, notional,
+    participation) and where the desk keeps no figure at that scope (positions are per book, not per trader; the
+    daily P&L comes from the caller's marks)."""
+
+    limit: Limit
+    used: Decimal | None
+    ratio: Decimal | None
+    detail: str
+
+
+def _positions_in_scope(scope: str, scope_key: str) -> QuerySet[Position] | None:
+    positions = Position.objects.select_related("instrument")
+    if scope == LimitScope.DESK:
+        return positions
+    if scope == LimitScope.BOOK:
+        return positions.filter(book=scope_key)
+    if scope == LimitScope.UNDERLYING:
+        return positions.filter(instrument__base_currency=scope_key)
+    if scope == LimitScope.INSTRUMENT:
+        return positions.filter(instrument__symbol=scope_key)
+    return None
+
+
+def limit_usage(*, scope: str | None = None, scope_key: str | None = None) -> list[LimitUsage]:
+    """Usage of the limits in force, optionally of one scope (and key).
+
+    The position limit applies to each book's position in each instrument, so its usage at a scope is the largest
+    absolute such position in it, contracts, against the limit as set (before volatility scaling).
+    """
+    limits = limits_in_force()
+    if scope is not None:
+        limits = limits.filter(scope=scope)
+    if scope_key is not None:
+        limits = limits.filter(scope_key=scope_key)
+    usage: list[LimitUsage] = []
+    for limit in limits:
+        if limit.kind != LimitKind.MAX_POSITION:
+            detail = "from the caller's marks" if limit.kind == LimitKind.MAX_DAILY_LOSS else "checked per order"
+            usage.append(LimitUsage(limit, None, None, detail))
+            continue
+        positions = _positions_in_scope(limit.scope, limit.scope_key)
+        if positions is None:
+            usage.append(LimitUsage(limit, None, None, "positions are kept per book, not per trader"))
+            continue
+        largest = max(positions, key=lambda p: abs(p.quantity), default=None)
+        if largest is None:
+            usage.append(LimitUsage(limit, Decimal(0), Decimal(0), "no position"))
+            continue
+        used = abs(largest.quantity)
+        ratio = (used / limit.value).quantize(RATIO_QUANTUM) if limit.value else None
+        usage.append(LimitUsage(limit, used, ratio, f"{largest.book} {largest.instrument.symbol} {largest.quantity}"))
+    return usage

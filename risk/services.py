@@ -1,0 +1,428 @@
+"""Writes of the risk domain: the pre-trade check (and its audited refusals), limits, kill switches and the circuit
+breaker.
+
+Limits and switches form a hierarchy: desk > book > trader / underlying > instrument. An order falls under one
+scope of each level; the tightest applicable limit of each kind wins, and an engaged switch at any of its scopes
+stops it. Engaging a switch halts the running execution plans it covers in the same transaction; re-arming leaves
+them halted (a trader resumes them).
+
+Business refusals raise :class:`RiskRefused` (a ``ValidationError`` whose messages name the field or the limit);
+an actor without the role's permission gets :class:`RiskPermissionDenied`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+
+from desk.audit import Actor, actor_label, audit_record
+from desk.events import broadcast
+from desk.fields import QUANTUM
+from execution.models import PlanStatus
+from risk import selectors
+from risk.checks import CheckResult, run_checks
+from risk.models import KillSwitch, Limit, LimitKind, LimitScope
+from risk.orders import BUY, SELL, MarketState, ProposedOrder, order_state
+
+# MarketState and ProposedOrder are re-exported: callers import the check's whole boundary from here.
+__all__ = [
+    "CIRCUIT_BREAKER_ACTOR",
+    "KILL_SWITCH_LIMIT",
+    "CheckReport",
+    "MarketState",
+    "ProposedOrder",
+    "Refusal",
+    "RiskPermissionDenied",
+    "RiskRefused",
+    "circuit_breaker_trip",
+    "kill_switch_engage",
+    "kill_switch_rearm",
+    "limit_check",
+    "limit_set",
+]
+
+CIRCUIT_BREAKER_ACTOR = "system:circuit_breaker"
+KILL_SWITCH_LIMIT = "kill_switch"
+# A system component (the circuit breaker, the demo seeding) may engage switches and set limits; re-arming is a
+# person's decision.
+SYSTEM_PREFIX = "system:"
+
+
+class RiskRefused(ValidationError):
+    """A request that the risk rules refuse; the message names the field or the limit."""
+
+
+class RiskPermissionDenied(PermissionDenied):
+    """The actor's role does not grant the permission (the API answers 403)."""
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """One reason an order is refused: a failed check or an engaged kill switch.
+
+    ``limit`` is the limit kind (``"price_collar_bps"``...) or ``"kill_switch"``; ``scope`` and ``scope_key`` say
+    where the limit or switch is set; ``observed`` and ``threshold`` are in the kind's unit (None for a switch).
+    """
+
+    limit: str
+    scope: str
+    scope_key: str
+    message: str
+    observed: float | None = None
+    threshold: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "limit": self.limit,
+            "scope": self.scope,
+            "scope_key": self.scope_key,
+            "observed": self.observed,
+            "threshold": self.threshold,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """The outcome of :func:`limit_check`: every check that ran, and the refusals (empty when the order passes)."""
+
+    order: ProposedOrder
+    results: tuple[CheckResult, ...]
+    refusals: tuple[Refusal, ...]
+
+    @property
+    def passed(self) -> bool:
+        return not self.refusals
+
+    @property
+    def limits(self) -> list[str]:
+        """The names of the limits (or ``kill_switch``) that refuse the order."""
+        return [refusal.limit for refusal in self.refusals]
+
+    @property
+    def message(self) -> str:
+        return "; ".join(refusal.message for refusal in self.refusals) or "passed"
+
+    def raise_if_refused(self) -> None:
+        if self.refusals:
+            raise RiskRefused(self.message)
+
+
+def _finite_or_none(value: float) -> float | None:
+    # JSON (and PostgreSQL's jsonb) has no NaN: a missing mid is stored as null.
+    return value if math.isfinite(value) else None
+
+
+def _order_public(order: ProposedOrder) -> dict[str, Any]:
+    return {
+        "reference": order.reference,
+        "book": order.book,
+        "trader": order.trader,
+        "instrument": order.instrument,
+        "underlying": order.underlying,
+        "side": order.side,
+        "quantity": order.quantity,
+        "limit_price": order.limit_price,
+        "multiplier": order.multiplier,
+        "mid": order.market.mid,
+        "position": order.market.position,
+        "recent_volume": order.market.recent_volume,
+        "pnl_today": order.market.pnl_today,
+        "volatility_ratio": order.market.volatility_ratio,
+    }
+
+
+def _order_validate(order: ProposedOrder) -> None:
+    if order.side not in (BUY, SELL):
+        raise RiskRefused({"side": f"side must be {BUY} or {SELL}, not {order.side!r}"})
+    for name in ("quantity", "limit_price", "multiplier"):
+        value = getattr(order, name)
+        if not isinstance(value, Decimal) or not value.is_finite() or value <= 0:
+            raise RiskRefused({name: f"{name} must be a positive Decimal, not {value!r}"})
+    if not all((order.book, order.trader, order.instrument, order.underlying)):
+        raise RiskRefused("an order names its book, trader, instrument and underlying")
+
+
+def _scope_label(scope: str, scope_key: str) -> str:
+    return f"{scope}:{scope_key}" if scope_key else scope
+
+
+def limit_check(*, order: ProposedOrder, actor: Actor) -> CheckReport:
+    """Run the pre-trade checks on ``order`` against the tightest applicable limits and the kill switches.
+
+    Two queries when the order passes. When it is refused, one ``risk.refused`` audit event per reason (naming the
+    limit, its scope, the figures and the order) is written in one transaction, and a ``risk.refused`` event is
+    broadcast after commit. Call it outside a transaction that the refusal would roll back: the audit of a refusal
+    must survive it.
+
+    Raises
+    ------
+    RiskRefused
+        When the order itself is malformed (side, non-positive quantity or price): nothing is checked or stored.
+    """
+    _order_validate(order)
+    scopes = selectors.order_scopes(
+        book=order.book, trader=order.trader, underlying=order.underlying, instrument=order.instrument
+    )
+    refusals = [
+        Refusal(
+            KILL_SWITCH_LIMIT,
+            switch.scope,
+            switch.scope_key,
+            f"{KILL_SWITCH_LIMIT}: {_scope_label(switch.scope, switch.scope_key)} engaged by {switch.changed_by}"
+            + (f" ({switch.reason})" if switch.reason else ""),
+        )
+        for switch in selectors.kill_switches_engaged_for(scopes=scopes)
+    ]
+    limits = selectors.limits_tightest(scopes=scopes)
+    results = run_checks(order_state(order), {kind: float(limit.value) for kind, limit in limits.items()})
+    for result in results:
+        if not result.passed:
+            limit = limits[result.limit]
+            refusals.append(
+                Refusal(
+                    result.limit,
+                    limit.scope,
+                    limit.scope_key,
+                    f"{result.message} [{_scope_label(limit.scope, limit.scope_key)}]",
+                    _finite_or_none(result.observed),
+                    _finite_or_none(result.threshold),
+                )
+            )
+    report = CheckReport(order=order, results=tuple(results), refusals=tuple(refusals))
+    if refusals:
+        _refusals_record(report=report, actor=actor)
+    return report
+
+
+def _refusals_record(*, report: CheckReport, actor: Actor) -> None:
+    order = _order_public(report.order)
+    with transaction.atomic():
+        for refusal in report.refusals:
+            audit_record(
+                actor=actor,
+                action="risk.refused",
+                object_type="risk.order",
+                object_id=report.order.reference[:64],
+                after=refusal.as_dict() | {"order": order},
+            )
+        broadcast(
+            event="risk.refused",
+            payload={
+                "reference": report.order.reference,
+                "instrument": report.order.instrument,
+                "limits": report.limits,
+                "message": report.message,
+            },
+        )
+
+
+def _is_system(actor: Actor) -> bool:
+    return isinstance(actor, str) and actor.startswith(SYSTEM_PREFIX)
+
+
+def _require(actor: Actor, perm: str, *, system_allowed: bool) -> None:
+    if system_allowed and _is_system(actor):
+        return
+    if not isinstance(actor, AbstractBaseUser) or not actor.is_active or not actor.has_perm(perm):
+        raise RiskPermissionDenied(f"{actor_label(actor)} may not do this (needs {perm})")
+
+
+def _scope_validate(scope: str, scope_key: str) -> tuple[str, str]:
+    if scope not in LimitScope.values:
+        raise RiskRefused({"scope": f"scope must be one of {', '.join(LimitScope.values)}, not {scope!r}"})
+    scope_key = (scope_key or "").strip()
+    if scope == LimitScope.DESK and scope_key:
+        raise RiskRefused({"scope_key": "the desk scope takes no key"})
+    if scope != LimitScope.DESK and not scope_key:
+        raise RiskRefused({"scope_key": f"the {scope} scope needs a key (book, username, underlying or symbol)"})
+    if len(scope_key) > 64:
+        raise RiskRefused({"scope_key": "at most 64 characters"})
+    return scope, scope_key
+
+
+def _limit_value_validate(kind: str, value: Decimal) -> Decimal:
+    if kind not in LimitKind.values:
+        raise RiskRefused({"kind": f"kind must be one of {', '.join(LimitKind.values)}, not {kind!r}"})
+    if not isinstance(value, Decimal) or not value.is_finite() or value < 0:
+        raise RiskRefused({"value": f"value must be a Decimal at least 0, not {value!r}"})
+    if kind == LimitKind.PARTICIPATION_CAP and value > 1:
+        raise RiskRefused({"value": f"a participation cap is a fraction of volume, at most 1, not {value}"})
+    try:
+        return value.quantize(QUANTUM)
+    except InvalidOperation:
+        raise RiskRefused({"value": f"value {value} is out of range"}) from None
+
+
+def _limit_state(limit: Limit | None) -> dict[str, Any] | None:
+    if limit is None:
+        return None
+    return {
+        "scope": limit.scope,
+        "scope_key": limit.scope_key,
+        "kind": limit.kind,
+        "value": limit.value,
+        "is_active": limit.is_active,
+    }
+
+
+def limit_set(*, scope: str, scope_key: str, kind: str, value: Decimal, actor: Actor) -> Limit:
+    """Set (create or change, and activate) the limit of ``kind`` at (``scope``, ``scope_key``).
+
+    ``value`` is in the kind's unit: quote currency for notional and daily loss, contracts for position, bps for
+    the collar, a fraction (0..1) for the participation cap. Audited with before and after; ``risk.limit`` is
+    broadcast after commit. Risk officers (``risk.add_limit`` / ``risk.change_limit``) and system actors only.
+    """
+    scope, scope_key = _scope_validate(scope, scope_key)
+    value = _limit_value_validate(kind, value)
+    user = actor if isinstance(actor, AbstractBaseUser) else None
+    with transaction.atomic():
+        limit = Limit.objects.select_for_update().filter(scope=scope, scope_key=scope_key, kind=kind).first()
+        _require(actor, "risk.change_limit" if limit else "risk.add_limit", system_allowed=True)
+        before = _limit_state(limit)
+        if limit is None:
+            try:
+                with transaction.atomic():
+                    limit = Limit.objects.create(
+                        scope=scope, scope_key=scope_key, kind=kind, value=value, updated_by=user
+                    )
+            except IntegrityError:
+                # Another writer created it between our read and our insert: change theirs instead.
+                limit = Limit.objects.select_for_update().get(scope=scope, scope_key=scope_key, kind=kind)
+                before = _limit_state(limit)
+        if before is not None:
+            limit.value, limit.is_active, limit.updated_by = value, True, user
+            limit.save(update_fields=["value", "is_active", "updated_by", "updated_at"])
+        after = _limit_state(limit)
+        audit_record(actor=actor, action="risk.limit.set", obj=limit, before=before, after=after)
+        broadcast(event="risk.limit", payload={**(after or {}), "changed_by": actor_label(actor)})
+    return limit
+
+
+def _switch_locked(scope: str, scope_key: str) -> KillSwitch:
+    switch = KillSwitch.objects.select_for_update().filter(scope=scope, scope_key=scope_key).first()
+    if switch is not None:
+        return switch
+    try:
+        with transaction.atomic():
+            return KillSwitch.objects.create(scope=scope, scope_key=scope_key)
+    except IntegrityError:
+        return KillSwitch.objects.select_for_update().get(scope=scope, scope_key=scope_key)
+
+
+def _switch_state(switch: KillSwitch) -> dict[str, Any]:
+    return {
+        "scope": switch.scope,
+        "scope_key": switch.scope_key,
+        "engaged": switch.engaged,
+        "reason": switch.reason,
+        "changed_by": switch.changed_by,
+        "changed_at": switch.changed_at,
+    }
+
+
+def _plans_halt(*, switch: KillSwitch, actor: Actor) -> list[int]:
+    """Halt the running plans the switch covers, each audited; the version bump makes a worker's optimistic
+    update of a halted plan fail."""
+    plans = list(
+        selectors.plans_under(scope=switch.scope, scope_key=switch.scope_key)
+        .filter(status=PlanStatus.RUNNING)
+        .select_for_update(of=("self",))
+        .order_by("pk")
+    )
+    for plan in plans:
+        plan.status, plan.version = PlanStatus.HALTED, plan.version + 1
+        plan.save(update_fields=["status", "version"])
+        audit_record(
+            actor=actor,
+            action="execution_plan.halt",
+            obj=plan,
+            before={"status": PlanStatus.RUNNING},
+            after={
+                "status": PlanStatus.HALTED,
+                "kill_switch": _scope_label(switch.scope, switch.scope_key),
+                "reason": switch.reason,
+            },
+        )
+    return [plan.pk for plan in plans]
+
+
+def _switch_broadcast(switch: KillSwitch, halted: list[int]) -> None:
+    broadcast(event="risk.kill_switch", payload=_switch_state(switch) | {"halted_plans": halted})
+
+
+def kill_switch_engage(*, scope: str, scope_key: str, reason: str, actor: Actor) -> KillSwitch:
+    """Engage the kill switch at (``scope``, ``scope_key``): every order under it is refused from now on, and the
+    running execution plans it covers are halted in the same transaction.
+
+    Idempotent: engaging an engaged switch changes nothing but still halts a plan that started under it since.
+    Risk officers (``risk.engage_killswitch``) and system actors (``system:...``) only.
+    """
+    _require(actor, "risk.engage_killswitch", system_allowed=True)
+    scope, scope_key = _scope_validate(scope, scope_key)
+    reason = (reason or "").strip()
+    if not reason:
+        raise RiskRefused({"reason": "say why the switch is engaged"})
+    with transaction.atomic():
+        switch = _switch_locked(scope, scope_key)
+        if switch.engaged:
+            halted = _plans_halt(switch=switch, actor=actor)
+            if halted:
+                _switch_broadcast(switch, halted)
+            return switch
+        before = _switch_state(switch)
+        switch.engaged, switch.reason = True, reason[:255]
+        switch.changed_by, switch.changed_at = actor_label(actor)[:150], datetime.now(UTC)
+        switch.save(update_fields=["engaged", "reason", "changed_by", "changed_at"])
+        halted = _plans_halt(switch=switch, actor=actor)
+        audit_record(
+            actor=actor,
+            action="risk.kill_switch.engage",
+            obj=switch,
+            before=before,
+            after=_switch_state(switch) | {"halted_plans": halted},
+        )
+        _switch_broadcast(switch, halted)
+    return switch
+
+
+def kill_switch_rearm(*, scope: str, scope_key: str, reason: str, actor: Actor) -> KillSwitch:
+    """Re-arm an engaged kill switch: orders under it may pass again (other switches and limits still apply).
+    Halted plans stay halted. Only a person with ``risk.rearm_killswitch`` (a risk officer), never a system actor.
+    """
+    _require(actor, "risk.rearm_killswitch", system_allowed=False)
+    scope, scope_key = _scope_validate(scope, scope_key)
+    reason = (reason or "").strip()
+    if not reason:
+        raise RiskRefused({"reason": "say why the switch is re-armed"})
+    with transaction.atomic():
+        switch = KillSwitch.objects.select_for_update().filter(scope=scope, scope_key=scope_key).first()
+        if switch is None or not switch.engaged:
+            raise RiskRefused(f"the kill switch {_scope_label(scope, scope_key)} is not engaged")
+        before = _switch_state(switch)
+        switch.engaged, switch.reason = False, reason[:255]
+        switch.changed_by, switch.changed_at = actor_label(actor)[:150], datetime.now(UTC)
+        switch.save(update_fields=["engaged", "reason", "changed_by", "changed_at"])
+        audit_record(
+            actor=actor, action="risk.kill_switch.rearm", obj=switch, before=before, after=_switch_state(switch)
+        )
+        _switch_broadcast(switch, [])
+    return switch
+
+
+def circuit_breaker_trip(*, underlying: str, reason: str) -> KillSwitch:
+    """The market-health monitor's breaker: engage the underlying's kill switch (actor ``system:circuit_breaker``).
+    ``underlying`` is the market's code, e.g. ``"BTC"``. Only a risk officer re-arms it."""
+    return kill_switch_engage(
+        scope=LimitScope.UNDERLYING,
+        scope_key=underlying,
+        reason=f"circuit breaker: {reason}",
+        actor=CIRCUIT_BREAKER_ACTOR,
+    )
