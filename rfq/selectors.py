@@ -80,3 +80,9 @@ def dealer_connections(*, now: float | None = None, window_s: float = 30.0) -> l
             detail = f"last request {now - last:.0f} s ago" if last else "no request yet"
         rows.append(DealerConnection(dealer.code, dealer.name, dealer.connectivity, dealer.status, connected, detail))
     return rows
+
+
+def desk_rfqs_list() -> QuerySet[RFQ]:
+    return RFQ.objects.prefetch_related(
+        "legs__instrument", "quote_requests__dealer", "quotes__dealer", "quotes__legs__leg"
+    ).order_by("-created_at", "-id")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 
 from desk.audit import Actor, audit_record
 from desk.events import broadcast
+from desk.models import Instrument
 from execution.models import Fill
 from rfq.models import (
     RFQ,
@@ -27,12 +28,15 @@ from rfq.models import (
     CounterpartyStatus,
     DealerOrder,
     DealerOrderStatus,
+    DeskOrder,
     Firmness,
+    PackageType,
     Quote,
     QuoteLeg,
     QuoteRequest,
     QuoteRequestStatus,
     QuoteStatus,
+    RFQLeg,
     RFQStatus,
     Side,
 )
@@ -80,6 +84,72 @@ def _quote_public(quote: Quote) -> dict[str, Any]:
         "package_price": quote.package_price,
         "valid_until": quote.valid_until,
     }
+
+
+@dataclass(frozen=True)
+class LegInput:
+    instrument: Instrument
+    side: str
+    quantity: Decimal
+    ratio: int = 1
+
+
+def rfq_create(
+    *,
+    legs: list[LegInput],
+    actor: Any,
+    package_type: str = PackageType.SINGLE,
+    expires_in: timedelta = timedelta(seconds=60),
+    orders: tuple[DeskOrder, ...] = (),
+    disclosed: bool = False,
+) -> RFQ:
+    """A draft RFQ with its legs. Quantities must be whole lots of their instrument."""
+    if not legs:
+        raise QuoteRefused("an RFQ needs at least one leg")
+    if package_type == PackageType.SINGLE and len(legs) != 1:
+        raise QuoteRefused("a single-instrument RFQ has exactly one leg")
+    if package_type != PackageType.SINGLE and len(legs) < 2:
+        raise QuoteRefused(f"a {package_type} package needs at least two legs")
+    if not timedelta(seconds=5) <= expires_in <= timedelta(hours=1):
+        raise QuoteRefused("expires_in must be between 5 s and 1 h")
+    for number, leg in enumerate(legs, start=1):
+        if not leg.instrument.is_active:
+            raise QuoteRefused(f"leg {number}: {leg.instrument.symbol} is not tradable")
+        if leg.side not in Side.values:
+            raise QuoteRefused(f"leg {number}: side must be buy or sell")
+        if leg.quantity <= 0 or leg.quantity % leg.instrument.lot_size != 0:
+            raise QuoteRefused(
+                f"leg {number}: quantity {leg.quantity} is not a positive multiple of the lot {leg.instrument.lot_size}"
+            )
+        if leg.ratio < 1:
+            raise QuoteRefused(f"leg {number}: ratio must be at least 1")
+    with transaction.atomic():
+        rfq = RFQ.objects.create(
+            reference=f"RFQ-{datetime.now(UTC):%y%m%d}-{uuid.uuid4().hex[:8].upper()}",
+            package_type=package_type,
+            disclosed=disclosed,
+            created_by=actor,
+            expires_at=datetime.now(UTC) + expires_in,
+        )
+        RFQLeg.objects.bulk_create(
+            RFQLeg(
+                rfq=rfq, leg_no=number, instrument=leg.instrument, side=leg.side, ratio=leg.ratio, quantity=leg.quantity
+            )
+            for number, leg in enumerate(legs, start=1)
+        )
+        if orders:
+            rfq.orders.set(orders)
+        audit_record(
+            actor=actor,
+            action="rfq.create",
+            obj=rfq,
+            after={
+                "package_type": package_type,
+                "legs": [[leg.instrument.symbol, leg.side, leg.ratio, leg.quantity] for leg in legs],
+                "expires_at": rfq.expires_at,
+            },
+        )
+    return rfq
 
 
 def rfq_send(*, rfq: RFQ, dealers: list[Counterparty], actor: Actor) -> list[QuoteRequest]:

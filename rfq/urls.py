@@ -4,6 +4,9 @@ from rfq.api import dealer, desk
 
 urlpatterns = [
     path("orders/", desk.DeskOrderListApi.as_view(), name="orders"),
+    path("rfqs/", desk.RFQListApi.as_view(), name="rfqs"),
+    path("rfqs/<str:reference>/", desk.RFQDetailApi.as_view(), name="rfq"),
+    path("quotes/<int:pk>/accept/", desk.QuoteAcceptApi.as_view(), name="quote-accept"),
     path("dealer/rfqs/", dealer.DealerRFQListApi.as_view(), name="dealer-rfqs"),
     path("dealer/rfqs/<str:reference>/", dealer.DealerRFQDetailApi.as_view(), name="dealer-rfq"),
     path(

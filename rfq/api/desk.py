@@ -1,13 +1,31 @@
-"""The desk side of the RFQ API: desk orders."""
+"""The desk side of the RFQ API: desk orders, RFQs (create and send, list, detail) and accepting a quote."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema_serializer
-from rest_framework import serializers
-from rest_framework.generics import ListAPIView
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
 
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import Http404
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+from rest_framework.generics import ListAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from desk.fields import DECIMAL_PLACES, MAX_DIGITS
+from desk.models import Instrument
 from desk.permissions import require_perm
-from rfq import selectors
+from rfq import selectors, services
+from rfq.models import RFQ, Counterparty, PackageType, Quote, Side
+
+
+def _decimal(**kwargs: Any) -> serializers.DecimalField:
+    return serializers.DecimalField(max_digits=MAX_DIGITS, decimal_places=DECIMAL_PLACES, **kwargs)
 
 
 class DeskOrderListApi(ListAPIView):
@@ -30,3 +48,138 @@ class DeskOrderListApi(ListAPIView):
 
     def get_queryset(self):  # noqa: ANN201 - DRF hook
         return selectors.desk_orders_list()
+
+
+@extend_schema_serializer(component_name="DeskQuoteLeg")
+class DeskQuoteLegSerializer(serializers.Serializer):
+    leg_no = serializers.IntegerField(source="leg.leg_no")
+    bid_price = _decimal(allow_null=True)
+    bid_size = _decimal(allow_null=True)
+    offer_price = _decimal(allow_null=True)
+    offer_size = _decimal(allow_null=True)
+
+
+@extend_schema_serializer(component_name="DeskQuote")
+class DeskQuoteSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    dealer = serializers.CharField(source="dealer.code")
+    quote_id = serializers.CharField()
+    firmness = serializers.CharField()
+    status = serializers.CharField()
+    package_price = _decimal(allow_null=True)
+    valid_until = serializers.DateTimeField()
+    received_at = serializers.DateTimeField()
+    legs = DeskQuoteLegSerializer(many=True)
+
+
+@extend_schema_serializer(component_name="DeskRFQLeg")
+class DeskRFQLegSerializer(serializers.Serializer):
+    leg_no = serializers.IntegerField()
+    instrument = serializers.CharField(source="instrument.symbol")
+    side = serializers.CharField()
+    ratio = serializers.IntegerField()
+    quantity = _decimal()
+
+
+@extend_schema_serializer(component_name="DeskRFQ")
+class DeskRFQSerializer(serializers.Serializer):
+    reference = serializers.CharField()
+    status = serializers.CharField()
+    package_type = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+    legs = DeskRFQLegSerializer(many=True)
+    dealers = serializers.SerializerMethodField()
+    quotes = DeskQuoteSerializer(many=True)
+
+    def get_dealers(self, rfq: RFQ) -> list[str]:
+        return [request.dealer.code for request in rfq.quote_requests.all()]
+
+
+@extend_schema_serializer(component_name="DeskRFQLegIn")
+class RFQLegInSerializer(serializers.Serializer):
+    instrument = serializers.SlugRelatedField(slug_field="symbol", queryset=Instrument.objects.filter(is_active=True))
+    side = serializers.ChoiceField(choices=Side.choices)
+    ratio = serializers.IntegerField(min_value=1, max_value=100, default=1)
+    quantity = _decimal(min_value=Decimal("0"))
+
+
+@extend_schema_serializer(component_name="DeskRFQIn")
+class RFQInSerializer(serializers.Serializer):
+    package_type = serializers.ChoiceField(choices=PackageType.choices, default=PackageType.SINGLE)
+    legs = RFQLegInSerializer(many=True, allow_empty=False)
+    dealers = serializers.SlugRelatedField(
+        slug_field="code", many=True, queryset=Counterparty.objects.all(), allow_empty=False
+    )
+    expires_in_s = serializers.IntegerField(min_value=5, max_value=3600, default=60)
+
+
+class RFQListApi(ListAPIView):
+    """RFQs of the desk (GET), and a new RFQ sent at once to the chosen dealers (POST, traders)."""
+
+    serializer_class = DeskRFQSerializer
+    filterset_fields = ["status", "package_type"]
+
+    def get_permissions(self) -> list:
+        perm = "rfq.add_rfq" if self.request.method == "POST" else "rfq.view_rfq"
+        return [require_perm(perm)()]
+
+    def get_queryset(self) -> QuerySet[RFQ]:
+        return selectors.desk_rfqs_list()
+
+    @extend_schema(request=RFQInSerializer, responses={201: DeskRFQSerializer})
+    def post(self, request: Request) -> Response:
+        body = RFQInSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        legs = [services.LegInput(**leg) for leg in data["legs"]]
+        try:
+            with transaction.atomic():
+                rfq = services.rfq_create(
+                    legs=legs,
+                    actor=request.user,
+                    package_type=data["package_type"],
+                    expires_in=timedelta(seconds=data["expires_in_s"]),
+                )
+                services.rfq_send(rfq=rfq, dealers=data["dealers"], actor=request.user)
+        except services.QuoteRefused as error:
+            raise ValidationError({"detail": error.messages}) from None
+        return Response(DeskRFQSerializer(selectors.desk_rfqs_list().get(pk=rfq.pk)).data, status=201)
+
+
+class RFQDetailApi(APIView):
+    permission_classes = [require_perm("rfq.view_rfq")]
+
+    @extend_schema(responses=DeskRFQSerializer)
+    def get(self, request: Request, reference: str) -> Response:
+        rfq = selectors.desk_rfqs_list().filter(reference=reference).first()
+        if rfq is None:
+            raise Http404
+        return Response(DeskRFQSerializer(rfq).data)
+
+
+@extend_schema_serializer(component_name="DeskDealerOrder")
+class DeskDealerOrderSerializer(serializers.Serializer):
+    cl_ord_id = serializers.CharField()
+    dealer = serializers.CharField(source="dealer.code")
+    side = serializers.CharField()
+    quantity = _decimal()
+    price = _decimal()
+    status = serializers.CharField()
+
+
+class QuoteAcceptApi(APIView):
+    """Take a live firm quote in full: the dealer gets the order and fills it or rejects it on last look."""
+
+    permission_classes = [require_perm("rfq.change_rfq")]
+
+    @extend_schema(request=None, responses={201: DeskDealerOrderSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        quote = Quote.objects.filter(pk=pk).first()
+        if quote is None:
+            raise Http404
+        try:
+            order = services.quote_accept(quote=quote, actor=request.user)
+        except services.QuoteRefused as error:
+            raise ValidationError({"detail": error.messages}) from None
+        return Response(DeskDealerOrderSerializer(order).data, status=201)
