@@ -4,6 +4,7 @@ or the other dealers; another dealer's RFQ, quote or order is a 404."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import django_filters
@@ -67,9 +68,16 @@ def _refused(error: services.QuoteRefused) -> ValidationError:
     return ValidationError({"detail": error.messages})
 
 
+class UTCIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    """ISO 8601 with any offset Python accepts; PostgreSQL refuses offsets beyond ±15:59, so compare in UTC."""
+
+    def filter(self, qs: QuerySet, value: datetime | None) -> QuerySet:
+        return super().filter(qs, value.astimezone(UTC) if value is not None else value)
+
+
 class RFQFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=RFQStatus.choices)
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_after = UTCIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
 
     class Meta:
         model = RFQ
@@ -136,6 +144,9 @@ class QuoteInSerializer(serializers.Serializer):
     firmness = serializers.ChoiceField(choices=Firmness.choices, default=Firmness.FIRM)
     package_price = _decimal(required=False, allow_null=True, help_text="net package price (multi-leg RFQs)")
     legs = QuoteLegInSerializer(many=True, allow_empty=False)
+
+    def validate_valid_until(self, value: datetime) -> datetime:
+        return value.astimezone(UTC)
 
 
 @extend_schema_serializer(component_name="DealerQuote")
