@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test lint bench venv clean
+.PHONY: run test lint bench browser-deps venv clean
 
 $(VENV)/.created:
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "the desk needs Python 3.11, found " + sys.version.split()[0]'
@@ -32,7 +32,12 @@ lint: $(VENV)/.dev
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) manage.py check
 
-test: lint
+# The browser tests drive Debian's Chromium (no browser download). Without root or the package they skip, saying why.
+browser-deps:
+	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium) \
+		|| echo "make: could not install chromium: the browser tests will be skipped"
+
+test: lint browser-deps
 	$(VENV)/bin/pytest
 
 # Benchmarks, one JSON object per line, each against its baseline measured in the same run. Never part of test.

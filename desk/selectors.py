@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
 from django.db.models import QuerySet
 
-from desk.models import AuditEvent
+from desk.audit import ChainReport
+from desk.models import AuditEvent, Instrument
 from execution.models import ExecutionPlan, Fill
 from rfq.models import RFQ, DeskOrder
+
+
+def ticket_instruments() -> QuerySet[Instrument]:
+    return Instrument.objects.filter(is_active=True).order_by("kind", "symbol")
 
 
 def blotter_orders(*, limit: int = 50) -> QuerySet[DeskOrder]:
@@ -27,3 +40,130 @@ def blotter_fills(*, limit: int = 50) -> QuerySet[Fill]:
 
 def audit_events(*, limit: int = 50) -> QuerySet[AuditEvent]:
     return AuditEvent.objects.order_by("-seq")[:limit]
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """The compliance page's and the export's filters; every field optional. Times are UTC-aware."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+    actor: str = ""
+    object_type: str = ""
+    action: str = ""
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {
+            "from": self.start.isoformat() if self.start else None,
+            "to": self.end.isoformat() if self.end else None,
+            "actor": self.actor or None,
+            "object_type": self.object_type or None,
+            "action": self.action or None,
+        }
+
+
+def audit_events_filtered(*, filters: AuditFilter, up_to_seq: int | None = None) -> QuerySet[AuditEvent]:
+    """Audit events newest first: ``from`` inclusive, ``to`` exclusive, actor and object type exact, action by
+    prefix (``rfq.`` finds every RFQ action)."""
+    events = AuditEvent.objects.order_by("-seq")
+    if filters.start is not None:
+        events = events.filter(occurred_at__gte=filters.start)
+    if filters.end is not None:
+        events = events.filter(occurred_at__lt=filters.end)
+    if filters.actor:
+        events = events.filter(actor=filters.actor)
+    if filters.object_type:
+        events = events.filter(object_type=filters.object_type)
+    if filters.action:
+        events = events.filter(action__startswith=filters.action)
+    if up_to_seq is not None:
+        events = events.filter(seq__lte=up_to_seq)
+    return events
+
+
+def audit_choices(*, limit: int = 200) -> dict[str, list[str]]:
+    """Distinct actors, object types and actions for the filter form's suggestions."""
+    return {
+        field: list(AuditEvent.objects.order_by(field).values_list(field, flat=True).distinct()[:limit])
+        for field in ("actor", "object_type", "action")
+    }
+
+
+AUDIT_EXPORT_COLUMNS = (
+    "seq",
+    "occurred_at",
+    "actor",
+    "action",
+    "object_type",
+    "object_id",
+    "before",
+    "after",
+    "request_id",
+    "prev_hash",
+    "hash",
+)
+
+
+def _export_row(event: AuditEvent) -> dict[str, Any]:
+    return {
+        "seq": event.seq,
+        "occurred_at": event.occurred_at.astimezone(UTC).isoformat(timespec="microseconds"),
+        "actor": event.actor,
+        "action": event.action,
+        "object_type": event.object_type,
+        "object_id": event.object_id,
+        "before": event.before,
+        "after": event.after,
+        "request_id": event.request_id,
+        "prev_hash": event.prev_hash,
+        "hash": event.hash,
+    }
+
+
+def audit_export_statement(*, report: ChainReport) -> str:
+    """One line stating the verification result: ``audit chain OK: ...`` or ``audit chain BROKEN at #n: ...``."""
+    if report.ok:
+        return f"audit chain OK: {report.events} events verified, head #{report.head_seq} {report.head_hash}"
+    return f"audit chain BROKEN at #{report.broken_seq}: {report.reason}"
+
+
+def audit_export_lines(
+    *, filters: AuditFilter, report: ChainReport, export_format: str, chunk_size: int = 1000
+) -> Iterator[str]:
+    """The export, line by line: first the verification statement (CSV: a ``#`` comment line then the header
+    row; JSONL: one ``{"audit_chain": ...}`` object), then the filtered events oldest first, none past the
+    verified head so the file matches the statement. Reads in keyset chunks: memory stays flat."""
+    exported_at = datetime.now(UTC).isoformat(timespec="seconds")
+    statement = audit_export_statement(report=report)
+    if export_format == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        yield f"# {statement}; exported_at {exported_at}; filters {json.dumps(filters.as_dict())}\n"
+        writer.writerow(AUDIT_EXPORT_COLUMNS)
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    elif export_format == "jsonl":
+        head = {"audit_chain": report.as_dict(), "statement": statement, "exported_at": exported_at}
+        yield json.dumps(head | {"filters": filters.as_dict()}, sort_keys=True) + "\n"
+    else:
+        raise ValueError(f"unknown export format {export_format!r}: csv or jsonl")
+    events = audit_events_filtered(filters=filters, up_to_seq=report.head_seq).order_by("seq")
+    after = 0
+    while True:
+        chunk = list(events.filter(seq__gt=after)[:chunk_size])
+        if not chunk:
+            return
+        after = chunk[-1].seq
+        for event in chunk:
+            row = _export_row(event)
+            if export_format == "jsonl":
+                yield json.dumps(row, sort_keys=True, ensure_ascii=False) + "\n"
+            else:
+                row["before"] = "" if event.before is None else json.dumps(event.before, sort_keys=True)
+                row["after"] = "" if event.after is None else json.dumps(event.after, sort_keys=True)
+                writer.writerow([row[column] for column in AUDIT_EXPORT_COLUMNS])
+        if export_format == "csv":
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()

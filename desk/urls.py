@@ -3,12 +3,18 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
-from desk import api, views
+from desk import api, pages, views
 
 app_name_desk = [
     path("", views.blotter, name="blotter"),
     path("login/", auth_views.LoginView.as_view(template_name="desk/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("rfq/new/", pages.rfq_new, name="rfq-new"),
+    path("rfq/<str:reference>/", pages.rfq_board, name="rfq-board"),
+    path("risk/", pages.risk_page, name="risk"),
+    path("risk/engage/", pages.risk_engage, name="risk-engage"),
+    path("risk/rearm/", pages.risk_rearm, name="risk-rearm"),
+    path("compliance/", pages.compliance, name="compliance"),
 ]
 
 api_v1 = [

@@ -1,0 +1,197 @@
+"""Forms of the desk's pages: they parse and name the field that is wrong; the services decide the rest."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+
+from desk.models import Instrument, InstrumentKind, OptionType
+from desk.selectors import AuditFilter, ticket_instruments
+from rfq.models import Counterparty, CounterpartyStatus, PackageType, Side
+from rfq.services import LegInput
+from risk.models import LimitScope
+
+MAX_LEGS = 4
+
+# The packages the ticket builds, with the legs each needs: (option type or "" for any instrument, side).
+PACKAGE_LEGS: dict[str, list[tuple[str, str]]] = {
+    PackageType.SINGLE: [("", Side.BUY)],
+    PackageType.STRADDLE: [(OptionType.CALL, Side.BUY), (OptionType.PUT, Side.BUY)],
+    PackageType.COLLAR: [(OptionType.PUT, Side.BUY), (OptionType.CALL, Side.SELL)],
+    PackageType.CALL_SPREAD: [(OptionType.CALL, Side.BUY), (OptionType.CALL, Side.SELL)],
+    PackageType.PUT_SPREAD: [(OptionType.PUT, Side.BUY), (OptionType.PUT, Side.SELL)],
+}
+TICKET_PACKAGES = [(value, label) for value, label in PackageType.choices if value in PACKAGE_LEGS]
+
+
+class InstrumentChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Instrument) -> str:
+        return obj.symbol
+
+
+class RFQTicketForm(forms.Form):
+    """One RFQ: a package type, up to ``MAX_LEGS`` legs (instrument, side, ratio, quantity) and its dealers."""
+
+    package_type = forms.ChoiceField(choices=TICKET_PACKAGES, initial=PackageType.SINGLE)
+    dealers = forms.ModelMultipleChoiceField(
+        queryset=Counterparty.objects.filter(status=CounterpartyStatus.ACTIVE).order_by("code"),
+        to_field_name="code",
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "choose at least one dealer"},
+    )
+    expires_in_s = forms.IntegerField(label="Expires in (s)", min_value=5, max_value=3600, initial=60)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        instruments = ticket_instruments()
+        for number in range(1, MAX_LEGS + 1):
+            self.fields[f"leg{number}_instrument"] = InstrumentChoiceField(
+                queryset=instruments, to_field_name="symbol", required=False, label=f"Leg {number} instrument"
+            )
+            self.fields[f"leg{number}_side"] = forms.ChoiceField(
+                choices=Side.choices, required=False, label=f"Leg {number} side"
+            )
+            self.fields[f"leg{number}_ratio"] = forms.IntegerField(
+                min_value=1, max_value=100, required=False, initial=1, label=f"Leg {number} ratio"
+            )
+            self.fields[f"leg{number}_quantity"] = forms.DecimalField(
+                min_value=Decimal("0"), max_digits=28, decimal_places=12, required=False, label=f"Leg {number} quantity"
+            )
+
+    def leg_rows(self) -> list[dict[str, Any]]:
+        """The legs' bound fields, one dict per leg, for the template."""
+        return [
+            {
+                "number": number,
+                **{part: self[f"leg{number}_{part}"] for part in ("instrument", "side", "ratio", "quantity")},
+            }
+            for number in range(1, MAX_LEGS + 1)
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        package = data.get("package_type")
+        legs: list[tuple[int, LegInput]] = []
+        for number in range(1, MAX_LEGS + 1):
+            parts = {part: data.get(f"leg{number}_{part}") for part in ("instrument", "side", "ratio", "quantity")}
+            if parts["instrument"] is None and parts["quantity"] is None:
+                continue
+            if parts["instrument"] is None:
+                self.add_error(f"leg{number}_instrument", "choose the instrument of this leg")
+                continue
+            if not parts["side"]:
+                self.add_error(f"leg{number}_side", "choose buy or sell")
+                continue
+            quantity = parts["quantity"]
+            if quantity is None or quantity <= 0:
+                self.add_error(f"leg{number}_quantity", "enter a quantity above 0")
+                continue
+            lot = parts["instrument"].lot_size
+            if quantity % lot != 0:
+                self.add_error(f"leg{number}_quantity", f"must be a whole number of lots of {lot.normalize()}")
+                continue
+            legs.append(
+                (number, LegInput(parts["instrument"], parts["side"], quantity, parts["ratio"] or 1)),
+            )
+        if package and not self.errors:
+            self._package_check(package, legs)
+        data["legs"] = [leg for _, leg in legs]
+        return data
+
+    def _package_check(self, package: str, legs: list[tuple[int, LegInput]]) -> None:
+        needed = PACKAGE_LEGS[package]
+        label = dict(TICKET_PACKAGES)[package].lower()
+        if not legs:
+            self.add_error("leg1_instrument", "choose the instrument of this leg")
+            return
+        if len(legs) != len(needed):
+            field = f"leg{legs[-1][0] + 1}_instrument" if len(legs) < len(needed) else f"leg{legs[-1][0]}_instrument"
+            self.add_error(field, f"a {label} has {len(needed)} leg{'s' if len(needed) > 1 else ''}")
+            return
+        if package == PackageType.SINGLE:
+            return
+        for (number, leg), (option_type, _) in zip(legs, needed, strict=True):
+            if leg.instrument.kind != InstrumentKind.OPTION or leg.instrument.option_type != option_type:
+                self.add_error(f"leg{number}_instrument", f"a {label} needs a {option_type} here")
+                return
+        (n1, first), (n2, second) = legs
+        if first.instrument.underlying_id != second.instrument.underlying_id:
+            self.add_error(f"leg{n2}_instrument", "both legs must be on the same underlying")
+        elif first.instrument.expiry != second.instrument.expiry:
+            self.add_error(f"leg{n2}_instrument", "both legs must have the same expiry")
+        elif package == PackageType.STRADDLE and first.instrument.strike != second.instrument.strike:
+            self.add_error(f"leg{n2}_instrument", "a straddle's call and put share one strike")
+        elif package in (PackageType.CALL_SPREAD, PackageType.PUT_SPREAD) and (
+            first.instrument.strike == second.instrument.strike
+        ):
+            self.add_error(f"leg{n2}_instrument", "a spread's legs have different strikes")
+        elif package == PackageType.STRADDLE and first.side != second.side:
+            self.add_error(f"leg{n2}_side", "a straddle buys or sells both legs")
+        elif package != PackageType.STRADDLE and first.side == second.side:
+            self.add_error(f"leg{n2}_side", f"a {label} buys one leg and sells the other")
+
+
+class KillSwitchForm(forms.Form):
+    """Engage or re-arm a kill switch."""
+
+    scope = forms.ChoiceField(choices=LimitScope.choices, initial=LimitScope.DESK)
+    scope_key = forms.CharField(
+        max_length=64, required=False, help_text="empty for the desk; a book, username, underlying or symbol"
+    )
+    reason = forms.CharField(max_length=255, error_messages={"required": "say why"})
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class AuditFilterForm(forms.Form):
+    """The compliance filters (GET). Times are UTC."""
+
+    start = forms.DateTimeField(
+        label="From (UTC)", required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local", "step": 1})
+    )
+    end = forms.DateTimeField(
+        label="To (UTC)", required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local", "step": 1})
+    )
+    actor = forms.CharField(
+        max_length=150,
+        required=False,
+        help_text="exact, e.g. user:trader or dealer:ALPHA",
+        widget=forms.TextInput(attrs={"list": "actor-choices"}),
+    )
+    object_type = forms.CharField(
+        max_length=64,
+        required=False,
+        help_text="exact, e.g. rfq.rfq",
+        widget=forms.TextInput(attrs={"list": "object_type-choices"}),
+    )
+    action = forms.CharField(
+        max_length=64,
+        required=False,
+        help_text="prefix, e.g. rfq. or quote.accept",
+        widget=forms.TextInput(attrs={"list": "action-choices"}),
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        start, end = _utc(data.get("start")), _utc(data.get("end"))
+        if start and end and end <= start:
+            self.add_error("end", "must be after From")
+        data["start"], data["end"] = start, end
+        return data
+
+    def audit_filter(self) -> AuditFilter:
+        data = self.cleaned_data
+        return AuditFilter(
+            start=data["start"],
+            end=data["end"],
+            actor=data["actor"].strip(),
+            object_type=data["object_type"].strip(),
+            action=data["action"].strip(),
+        )

@@ -1,0 +1,189 @@
+"""The desk's working pages: RFQ ticket, quote board, risk, compliance. Thin: check the role on the server, parse a
+form, call one service or selector, render. Every page needs ``rfq.view_blotter`` first, so a dealer never sees one."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from itertools import islice
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from desk import selectors
+from desk.audit import chain_verify
+from desk.forms import PACKAGE_LEGS, AuditFilterForm, KillSwitchForm, RFQTicketForm
+from desk.roles import user_roles
+from rfq import selectors as rfq_selectors
+from rfq import services as rfq_services
+from risk import selectors as risk_selectors
+from risk import services as risk_services
+
+AUDIT_PAGE_SIZE = 50
+EXPORT_CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
+
+
+def desk_page(*perms: str) -> Callable:
+    """Login, then ``rfq.view_blotter`` (no dealer passes) and ``perms``: 403 otherwise, whatever the page shows."""
+
+    def decorate(view: Callable) -> Callable:
+        checked = permission_required(("rfq.view_blotter", *perms), raise_exception=True)(view)
+        return login_required(checked)
+
+    return decorate
+
+
+def _base_context(request: HttpRequest) -> dict[str, Any]:
+    return {"roles": user_roles(request.user)}
+
+
+@desk_page("rfq.add_rfq")
+@require_http_methods(["GET", "POST"])
+def rfq_new(request: HttpRequest) -> HttpResponse:
+    """The RFQ ticket: a Django form; on success the RFQ is created and sent in one transaction."""
+    form = RFQTicketForm(request.POST if request.method == "POST" else None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                with transaction.atomic():
+                    rfq = rfq_services.rfq_create(
+                        legs=data["legs"],
+                        actor=request.user,
+                        package_type=data["package_type"],
+                        expires_in=timedelta(seconds=data["expires_in_s"]),
+                    )
+                    rfq_services.rfq_send(rfq=rfq, dealers=list(data["dealers"]), actor=request.user)
+            except rfq_services.QuoteRefused as error:
+                form.add_error(None, error.messages)
+            else:
+                return redirect("desk:rfq-board", reference=rfq.reference)
+        status = 400
+    connections = {c.code: c for c in rfq_selectors.dealer_connections()}
+    dealer_rows = [(box, connections.get(str(box.data["value"]))) for box in form["dealers"]]
+    context = _base_context(request) | {
+        "form": form,
+        "legs": form.leg_rows(),
+        "instruments": selectors.ticket_instruments(),
+        "dealer_rows": dealer_rows,
+        "package_legs": {key: [[t, s] for t, s in legs] for key, legs in PACKAGE_LEGS.items()},
+    }
+    return render(request, "desk/rfq_new.html", context, status=status)
+
+
+@desk_page("rfq.view_rfq")
+@require_GET
+def rfq_board(request: HttpRequest, reference: str) -> HttpResponse:
+    """The quote board: the page is a shell; its script loads the RFQ from the API and reloads it on each event."""
+    rfq = rfq_selectors.desk_rfqs_list().filter(reference=reference).first()
+    if rfq is None:
+        raise Http404("no such RFQ")
+    context = _base_context(request) | {"rfq": rfq, "can_accept": request.user.has_perm("rfq.change_rfq")}
+    return render(request, "desk/rfq_board.html", context)
+
+
+def _risk_context(request: HttpRequest, form: KillSwitchForm | None = None) -> dict[str, Any]:
+    usage = risk_selectors.limit_usage()
+    return _base_context(request) | {
+        "usage": [(row, None if row.ratio is None else min(float(row.ratio) * 100, 100.0)) for row in usage],
+        "switches": risk_selectors.kill_switches_list(),
+        "engage_form": form or KillSwitchForm(),
+        "can_engage": request.user.has_perm("risk.engage_killswitch"),
+        "can_rearm": request.user.has_perm("risk.rearm_killswitch"),
+    }
+
+
+@desk_page("risk.view_limit", "risk.view_killswitch")
+@require_GET
+def risk_page(request: HttpRequest) -> HttpResponse:
+    return render(request, "desk/risk.html", _risk_context(request))
+
+
+def _switch_action(request: HttpRequest, service: Callable[..., Any], done: str) -> HttpResponse:
+    form = KillSwitchForm(request.POST)
+    if form.is_valid():
+        try:
+            switch = service(**form.cleaned_data, actor=request.user)
+        except risk_services.RiskRefused as error:
+            if hasattr(error, "error_dict") and set(error.error_dict) <= set(form.fields):
+                form.add_error(None, error)
+            else:
+                form.add_error(None, error.messages)
+        else:
+            label = switch.scope + (f" {switch.scope_key}" if switch.scope_key else "")
+            messages.success(request, f"Kill switch {label} {done}.")
+            return redirect("desk:risk")
+    return render(request, "desk/risk.html", _risk_context(request, form), status=400)
+
+
+@desk_page("risk.engage_killswitch")
+@require_POST
+def risk_engage(request: HttpRequest) -> HttpResponse:
+    return _switch_action(request, risk_services.kill_switch_engage, "engaged")
+
+
+@desk_page("risk.rearm_killswitch")
+@require_POST
+def risk_rearm(request: HttpRequest) -> HttpResponse:
+    return _switch_action(request, risk_services.kill_switch_rearm, "re-armed")
+
+
+async def _stream(lines: Iterator[str], batch: int = 500) -> AsyncIterator[str]:
+    # The rows come from the ORM (synchronous): pull them in batches on the one thread that owns the connection.
+    pull = sync_to_async(lambda: "".join(islice(lines, batch)), thread_sensitive=True)
+    while chunk := await pull():
+        yield chunk
+
+
+def _json_or_blank(value: Any) -> str:
+    return "" if value is None else json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+@desk_page("desk.view_auditevent")
+@require_GET
+def compliance(request: HttpRequest) -> HttpResponse:
+    """The audit log, filtered and paginated, read-only, with the chain's verification; ``?format=csv|jsonl``
+    streams the same filter as an export (``desk.export_audit``) whose first line states the verification."""
+    form = AuditFilterForm(request.GET or None)
+    export_format = request.GET.get("format", "")
+    valid = form.is_valid() if form.is_bound else True
+    filters = form.audit_filter() if form.is_bound and valid else selectors.AuditFilter()
+    if export_format:
+        if not request.user.has_perm("desk.export_audit"):
+            return HttpResponse("your role may not export the audit trail", status=403, content_type="text/plain")
+        if export_format not in EXPORT_CONTENT_TYPES:
+            return HttpResponseBadRequest("format: csv or jsonl", content_type="text/plain")
+        if not valid:
+            return HttpResponseBadRequest(form.errors.as_text(), content_type="text/plain")
+        report = chain_verify()
+        lines = selectors.audit_export_lines(filters=filters, report=report, export_format=export_format)
+        response = StreamingHttpResponse(_stream(lines), content_type=EXPORT_CONTENT_TYPES[export_format])
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.{export_format}"'
+        response["X-Audit-Chain"] = selectors.audit_export_statement(report=report)
+        return response
+    report = chain_verify()
+    paginator = Paginator(selectors.audit_events_filtered(filters=filters), AUDIT_PAGE_SIZE)
+    page = paginator.get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    query.pop("format", None)
+    context = _base_context(request) | {
+        "form": form if form.is_bound else AuditFilterForm(),
+        "page": page,
+        "rows": [(event, _json_or_blank(event.before), _json_or_blank(event.after)) for event in page],
+        "report": report,
+        "query": query.urlencode(),
+        "choices": selectors.audit_choices(),
+        "can_export": request.user.has_perm("desk.export_audit"),
+    }
+    return render(request, "desk/compliance.html", context, status=200 if valid else 400)

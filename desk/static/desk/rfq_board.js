@@ -1,0 +1,195 @@
+// The quote board: the RFQ and its quotes come from the desk API; every event about this RFQ (and every
+// reconnection) reloads them, and a one-second timer runs the countdowns.
+(function () {
+  const board = document.getElementById("board");
+  const reference = board.dataset.reference;
+  const api = board.dataset.api;
+  const canAccept = board.dataset.canAccept === "1";
+  const tbody = document.querySelector("#quotes tbody");
+  const message = document.getElementById("board-message");
+  const statusEl = document.getElementById("rfq-status");
+  const countEl = document.getElementById("quote-count");
+  const OPEN = ["sent", "quoted"];
+  let rfq = null;
+  let loading = null;
+  let again = false;
+
+  function el(tag, text, cls) {
+    const node = document.createElement(tag);
+    if (text !== undefined && text !== null) node.textContent = text;
+    if (cls) node.className = cls;
+    return node;
+  }
+
+  function num(value) {
+    return value === null || value === undefined ? null : Number(value);
+  }
+
+  function fmt(value) {
+    if (value === null || value === undefined) return "—";
+    return Number(value).toLocaleString(undefined, {maximumFractionDigits: 8});
+  }
+
+  function secondsLeft(iso) {
+    return (Date.parse(iso) - Date.now()) / 1000;
+  }
+
+  function countdownText(iso) {
+    const s = Math.floor(secondsLeft(iso));
+    if (s <= 0) return "expired";
+    const m = Math.floor(s / 60);
+    return m > 0 ? m + "m " + String(s % 60).padStart(2, "0") + "s" : s + "s";
+  }
+
+  // The price the desk would trade a quote at, and whether lower is better.
+  function tradePrice(quote) {
+    if (rfq.legs.length === 1) {
+      const side = rfq.legs[0].side;
+      const leg = quote.legs[0] || {};
+      return side === "buy" ? {price: num(leg.offer_price), lower: true} : {price: num(leg.bid_price), lower: false};
+    }
+    return {price: num(quote.package_price), lower: true};
+  }
+
+  function bestQuoteId() {
+    let best = null;
+    if (OPEN.indexOf(rfq.status) < 0) return null;
+    rfq.quotes.forEach(function (quote) {
+      if (quote.status !== "live" || quote.firmness !== "firm" || secondsLeft(quote.valid_until) <= 0) return;
+      const trade = tradePrice(quote);
+      if (trade.price === null) return;
+      if (best === null || (trade.lower ? trade.price < best.price : trade.price > best.price)) {
+        best = {id: quote.id, price: trade.price};
+      }
+    });
+    return best ? best.id : null;
+  }
+
+  function legPrices(quote, field) {
+    return quote.legs.map(function (leg) { return fmt(leg[field]); }).join(" / ");
+  }
+
+  function render() {
+    statusEl.textContent = rfq.status;
+    const expiry = document.getElementById("rfq-expiry");
+    if (OPEN.indexOf(rfq.status) < 0) {
+      delete expiry.dataset.until;
+      expiry.textContent = "—";
+      expiry.classList.remove("soon");
+    }
+    statusEl.className = "status " + rfq.status;
+    countEl.textContent = "(" + rfq.quotes.length + ")";
+    const best = bestQuoteId();
+    const open = OPEN.indexOf(rfq.status) >= 0;
+    tbody.replaceChildren();
+    if (rfq.quotes.length === 0) {
+      const row = el("tr", null, "empty");
+      const cell = el("td", "Waiting for quotes…", "muted");
+      cell.colSpan = 9;
+      row.append(cell);
+      tbody.append(row);
+      return;
+    }
+    rfq.quotes.forEach(function (quote) {
+      const row = el("tr");
+      row.dataset.quote = quote.id;
+      row.dataset.dealer = quote.dealer;
+      row.dataset.status = quote.status;
+      if (quote.id === best) row.classList.add("best");
+      const dealer = el("td", quote.dealer);
+      if (quote.id === best) dealer.append(" ", el("span", "best", "badge"));
+      const expiry = el("td", countdownText(quote.valid_until), "num countdown");
+      expiry.dataset.until = quote.valid_until;
+      const action = el("td");
+      if (canAccept && open && quote.status === "live" && quote.firmness === "firm") {
+        const button = el("button", "Accept", "accept");
+        button.type = "button";
+        button.addEventListener("click", function () { accept(quote, button); });
+        action.append(button);
+      }
+      row.append(
+        dealer,
+        el("td", quote.quote_id, "muted"),
+        el("td", quote.firmness),
+        el("td", legPrices(quote, "bid_price"), "num"),
+        el("td", legPrices(quote, "offer_price"), "num"),
+        el("td", fmt(quote.package_price), "num"),
+        expiry,
+        el("td", quote.status, "status " + quote.status),
+        action
+      );
+      tbody.append(row);
+    });
+  }
+
+  function tick() {
+    document.querySelectorAll(".countdown[data-until]").forEach(function (node) {
+      if (!node.dataset.until) return;
+      node.textContent = countdownText(node.dataset.until);
+      node.classList.toggle("soon", secondsLeft(node.dataset.until) < 10);
+    });
+    if (rfq) {
+      const best = bestQuoteId();
+      document.querySelectorAll("#quotes tbody tr[data-quote]").forEach(function (row) {
+        row.classList.toggle("best", Number(row.dataset.quote) === best);
+      });
+    }
+  }
+
+  // One request at a time; an event that arrives meanwhile asks for one more load after it.
+  function load() {
+    if (loading) { again = true; return loading; }
+    loading = fetch(api, {credentials: "same-origin", headers: {"Accept": "application/json"}})
+      .then(function (response) {
+        if (!response.ok) throw new Error("the RFQ could not be loaded (" + response.status + ")");
+        return response.json();
+      })
+      .then(function (data) { rfq = data; render(); })
+      .catch(function (error) { show(error.message, "error"); })
+      .finally(function () {
+        loading = null;
+        if (again) { again = false; load(); }
+      });
+    return loading;
+  }
+
+  function show(text, cls) {
+    message.textContent = text;
+    message.className = "message " + (cls || "");
+    message.hidden = false;
+  }
+
+  function accept(quote, button) {
+    button.disabled = true;
+    fetch("/api/v1/quotes/" + quote.id + "/accept/", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: {"X-CSRFToken": window.deskCsrf(), "Accept": "application/json"},
+    })
+      .then(function (response) {
+        return response.json().catch(function () { return {}; }).then(function (body) {
+          if (response.ok) {
+            show("Accepted " + quote.dealer + " " + quote.quote_id + ": order " + body.cl_ord_id + " " + body.side +
+              " " + fmt(body.quantity) + " at " + fmt(body.price) + " sent to the dealer.", "ok");
+          } else {
+            const detail = body.detail || JSON.stringify(body);
+            show("Not accepted (" + response.status + "): " + detail, "error");
+            button.disabled = false;
+          }
+        });
+      })
+      .catch(function (error) { show("Not accepted: " + error.message, "error"); button.disabled = false; })
+      .finally(load);
+  }
+
+  window.deskSocket({
+    stateEl: document.getElementById("ws-state"),
+    onOpen: load,
+    onEvent: function (event, payload) {
+      if (event === "market" || event === "heartbeat" || event === "hello") return;
+      if ((payload && payload.rfq === reference) || event === "quotes.cancelled" || event === "fill") load();
+    },
+  });
+  setInterval(tick, 1000);
+  tick();
+})();
