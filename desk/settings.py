@@ -134,6 +134,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "desk-heartbeat": {"task": "desk.tasks.desk_heartbeat", "schedule": 10.0},
+    # Recovers a running plan whose next tick was lost (a worker killed between ticks).
+    "execution-plans-sweep": {"task": "execution.tasks.plans_sweep", "schedule": 5.0},
 }
 
 # The cache carries throttle counters and dealer presence: shared through Redis when the desk has several

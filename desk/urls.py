@@ -22,6 +22,7 @@ api_v1 = [
     path("ping/", api.PingApi.as_view(), name="ping"),
     path("", include("rfq.urls")),
     path("risk/", include("risk.urls")),
+    path("execution/", include("execution.urls")),
 ]
 
 urlpatterns = [

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from desk.admin_base import ReadOnlyAdmin
-from execution.models import ChildOrder, ExecutionPlan, Fill, Position
+from execution.models import ChildOrder, ExecutionPlan, Fill, Position, VenueBook
 
 
 @admin.register(ExecutionPlan)
@@ -24,3 +24,8 @@ class FillAdmin(ReadOnlyAdmin):
 @admin.register(Position)
 class PositionAdmin(ReadOnlyAdmin):
     list_display = ["book", "instrument", "quantity", "average_price", "realized_pnl"]
+
+
+@admin.register(VenueBook)
+class VenueBookAdmin(ReadOnlyAdmin):
+    list_display = ["venue", "underlying", "mid", "half_spread_bps", "ticked_at"]

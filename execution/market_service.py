@@ -10,19 +10,25 @@ import hashlib
 import hmac
 import logging
 import threading
+import time
+from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.db import close_old_connections, connection
 
 from desk.events import MARKET_GROUP
 from desk.models import Instrument, InstrumentKind
 from execution.market import MarketFeed, MarketSimulator
+from execution.venue import VOLUME_WINDOW_S, venue_books_sync
 from rfq.sim.rest_bot import FairValue
 
 logger = logging.getLogger(__name__)
+
+TERMS_REFRESH_TICKS = 60
 
 
 def feed_key() -> bytes:
@@ -44,11 +50,19 @@ class _InstrumentTerms:
 class MarketService:
     """Steps a :class:`MarketSimulator` every ``tick_s`` seconds of wall time and publishes both feeds."""
 
-    def __init__(self, *, seed: int = 20261125, tick_s: float = 0.5, publish: bool = True) -> None:
+    def __init__(
+        self, *, seed: int = 20261125, tick_s: float = 0.5, publish: bool = True, persist_every_s: float | None = 1.0
+    ) -> None:
         self.simulator = MarketSimulator(seed, start=datetime.now(UTC))
         self.feed = MarketFeed(self.simulator, feed_key())
         self.tick_s = tick_s
         self.publish = publish
+        # The venue books every process trades against live in the database (execution.models.VenueBook): written
+        # at most every persist_every_s seconds; None keeps this service's world in memory only.
+        self.persist_every_s = persist_every_s
+        self._persisted_at = -float("inf")
+        self._persisted_mids: dict[str, float] = {}
+        self._volumes: dict[str, deque[tuple[datetime, float]]] = {}
         self.lock = threading.Lock()
         self.stop_event = threading.Event()
         self.thread = threading.Thread(target=self._run, name="market", daemon=True)
@@ -56,6 +70,7 @@ class MarketService:
         self.ticks = 0
 
     def start(self) -> MarketService:
+        self.terms_load()
         self.thread.start()
         return self
 
@@ -65,25 +80,58 @@ class MarketService:
 
     def _run(self) -> None:
         layer = get_channel_layer() if self.publish else None
-        while not self.stop_event.wait(self.tick_s):
-            with self.lock:
-                self.simulator.step(self.tick_s)
-                messages = self.feed.publish()
-                self.ticks += 1
-            if layer is not None:
-                try:
-                    async_to_sync(layer.group_send)(MARKET_GROUP, {"type": "market.tick", "messages": messages})
-                except Exception:
-                    # The market keeps time even when nobody can hear it (channel layer down).
-                    logger.exception("market feed publish failed")
+        try:
+            while not self.stop_event.wait(self.tick_s):
+                with self.lock:
+                    self.simulator.step(self.tick_s)
+                    messages = self.feed.publish()
+                    self.ticks += 1
+                if layer is not None:
+                    try:
+                        async_to_sync(layer.group_send)(MARKET_GROUP, {"type": "market.tick", "messages": messages})
+                    except Exception:
+                        # The market keeps time even when nobody can hear it (channel layer down).
+                        logger.exception("market feed publish failed")
+                if self.persist_every_s is not None and time.monotonic() - self._persisted_at >= self.persist_every_s:
+                    self._persisted_at = time.monotonic()
+                    try:
+                        close_old_connections()
+                        self.persist()
+                    except Exception:
+                        # A database hiccup must not stop the market's clock: the next tick writes again.
+                        logger.exception("venue book persistence failed")
+        finally:
+            connection.close()
 
-    def _terms(self, symbol: str) -> _InstrumentTerms | None:
-        terms = self.terms.get(symbol)
-        if terms is None:
-            instrument = Instrument.objects.select_related("underlying").filter(symbol=symbol).first()
-            if instrument is None or instrument.base_currency not in self.simulator.underlyings:
-                return None
-            terms = _InstrumentTerms(
+    def persist(self) -> None:
+        """Write the simulated books to the shared venue rows (one ``UPDATE`` per venue, see
+        :func:`execution.venue.venue_books_sync`), with each underlying's volume of the last five minutes."""
+        with self.lock:
+            books = [self.simulator.book(underlying) for underlying in self.simulator.underlyings]
+        volumes: dict[str, float] = {}
+        for book in books:
+            window = self._volumes.setdefault(book.underlying, deque())
+            window.append((book.timestamp, book.volume))
+            while len(window) > 1 and (book.timestamp - window[0][0]).total_seconds() > VOLUME_WINDOW_S:
+                window.popleft()
+            elapsed = (book.timestamp - window[0][0]).total_seconds()
+            traded = book.volume - window[0][1]
+            # Until the service has watched a whole window, scale what it saw (or the average day) to one.
+            if elapsed >= VOLUME_WINDOW_S:
+                volumes[book.underlying] = traded
+            elif elapsed > 0:
+                volumes[book.underlying] = traded * VOLUME_WINDOW_S / elapsed
+            else:
+                daily = self.simulator.config.underlying(book.underlying).daily_volume
+                volumes[book.underlying] = daily * VOLUME_WINDOW_S / 86_400.0
+        venue_books_sync(books=books, previous_mids=self._persisted_mids, volumes_5m=volumes)
+
+    def terms_load(self) -> None:
+        """Read the simulated instruments' terms (at start and now and then from the market thread): fair values
+        are asked from any thread or event loop, where the ORM must not be called."""
+        terms = {}
+        for instrument in Instrument.objects.filter(is_active=True, base_currency__in=self.simulator.underlyings):
+            terms[instrument.symbol] = _InstrumentTerms(
                 kind=instrument.kind,
                 underlying=instrument.base_currency,
                 strike=float(instrument.strike) if instrument.strike is not None else None,
@@ -92,12 +140,11 @@ class MarketService:
                 multiplier=float(instrument.multiplier),
                 tick=float(instrument.tick_size),
             )
-            self.terms[symbol] = terms
-        return terms
+        self.terms = terms
 
     def fair_value(self, symbol: str) -> FairValue | None:
         """Fair price of one contract of ``symbol`` now (quote currency), from the simulated world."""
-        terms = self._terms(symbol)
+        terms = self.terms.get(symbol)
         if terms is None:
             return None
         with self.lock:

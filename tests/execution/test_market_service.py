@@ -19,6 +19,7 @@ def test_fair_values_come_from_the_simulated_world(settings) -> None:  # noqa: A
     settings.DEBUG = True
     demo_seed()
     service = MarketService(seed=5, publish=False)
+    service.terms_load()
     spot_mid = service.simulator.book("BTC").mid
 
     spot = service.fair_value("BTC-USD")

@@ -1,0 +1,16 @@
+"""The execution API, mounted under ``/api/v1/execution/``."""
+
+from django.urls import path
+
+from execution import api
+
+urlpatterns = [
+    path("plans/", api.PlanListApi.as_view(), name="execution-plans"),
+    path("plans/create/", api.PlanCreateApi.as_view(), name="execution-plan-create"),
+    path("plans/<int:plan_id>/", api.PlanDetailApi.as_view(), name="execution-plan"),
+    path("plans/<int:plan_id>/start/", api.PlanStartApi.as_view(), name="execution-plan-start"),
+    path("plans/<int:plan_id>/pause/", api.PlanPauseApi.as_view(), name="execution-plan-pause"),
+    path("plans/<int:plan_id>/resume/", api.PlanResumeApi.as_view(), name="execution-plan-resume"),
+    path("plans/<int:plan_id>/cancel/", api.PlanCancelApi.as_view(), name="execution-plan-cancel"),
+    path("positions/", api.PositionListApi.as_view(), name="execution-positions"),
+]
