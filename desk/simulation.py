@@ -15,6 +15,7 @@ from desk.demo import demo_password
 from execution.market_service import MarketService
 from rfq.models import Connectivity, Counterparty, CounterpartyStatus
 from rfq.sim.dealers import DEMO_PROFILES
+from rfq.sim.fix_bot import FixDealerBot
 from rfq.sim.rest_bot import RestDealerBot
 
 logger = logging.getLogger(__name__)
@@ -25,18 +26,20 @@ class Simulation:
     market: MarketService
     stop_event: threading.Event = field(default_factory=threading.Event)
     rest_bots: list[RestDealerBot] = field(default_factory=list)
+    fix_bots: list[FixDealerBot] = field(default_factory=list)
 
     def stop(self) -> None:
         if self.stop_event.is_set():
             return
         self.stop_event.set()
-        for bot in self.rest_bots:
+        for bot in [*self.rest_bots, *self.fix_bots]:
             bot.join(5)
         self.market.stop()
 
 
-def simulation_start(*, base_url: str, seed: int = 20261125) -> Simulation:
-    """Start the market, then one bot per active demo dealer on its own transport."""
+def simulation_start(*, base_url: str, fix_port: int | None = None, seed: int = 20261125) -> Simulation:
+    """Start the market, then one bot per active demo dealer on its own transport (FIX ones only when the
+    gateway listens on ``fix_port``)."""
     if not settings.DEBUG:
         raise RuntimeError("the simulated dealers use demo credentials: refused when DESK_DEBUG=0")
     simulation = Simulation(market=MarketService(seed=seed).start())
@@ -54,5 +57,22 @@ def simulation_start(*, base_url: str, seed: int = 20261125) -> Simulation:
             )
             bot.start()
             simulation.rest_bots.append(bot)
-    logger.info("simulation: market started, %d REST dealers connecting", len(simulation.rest_bots))
+        elif dealer.connectivity == Connectivity.FIX and fix_port and dealer.fix_sender_comp_id:
+            fix_bot = FixDealerBot(
+                profile=DEMO_PROFILES[dealer.code],
+                host="127.0.0.1",
+                port=fix_port,
+                comp_id=dealer.fix_sender_comp_id,
+                password=demo_password(dealer.code.lower()),
+                fair_value=simulation.market.fair_value,
+                stop_event=simulation.stop_event,
+                seed=seed + index,
+            )
+            fix_bot.start()
+            simulation.fix_bots.append(fix_bot)
+    logger.info(
+        "simulation: market started, %d REST and %d FIX dealers connecting",
+        len(simulation.rest_bots),
+        len(simulation.fix_bots),
+    )
     return simulation

@@ -61,11 +61,11 @@ def desk_env(tmp_path: Path) -> dict[str, str]:
 
 
 def test_rundesk_serves_the_desk_and_stops_cleanly_on_ctrl_c(desk_env: dict[str, str]) -> None:
-    port = free_port()
+    port, fix_port = free_port(), free_port()
     base = f"http://127.0.0.1:{port}"
     started = time.monotonic()
     process = subprocess.Popen(
-        [sys.executable, "manage.py", "rundesk", "--port", str(port)],
+        [sys.executable, "manage.py", "rundesk", "--port", str(port), "--fix-port", str(fix_port)],
         cwd=REPO_ROOT,
         env=desk_env,
         stdout=subprocess.PIPE,
@@ -99,6 +99,7 @@ def test_rundesk_serves_the_desk_and_stops_cleanly_on_ctrl_c(desk_env: dict[str,
                 seen[message["event"]] = message["payload"]
         assert seen["ping"]["message"] == "from the e2e test"
         assert "heartbeat" in seen, "beat's heartbeat task never reached the page"
+        _dealers_quote_over_both_transports(opener, base, csrf)
     finally:
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=60)
@@ -106,5 +107,55 @@ def test_rundesk_serves_the_desk_and_stops_cleanly_on_ctrl_c(desk_env: dict[str,
     assert process.returncode == 0, output
     assert "demo logins: trader / demo-trader" in output
     assert "the desk stopped" in output
+    assert "4 over REST, 4 over FIX" in output
     leftovers = subprocess.run(["pgrep", "-f", f"rundesk --port {port}"], capture_output=True, text=True)
     assert leftovers.stdout.strip() == ""
+
+
+def _api(opener: urllib.request.OpenerDirector, base: str, csrf: str, path: str, body: dict | None = None) -> dict:
+    headers = {"Content-Type": "application/json", "X-CSRFToken": csrf, "Referer": f"{base}/"}
+    data = json.dumps(body).encode() if body is not None else None
+    # A timeout: a stuck server must fail this test at once, not hang it.
+    with opener.open(urllib.request.Request(f"{base}{path}", data=data, headers=headers), timeout=15) as response:
+        return json.loads(response.read())
+
+
+def _dealers_quote_over_both_transports(opener: urllib.request.OpenerDirector, base: str, csrf: str) -> None:
+    """The demo dealers, four on FIX and four on REST, answer a trader's RFQ; the best quote is taken and the
+    dealer fills it or rejects it on last look."""
+    dealers = ["ALPHA", "BRAVO", "CHARLIE", "DELTA", "ECHO", "FOXTROT", "GOLF", "HOTEL"]
+    rfq = _api(
+        opener,
+        base,
+        csrf,
+        "/api/v1/rfqs/",
+        {"legs": [{"instrument": "BTC-USD", "side": "buy", "quantity": "1"}], "dealers": dealers, "expires_in_s": 60},
+    )
+    fix_dealers, rest_dealers = set(dealers[:4]), set(dealers[4:])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        detail = _api(opener, base, csrf, f"/api/v1/rfqs/{rfq['reference']}/")
+        quoted = {quote["dealer"] for quote in detail["quotes"]}
+        if quoted & fix_dealers and quoted & rest_dealers:
+            break
+        time.sleep(0.3)
+    assert quoted & fix_dealers, f"no FIX dealer quoted: {quoted}"
+    assert quoted & rest_dealers, f"no REST dealer quoted: {quoted}"
+    best = min(detail["quotes"], key=lambda quote: float(quote["legs"][0]["offer_price"]))
+    order = _api(opener, base, csrf, f"/api/v1/quotes/{best['id']}/accept/", {})
+    assert order["status"] == "sent"
+    while time.monotonic() < deadline + 15:
+        status = _api(opener, base, csrf, f"/api/v1/rfqs/{rfq['reference']}/")["status"]
+        quote_status = next(
+            q["status"]
+            for q in _api(opener, base, csrf, f"/api/v1/rfqs/{rfq['reference']}/")["quotes"]
+            if q["id"] == best["id"]
+        )
+        if quote_status in ("filled", "last_look_rejected"):
+            break
+        time.sleep(0.3)
+    assert quote_status in ("filled", "last_look_rejected"), (status, quote_status)
+    blotter = opener.open(f"{base}/desk/").read().decode()
+    rows = [re.sub(r"<[^>]+>", " ", row).split() for row in re.findall(r"<tr data-dealer=.*?</tr>", blotter, re.S)]
+    connected = [row[0] for row in rows if "connected" in row]
+    assert len(connected) == 8, f"the blotter does not show every dealer connected: {rows}"

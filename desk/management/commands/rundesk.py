@@ -15,6 +15,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from desk.celery import app as celery_app
 from desk.embedded import embedded_worker
 from desk.simulation import Simulation, simulation_start
+from rfq.fix.acceptor import fix_gateway_thread
 
 DEMO_LOGINS = ["trader", "risk", "compliance", "admin"]
 
@@ -29,8 +30,20 @@ class Command(BaseCommand):
             "--no-worker", action="store_true", help="web only: workers and beat run as separate processes"
         )
         parser.add_argument("--no-sim", action="store_true", help="no simulated market and dealers")
+        parser.add_argument("--fix-port", type=int, default=None, help="FIX acceptor port (default: FIX_PORT)")
+        parser.add_argument("--no-fix", action="store_true", help="no FIX gateway (run `fixgateway` apart)")
 
-    def handle(self, *args: Any, host: str, port: int, no_worker: bool, no_sim: bool, **options: Any) -> None:
+    def handle(  # noqa: PLR0913 - one keyword per command-line option
+        self,
+        *args: Any,
+        host: str,
+        port: int,
+        no_worker: bool,
+        no_sim: bool,
+        fix_port: int | None,
+        no_fix: bool,
+        **options: Any,
+    ) -> None:
         mode = "embedded (SQLite, in-memory broker and channel layer)" if settings.EMBEDDED else "Redis"
         database = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
         config = uvicorn.Config(
@@ -53,10 +66,19 @@ class Command(BaseCommand):
         with contextlib.ExitStack() as stack:
             if not no_worker:
                 stack.enter_context(embedded_worker(celery_app, beat=True))
+            gateway_port = None
+            if not no_fix:
+                gateway = fix_gateway_thread(host=host, port=fix_port if fix_port is not None else settings.FIX_PORT)
+                stack.callback(gateway.stop)
+                gateway_port = gateway.port
+                self.stdout.write(f"  FIX 4.4 acceptor on {host}:{gateway_port} (SenderCompID DESK)")
+                self.stdout.flush()
             if simulate:
                 holder: list[Simulation] = []
                 starter = threading.Thread(
-                    target=self._simulate_when_serving, args=(server, f"http://{host}:{port}", holder), daemon=True
+                    target=self._simulate_when_serving,
+                    args=(server, f"http://{host}:{port}", gateway_port, holder),
+                    daemon=True,
                 )
                 starter.start()
                 stack.callback(lambda: [simulation.stop() for simulation in holder])
@@ -65,15 +87,20 @@ class Command(BaseCommand):
                 server.run()
         self.stdout.write("the desk stopped")
 
-    def _simulate_when_serving(self, server: uvicorn.Server, base_url: str, holder: list[Simulation]) -> None:
+    def _simulate_when_serving(
+        self, server: uvicorn.Server, base_url: str, fix_port: int | None, holder: list[Simulation]
+    ) -> None:
         # The simulated dealers connect as real ones would, over the network: only once the server listens.
         while not server.started:
             if server.should_exit:
                 return
             time.sleep(0.05)
-        simulation = simulation_start(base_url=base_url)
+        simulation = simulation_start(base_url=base_url, fix_port=fix_port)
         holder.append(simulation)
-        self.stdout.write(f"  simulated market and dealers started ({len(simulation.rest_bots)} REST dealers)")
+        self.stdout.write(
+            f"  simulated market and dealers started ({len(simulation.rest_bots)} over REST, "
+            f"{len(simulation.fix_bots)} over FIX)"
+        )
         self.stdout.flush()
         # Dealers hang up as soon as the server begins its shutdown, not after it has closed the port.
         while not server.should_exit:
