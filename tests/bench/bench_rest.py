@@ -3,14 +3,14 @@ authentication, middleware and database. In-process (Django's test client), on a
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.urls import include, path
+
+from tests.bench.django_env import django_ready
 
 QUOTES = 300
 
@@ -36,15 +36,7 @@ urlpatterns: list = []
 
 
 def _setup() -> None:
-    os.environ["DATABASE_URL"] = f"sqlite:///{tempfile.mkdtemp(prefix='desk-bench-')}/bench.sqlite3"
-    os.environ.pop("REDIS_URL", None)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "desk.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    django_ready()
     urlpatterns[:] = [path("bench/bare/", _bare_view()), path("", include("desk.urls"))]
 
 
@@ -64,12 +56,12 @@ def benchmarks() -> Iterator[dict[str, Any]]:
     with override_settings(ROOT_URLCONF=__name__, ALLOWED_HOSTS=["*"], DEBUG=False):
         trader = factories.user_create(role="trader", username="bench-trader")
         instrument = factories.instrument_create(symbol="BTC-USD")
-        dealer = factories.dealer_create(code="BENCH", secret="bench-secret-123")
+        dealer = factories.dealer_create(code="RESTBENCH", secret="bench-secret-123")
         rfq = factories.rfq_create(
             trader=trader, instrument=instrument, dealers=[dealer], expires_in=timedelta(hours=1)
         )
         quote_req_id = rfq.quote_requests.get().quote_req_id
-        client = Client(HTTP_AUTHORIZATION="DealerKey key-bench:bench-secret-123")
+        client = Client(HTTP_AUTHORIZATION="DealerKey key-restbench:bench-secret-123")
         valid_until = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
 
         def quote(i: int) -> None:
