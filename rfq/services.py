@@ -219,6 +219,8 @@ def _open_request(*, dealer: Counterparty, quote_req_id: str) -> QuoteRequest:
     if request is None:
         # The same answer whether the id is unknown or another dealer's: nothing leaks.
         raise QuoteRefused(f"unknown QuoteReqID {quote_req_id}")
+    if request.status in (QuoteRequestStatus.DECLINED, QuoteRequestStatus.EXPIRED):
+        raise QuoteRefused(f"QuoteReqID {quote_req_id} is {request.status}")
     rfq = request.rfq
     if rfq.status not in OPEN_RFQ_STATES:
         raise QuoteRefused(f"RFQ {rfq.reference} is {rfq.status}: no longer taking quotes")

@@ -201,3 +201,13 @@ def test_session_drop_cancels_the_dealers_live_quotes(sent_rfq, dealer, other_de
     assert cancelled == 1
     assert Quote.objects.get(pk=mine.pk).status == QuoteStatus.CANCELLED
     assert Quote.objects.get(pk=theirs.pk).status == QuoteStatus.LIVE
+
+
+def test_no_quote_after_the_dealer_declined(sent_rfq, dealer) -> None:  # noqa: ANN001
+    request = _request(sent_rfq, dealer)
+    services.quote_request_decline(dealer=dealer, quote_req_id=request.quote_req_id, reason="no axe")
+
+    with pytest.raises(services.QuoteRefused, match="declined"):
+        factories.quote_create(rfq=sent_rfq, dealer=dealer)
+    with pytest.raises(services.QuoteRefused, match="declined"):
+        services.quote_request_decline(dealer=dealer, quote_req_id=request.quote_req_id, reason="twice")
