@@ -55,6 +55,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "risk.engage_killswitch",
         "risk.rearm_killswitch",
         "rfq.change_counterparty",
+        "rfq.promote_scoring_model",
     ],
     Role.COMPLIANCE: [*_READ_DESK, "desk.view_auditevent", "desk.export_audit"],
     Role.DEALER: ["rfq.respond_rfq"],

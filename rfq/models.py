@@ -383,3 +383,48 @@ class FixMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.session} {self.direction} #{self.seq} {self.msg_type}"
+
+
+class ScoringModelStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    VALIDATED = "validated", "Validated on the hold-out"
+    LIVE = "live", "Live"
+    RETIRED = "retired", "Retired"
+
+
+class ScoringModelVersion(models.Model):
+    """One training of the dealer-scoring models: what it saw, how it did on the hold-out, and the model itself.
+
+    Status goes draft → validated (hold-out metrics pass) → live (a risk officer promotes it) → retired. At most one
+    version is live, which the database enforces."""
+
+    version = models.PositiveIntegerField(unique=True)
+    status = models.CharField(max_length=12, choices=ScoringModelStatus.choices, default=ScoringModelStatus.DRAFT)
+    data_start = models.DateTimeField(help_text="UTC, first RFQ of the training data")
+    data_end = models.DateTimeField(help_text="UTC, last RFQ of the training data")
+    features = models.JSONField(default=list, help_text="the models' input features, by model")
+    hyperparameters = models.JSONField(default=dict)
+    metrics = models.JSONField(default=dict, help_text="hold-out metrics (AUC, Brier, baselines) and thresholds")
+    training_data_sha256 = models.CharField(max_length=64)
+    artifact = models.JSONField(help_text="the serialized models and dealer feature tables")
+    owner = models.CharField(max_length=64, default="quant", help_text="team or person answerable for the model")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="scoring_models"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    promoted_at = models.DateTimeField(null=True, blank=True)
+    promoted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-version"]
+        permissions = [("promote_scoring_model", "Can promote or roll back a dealer-scoring model version")]
+        constraints = [
+            models.UniqueConstraint(fields=["status"], condition=Q(status="live"), name="scoringmodelversion_one_live"),
+            models.CheckConstraint(condition=Q(data_start__lte=F("data_end")), name="scoringmodelversion_window"),
+        ]
+
+    def __str__(self) -> str:
+        return f"scoring v{self.version} ({self.status})"

@@ -1,0 +1,9 @@
+"""Dealer scoring: features from the desk's own RFQ history, calibrated models, explanations, cold start and
+dealer selection.
+
+Pure modules (frames and arrays in and out, no ORM): :mod:`.features`, :mod:`.models`, :mod:`.train`,
+:mod:`.scores`, :mod:`.explain`, :mod:`.cold_start`, :mod:`.select`. The ORM boundary: :mod:`.history` (reads the
+history), :mod:`.selectors` (the live version), :mod:`.services` (train, promote, roll back, audited).
+:mod:`.simulate` books simulated history through :mod:`rfq.services`; it alone (with the tests) may import the
+simulated dealers' hidden parameters.
+"""

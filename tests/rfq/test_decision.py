@@ -1,0 +1,137 @@
+"""The wait-or-split decision: a pure function of the quote book, the pending dealers, the market and the order."""
+
+from __future__ import annotations
+
+import pytest
+
+from rfq.decision import (
+    BookQuote,
+    MarketState,
+    OrderTerms,
+    PendingDealer,
+    algo_cost_bps,
+    variance_bps2_per_s,
+    wait_or_split,
+)
+
+CALM = MarketState(mid=100_000.0, volatility=0.4, half_spread_bps=2.0, adv=20_000.0)
+WILD = MarketState(mid=100_000.0, volatility=3.0, half_spread_bps=2.0, adv=20_000.0)
+
+
+def quote(dealer: str, bps: float, *, size: float = 10.0, expires_in_s: float = 20.0, p_fill: float = 1.0) -> BookQuote:
+    """A quote ``bps`` above the arrival mid (a cost to a buyer)."""
+    return BookQuote(
+        dealer=dealer, price=100_000.0 * (1 + bps / 1e4), size=size, expires_in_s=expires_in_s, p_fill=p_fill
+    )
+
+
+def fast_cheap_dealer(**overrides: float) -> PendingDealer:
+    fields = {"p_answer": 0.95, "response_s": 1.0, "price_bps": 2.0, "price_sd_bps": 1.0, "p_fill": 0.99}
+    fields.update(overrides)
+    return PendingDealer(dealer="FAST", **fields)
+
+
+def test_with_nobody_left_to_answer_the_desk_takes_the_best_quote() -> None:
+    decision = wait_or_split(
+        book=[quote("A", 8.0), quote("B", 5.0, p_fill=0.9)],
+        pending=[],
+        market=CALM,
+        terms=OrderTerms(side="buy", quantity=10.0),
+    )
+
+    assert decision.action == "accept"
+    # B: 5 bps + a 10 % chance of a 20 bps re-quote = 7 bps, cheaper than A's certain 8 bps.
+    assert decision.fills == [("B", 10.0)]
+    assert decision.costs["price"] == pytest.approx(5.0, abs=1e-6)
+    assert decision.costs["certainty"] == pytest.approx(2.0)
+    assert decision.costs["total"] == pytest.approx(sum(v for k, v in decision.costs.items() if k != "total"))
+
+
+def test_waiting_pays_when_a_fast_cheap_dealer_is_about_to_answer_in_a_calm_market() -> None:
+    decision = wait_or_split(
+        book=[quote("A", 9.0)], pending=[fast_cheap_dealer()], market=CALM, terms=OrderTerms(side="buy", quantity=10.0)
+    )
+
+    assert decision.action == "wait"
+    assert decision.wait_s == pytest.approx(1.5)
+    assert decision.expected_gain_bps > 4.0
+    assert decision.costs["delay"] == pytest.approx(0.05 * variance_bps2_per_s(0.4) * 1.5)
+    assert decision.costs["leakage"] > 0
+
+
+def test_a_volatile_market_and_a_risk_averse_desk_take_the_price_now() -> None:
+    terms = OrderTerms(side="buy", quantity=10.0, risk_aversion=5.0)
+
+    decision = wait_or_split(
+        book=[quote("A", 9.0)], pending=[fast_cheap_dealer(response_s=8.0)], market=WILD, terms=terms
+    )
+
+    assert decision.action == "accept"
+    assert decision.expected_gain_bps <= 0
+    assert any(name.startswith("wait") for name in decision.alternatives)
+
+
+def test_a_book_too_small_for_the_order_is_split_with_the_algorithms() -> None:
+    decision = wait_or_split(
+        book=[quote("A", 4.0, size=4.0), quote("B", 6.0, size=2.0)],
+        pending=[],
+        market=CALM,
+        terms=OrderTerms(side="buy", quantity=10.0),
+    )
+
+    assert decision.action == "split"
+    assert decision.fills == [("A", 4.0), ("B", 2.0)]
+    assert decision.algo_quantity == pytest.approx(4.0)
+    assert decision.costs["algo"] == pytest.approx(
+        0.4 * algo_cost_bps(4.0, CALM, OrderTerms(side="buy", quantity=10.0))
+    )
+
+
+def test_a_quote_dearer_than_the_algorithms_is_left_alone() -> None:
+    terms = OrderTerms(side="buy", quantity=1.0)
+
+    decision = wait_or_split(book=[quote("A", 80.0, size=1.0)], pending=[], market=CALM, terms=terms)
+
+    assert decision.action == "split"
+    assert decision.fills == []
+    assert decision.algo_quantity == pytest.approx(1.0)
+
+
+def test_a_good_quote_about_to_expire_is_taken_rather_than_waited_past() -> None:
+    slow_and_dear = fast_cheap_dealer(response_s=6.0, price_bps=6.0)
+
+    decision = wait_or_split(
+        book=[quote("A", 3.0, expires_in_s=2.0)],
+        pending=[slow_and_dear],
+        market=CALM,
+        terms=OrderTerms(side="buy", quantity=10.0),
+    )
+
+    assert decision.action == "accept"
+    assert decision.fills == [("A", 10.0)]
+
+
+def test_a_sell_order_measures_prices_below_mid_as_costs() -> None:
+    below = BookQuote(dealer="A", price=99_950.0, size=5.0, expires_in_s=10.0)
+
+    decision = wait_or_split(book=[below], pending=[], market=CALM, terms=OrderTerms(side="sell", quantity=5.0))
+
+    assert decision.costs["price"] == pytest.approx(5.0)
+
+
+def test_the_decision_is_a_pure_function_of_its_inputs() -> None:
+    inputs = {
+        "book": [quote("A", 9.0), quote("B", 7.0, size=5.0)],
+        "pending": [fast_cheap_dealer(), fast_cheap_dealer(response_s=3.0, price_bps=1.0)],
+        "market": CALM,
+        "terms": OrderTerms(side="buy", quantity=10.0),
+    }
+
+    assert wait_or_split(**inputs) == wait_or_split(**inputs)
+
+
+def test_bad_orders_are_refused() -> None:
+    with pytest.raises(ValueError, match="side"):
+        wait_or_split(book=[], pending=[], market=CALM, terms=OrderTerms(side="hold", quantity=1.0))
+    with pytest.raises(ValueError, match="quantity"):
+        wait_or_split(book=[], pending=[], market=CALM, terms=OrderTerms(side="buy", quantity=0.0))

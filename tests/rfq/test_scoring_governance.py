@@ -1,0 +1,147 @@
+"""Scoring model governance: versions, promotion by a risk officer only, one live version, rollback, audit."""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.core.exceptions import PermissionDenied
+from django.core.management import call_command
+from django.db import IntegrityError, transaction
+
+from desk.audit import chain_verify
+from desk.demo import demo_seed
+from desk.models import AuditEvent
+from desk.roles import Role
+from rfq.models import ScoringModelStatus, ScoringModelVersion
+from rfq.scoring.services import (
+    ScoringModelRefused,
+    scoring_model_promote,
+    scoring_model_rollback,
+    scoring_model_train,
+)
+from rfq.scoring.simulate import scoring_simulate
+from rfq.sim.dealers import DEMO_PROFILES
+from tests import factories
+from tests.rfq.test_scoring_truth import world_create
+
+# A short history: enough to validate against the relaxed floor below, quick to book.
+RELAXED = {"fill_auc_min": 0.0, "answer_auc_min": 0.0, "min_holdout_fills": 5, "brier_must_beat_baseline": 0.0}
+
+
+@pytest.fixture
+def risk_with_promotion(db):  # noqa: ANN001, ANN201
+    user = factories.user_create(role=Role.RISK_OFFICER, username="risk-promoter")
+    user.user_permissions.add(Permission.objects.get(codename="promote_scoring_model", content_type__app_label="rfq"))
+    return user
+
+
+@pytest.fixture
+def two_versions(db):  # noqa: ANN001, ANN201
+    world = world_create(seed=3)
+    result = scoring_simulate(
+        n_rfqs=120,
+        seed=3,
+        dealers=world.dealers,
+        profiles=DEMO_PROFILES,
+        instruments=world.instruments[:3],
+        actor=world.trader,
+        market=world.market,
+    )
+    first = scoring_model_train(actor=world.trader, mids=result.mids, thresholds=RELAXED)
+    second = scoring_model_train(actor=world.trader, mids=result.mids, thresholds=RELAXED, owner="quant-2")
+    return first, second
+
+
+def test_a_training_is_a_validated_version_and_is_audited(two_versions) -> None:  # noqa: ANN001
+    first, second = two_versions
+
+    assert (first.version, second.version) == (1, 2)
+    assert first.status == second.status == ScoringModelStatus.VALIDATED
+    assert first.training_data_sha256 == second.training_data_sha256
+    assert AuditEvent.objects.filter(action="scoring_model.train").count() == 2
+    assert chain_verify().ok
+
+
+def test_failing_metrics_leave_the_version_a_draft(two_versions) -> None:  # noqa: ANN001
+    strict = {"fill_auc_min": 0.99, "answer_auc_min": 0.99, "min_holdout_fills": 5}
+
+    version = scoring_model_train(actor="system:test", thresholds=strict)
+
+    assert version.status == ScoringModelStatus.DRAFT
+    assert version.metrics["passed"] is False
+    with pytest.raises(ScoringModelRefused):
+        scoring_model_promote(version=version, actor=factories.user_create(role=Role.ADMIN))
+
+
+def test_promotion_needs_the_risk_officers_permission(two_versions, trader) -> None:  # noqa: ANN001
+    first, _ = two_versions
+
+    with pytest.raises(PermissionDenied):
+        scoring_model_promote(version=first, actor=trader)
+    with pytest.raises(PermissionDenied):
+        scoring_model_promote(version=first, actor="system:beat")
+
+    first.refresh_from_db()
+    assert first.status == ScoringModelStatus.VALIDATED
+    assert not AuditEvent.objects.filter(action="scoring_model.promote").exists()
+
+
+def test_one_live_version_and_rollback_restores_the_earlier_one(two_versions, risk_with_promotion) -> None:  # noqa: ANN001
+    first, second = two_versions
+
+    scoring_model_promote(version=first, actor=risk_with_promotion)
+    scoring_model_promote(version=second, actor=risk_with_promotion)
+
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, second.status) == (ScoringModelStatus.RETIRED, ScoringModelStatus.LIVE)
+    assert ScoringModelVersion.objects.filter(status=ScoringModelStatus.LIVE).count() == 1
+
+    restored = scoring_model_rollback(actor=risk_with_promotion)
+
+    second.refresh_from_db()
+    assert restored.pk == first.pk
+    assert restored.status == ScoringModelStatus.LIVE
+    assert second.status == ScoringModelStatus.RETIRED
+    assert restored.promoted_by == risk_with_promotion
+    actions = list(
+        AuditEvent.objects.filter(action__startswith="scoring_model.").order_by("seq").values_list("action", flat=True)
+    )
+    assert actions[-3:] == ["scoring_model.promote", "scoring_model.promote", "scoring_model.rollback"]
+    assert chain_verify().ok
+
+
+def test_the_database_refuses_a_second_live_version(two_versions, risk_with_promotion) -> None:  # noqa: ANN001
+    first, second = two_versions
+    scoring_model_promote(version=first, actor=risk_with_promotion)
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ScoringModelVersion.objects.filter(pk=second.pk).update(status=ScoringModelStatus.LIVE)
+
+
+def test_rollback_without_an_earlier_live_version_is_refused(two_versions, risk_with_promotion) -> None:  # noqa: ANN001
+    first, second = two_versions
+    scoring_model_promote(version=first, actor=risk_with_promotion)
+
+    with pytest.raises(ScoringModelRefused, match="no earlier live version"):
+        scoring_model_rollback(actor=risk_with_promotion)
+    with pytest.raises(ScoringModelRefused, match="never live"):
+        scoring_model_rollback(actor=risk_with_promotion, to=second)
+
+
+def test_train_scoring_command_prints_one_json_object(db) -> None:  # noqa: ANN001
+    demo_seed()
+    out = StringIO()
+
+    call_command("train_scoring", "--rfqs", "60", "--seed", "4", "--json", stdout=out)
+
+    result = json.loads(out.getvalue())
+    assert result["version"] == 1
+    assert result["status"] in (ScoringModelStatus.DRAFT, ScoringModelStatus.VALIDATED)
+    assert result["rfqs_simulated"] == 60
+    assert set(result["scores_bps"]) <= set(DEMO_PROFILES)
+    assert {"answer", "fill", "price", "thresholds", "passed"} <= set(result["metrics"])
+    assert chain_verify().ok
