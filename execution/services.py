@@ -31,10 +31,11 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F, Sum
 
 from desk.audit import Actor, actor_label, audit_record, json_normalize
+from desk.db import row_locked
 from desk.events import broadcast
 from desk.fields import to_decimal
 from desk.models import Instrument, InstrumentKind
@@ -461,14 +462,7 @@ def _child_refused(child_order_id: int, *, reason: str, limits: list[str], actor
 
 
 def _position_locked(book: str, instrument: Instrument) -> Position:
-    position = Position.objects.select_for_update().filter(book=book, instrument=instrument).first()
-    if position is not None:
-        return position
-    try:
-        with transaction.atomic():
-            return Position.objects.create(book=book, instrument=instrument)
-    except IntegrityError:
-        return Position.objects.select_for_update().get(book=book, instrument=instrument)
+    return row_locked(Position, book=book, instrument=instrument)
 
 
 def _child_execute(child_order_id: int, *, order: ProposedOrder, report: CheckReport, actor: Actor) -> ChildOrder:

@@ -23,6 +23,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 
 from desk.audit import Actor, actor_label, audit_record
+from desk.db import row_locked
 from desk.events import broadcast
 from desk.fields import QUANTUM
 from execution.models import PlanStatus
@@ -307,14 +308,7 @@ def limit_set(*, scope: str, scope_key: str, kind: str, value: Decimal, actor: A
 
 
 def _switch_locked(scope: str, scope_key: str) -> KillSwitch:
-    switch = KillSwitch.objects.select_for_update().filter(scope=scope, scope_key=scope_key).first()
-    if switch is not None:
-        return switch
-    try:
-        with transaction.atomic():
-            return KillSwitch.objects.create(scope=scope, scope_key=scope_key)
-    except IntegrityError:
-        return KillSwitch.objects.select_for_update().get(scope=scope, scope_key=scope_key)
+    return row_locked(KillSwitch, scope=scope, scope_key=scope_key)
 
 
 def _switch_state(switch: KillSwitch) -> dict[str, Any]:
