@@ -132,6 +132,8 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# autodiscover finds only modules named tasks.py
+CELERY_IMPORTS = ("execution.hedging_tasks",)
 CELERY_BEAT_SCHEDULE = {
     "desk-heartbeat": {"task": "desk.tasks.desk_heartbeat", "schedule": 10.0},
     # Recovers a running plan whose next tick was lost (a worker killed between ticks).

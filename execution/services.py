@@ -461,8 +461,27 @@ def _child_refused(child_order_id: int, *, reason: str, limits: list[str], actor
     return child
 
 
-def _position_locked(book: str, instrument: Instrument) -> Position:
-    return row_locked(Position, book=book, instrument=instrument)
+def position_book_fill(
+    *, book: str, instrument: Instrument, side: str, quantity: Decimal, price: Decimal, fee: Decimal = Decimal(0)
+) -> Position:
+    """Apply one fill to the book's position (call inside the transaction that books the fill)."""
+    position = row_locked(Position, book=book, instrument=instrument)
+    state = position_apply(
+        PositionState(position.quantity, position.average_price, position.realized_pnl),
+        side=side,
+        quantity=quantity,
+        price=price,
+        multiplier=instrument.multiplier,
+        fee=fee,
+    )
+    position.quantity, position.average_price, position.realized_pnl = (
+        state.quantity,
+        state.average_price,
+        state.realized_pnl,
+    )
+    position.version += 1
+    position.save(update_fields=["quantity", "average_price", "realized_pnl", "version", "updated_at"])
+    return position
 
 
 def _child_execute(child_order_id: int, *, order: ProposedOrder, report: CheckReport, actor: Actor) -> ChildOrder:
@@ -528,22 +547,9 @@ def _fill_book(
     child.status, child.sent_at, child.venue = ChildOrderStatus.FILLED, now, venue
     child.limit_price, child.filled_quantity = order.limit_price, child.quantity
     child.save(update_fields=["status", "sent_at", "venue", "limit_price", "filled_quantity"])
-    position = _position_locked(order.book, instrument)
-    state = position_apply(
-        PositionState(position.quantity, position.average_price, position.realized_pnl),
-        side=plan.side,
-        quantity=child.quantity,
-        price=price,
-        multiplier=instrument.multiplier,
-        fee=fee,
+    position = position_book_fill(
+        book=order.book, instrument=instrument, side=plan.side, quantity=child.quantity, price=price, fee=fee
     )
-    position.quantity, position.average_price, position.realized_pnl = (
-        state.quantity,
-        state.average_price,
-        state.realized_pnl,
-    )
-    position.version += 1
-    position.save(update_fields=["quantity", "average_price", "realized_pnl", "version", "updated_at"])
     plan.filled_quantity += child.quantity
     plan.version += 1
     plan.save(update_fields=["filled_quantity", "version"])

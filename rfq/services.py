@@ -20,7 +20,9 @@ from django.db import IntegrityError, transaction
 from desk.audit import Actor, audit_record
 from desk.events import broadcast
 from desk.models import Instrument
+from execution.hedging_services import delta_hedge_after_fill
 from execution.models import Fill
+from execution.services import position_book_fill
 from rfq.models import (
     RFQ,
     Connectivity,
@@ -40,6 +42,7 @@ from rfq.models import (
     RFQStatus,
     Side,
 )
+from risk.orders import DEFAULT_BOOK
 
 FIX_OUTBOUND_GROUP = "fix.outbound"
 OPEN_RFQ_STATES = (RFQStatus.SENT, RFQStatus.QUOTED)
@@ -441,6 +444,11 @@ def dealer_order_fill(*, dealer: Counterparty, cl_ord_id: str, exec_id: str, qua
             price=price,
             executed_at=datetime.now(UTC),
         )
+        position_book_fill(
+            book=DEFAULT_BOOK, instrument=order.leg.instrument, side=order.side, quantity=quantity, price=price
+        )
+        # An options fill changes the book's delta: the hedger looks at it once this commits.
+        delta_hedge_after_fill(instrument=order.leg.instrument, book=DEFAULT_BOOK, trader=order.quote.rfq.created_by)
         order.filled_quantity += quantity
         order.status = (
             DealerOrderStatus.FILLED if order.filled_quantity == order.quantity else DealerOrderStatus.PARTIALLY_FILLED

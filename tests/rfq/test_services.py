@@ -211,3 +211,17 @@ def test_no_quote_after_the_dealer_declined(sent_rfq, dealer) -> None:  # noqa: 
         factories.quote_create(rfq=sent_rfq, dealer=dealer)
     with pytest.raises(services.QuoteRefused, match="declined"):
         services.quote_request_decline(dealer=dealer, quote_req_id=request.quote_req_id, reason="twice")
+
+
+def test_a_dealer_fill_books_the_position(sent_rfq, dealer, trader) -> None:  # noqa: ANN001
+    from execution.models import Position
+    from risk.orders import DEFAULT_BOOK
+
+    order = services.quote_accept(quote=factories.quote_create(rfq=sent_rfq, dealer=dealer, offer="101"), actor=trader)
+    services.dealer_order_fill(
+        dealer=dealer, cl_ord_id=order.cl_ord_id, exec_id="E1", quantity=Decimal(5), price=Decimal(101)
+    )
+
+    position = Position.objects.get(book=DEFAULT_BOOK, instrument=order.leg.instrument)
+    assert position.quantity == Decimal(5)
+    assert position.average_price == Decimal(101)
