@@ -15,6 +15,7 @@ app_name_desk = [
     path("risk/engage/", pages.risk_engage, name="risk-engage"),
     path("risk/rearm/", pages.risk_rearm, name="risk-rearm"),
     path("compliance/", pages.compliance, name="compliance"),
+    path("tca/", include("tca.pages")),
 ]
 
 api_v1 = [
@@ -23,6 +24,7 @@ api_v1 = [
     path("", include("rfq.urls")),
     path("risk/", include("risk.urls")),
     path("execution/", include("execution.urls")),
+    path("tca/", include("tca.urls")),
 ]
 
 urlpatterns = [

@@ -1,0 +1,170 @@
+"""The TCA page ``/desk/tca/``: the post-trade report of a period with its charts and downloads, and the pre-trade
+estimator (its script calls ``/api/v1/tca/pretrade/``). Thin: check the role, parse the period, build the report
+the way ``manage.py tca_report`` does, render.
+
+Mounted by one line in the desk's page list: ``path("tca/", include("tca.pages"))`` (:data:`urlpatterns`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+from django import forms
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import render
+from django.urls import NoReverseMatch, path, reverse
+from django.views.decorators.http import require_GET
+
+from desk.models import Instrument, InstrumentKind
+from desk.pages import desk_page
+from desk.roles import user_roles
+from tca import metrics, reports, sources
+from tca.selectors import tca_fills_frame
+
+DEFAULT_PERIOD_DAYS = 7
+DOWNLOAD_TYPES: dict[str, str] = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
+PRETRADE_API_PATH = "/api/v1/tca/pretrade/"
+"""Where the estimator widget finds the API when ``api:tca-pretrade`` is not mounted under its name."""
+
+
+class TcaPeriodForm(forms.Form):
+    """The report's period (inclusive UTC days), grouping and benchmark (GET)."""
+
+    start = forms.DateField(label="From (UTC)", widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(label="To (UTC, inclusive)", widget=forms.DateInput(attrs={"type": "date"}))
+    group_by = forms.ChoiceField(label="Group by", choices=[(name, name) for name in reports.GROUP_BY_CHOICES])
+    benchmark = forms.ChoiceField(
+        label="Benchmark",
+        choices=[("decision", "decision price"), ("arrival", "arrival mid")],
+        initial="decision",
+        required=False,
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        data["benchmark"] = data.get("benchmark") or "decision"
+        start, end = data.get("start"), data.get("end")
+        if start and end and start > end:
+            self.add_error("end", f"{end.isoformat()} is before From {start.isoformat()}: swap them")
+        return data
+
+
+def _default_period() -> dict[str, Any]:
+    today = datetime.now(UTC).date()
+    return {
+        "start": today - timedelta(days=DEFAULT_PERIOD_DAYS - 1),
+        "end": today,
+        "group_by": "dealer",
+        "benchmark": "decision",
+    }
+
+
+def _report(*, start: date, end: date, group_by: str, benchmark: str) -> dict[str, Any]:
+    window_start = datetime.combine(start, time.min, tzinfo=UTC)
+    window_end = datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC)
+    raw = tca_fills_frame(start=window_start, end=window_end)
+    fills, orders = sources.fills_and_orders(raw, end=pd.Timestamp(window_end))
+    return reports.tca_report_build(
+        fills,
+        orders,
+        group_by=group_by,
+        start=start,
+        end=end,
+        benchmark=benchmark,  # type: ignore[arg-type]
+        source_descriptions=sources.SOURCE_DESCRIPTIONS,
+    )
+
+
+def _waterfall(report: dict[str, Any]) -> dict[str, Any]:
+    """The period's parts added over every group (exact, Decimal cents), then the total: the waterfall's bars."""
+    totals = {name: sum((row["parts"][name] for row in report["rows"]), Decimal("0.00")) for name in metrics.PARTS}
+    total = sum((row["total_cost"] for row in report["rows"]), Decimal("0.00"))
+    return {
+        "labels": [*metrics.PARTS, "total"],
+        "values": [float(totals[name]) for name in metrics.PARTS] + [float(total)],
+        "parts": totals,
+        "total": total,
+        "currency": report["currency"],
+    }
+
+
+def _by_group(report: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "groups": [str(row["group"]) for row in report["rows"]],
+        "parts": {name: [float(row["parts"][name]) for row in report["rows"]] for name in metrics.PARTS},
+    }
+
+
+def _pretrade_url() -> str:
+    try:
+        return reverse("api:tca-pretrade")
+    except NoReverseMatch:
+        return PRETRADE_API_PATH
+
+
+@desk_page()
+@require_GET
+def tca_page(request: HttpRequest) -> HttpResponse:
+    """The period's TCA report (table, cost waterfall, cost by group), its CSV and JSON downloads
+    (``?format=csv|json``, the ``tca_report`` renderers) and the pre-trade estimator."""
+    bound = bool(request.GET.get("start") or request.GET.get("end") or request.GET.get("group_by"))
+    form = TcaPeriodForm(request.GET if bound else None, initial=_default_period())
+    output_format = request.GET.get("format", "")
+    if output_format and output_format not in DOWNLOAD_TYPES:
+        return HttpResponseBadRequest(f"format: one of {', '.join(DOWNLOAD_TYPES)}", content_type="text/plain")
+    if bound and not form.is_valid():
+        if output_format:
+            return HttpResponseBadRequest(form.errors.as_text(), content_type="text/plain")
+        context = {
+            "roles": user_roles(request.user),
+            "form": form,
+            "report": None,
+            "pretrade_url": _pretrade_url(),
+            "instruments": _estimator_instruments(),
+        }
+        return render(request, "tca/tca.html", context, status=400)
+    period = form.cleaned_data if bound else _default_period()
+    report = _report(
+        start=period["start"], end=period["end"], group_by=period["group_by"], benchmark=period["benchmark"]
+    )
+    if output_format:
+        response = HttpResponse(
+            reports.report_render(report, output_format=output_format), content_type=DOWNLOAD_TYPES[output_format]
+        )
+        name = f"tca-{report['from']}-{report['to']}-{report['group_by']}.{output_format}"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+    query = request.GET.copy()
+    query.pop("format", None)
+    if not bound:
+        query.update({key: str(value) for key, value in period.items()})
+    waterfall = _waterfall(report)
+    context = {
+        "roles": user_roles(request.user),
+        "form": form,
+        "report": report,
+        "parts_order": metrics.PARTS,
+        "waterfall": waterfall,
+        "chart_data": {
+            "waterfall": {key: waterfall[key] for key in ("labels", "values", "currency")},
+            "by_group": _by_group(report),
+        },
+        "query": query.urlencode(),
+        "pretrade_url": _pretrade_url(),
+        "instruments": _estimator_instruments(),
+    }
+    return render(request, "tca/tca.html", context)
+
+
+def _estimator_instruments() -> list[Instrument]:
+    return list(
+        Instrument.objects.filter(is_active=True, kind__in=[InstrumentKind.SPOT, InstrumentKind.PERPETUAL]).order_by(
+            "symbol"
+        )
+    )
+
+
+urlpatterns = [path("", tca_page, name="tca")]

@@ -1,0 +1,9 @@
+"""The TCA API, mounted under ``/api/v1/tca/`` by ``path("tca/", include("tca.urls"))`` in ``desk/urls.py``."""
+
+from django.urls import path
+
+from tca import api
+
+urlpatterns = [
+    path("pretrade/", api.PretradeApi.as_view(), name="tca-pretrade"),
+]
