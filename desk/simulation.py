@@ -17,6 +17,7 @@ from rfq.models import Connectivity, Counterparty, CounterpartyStatus
 from rfq.sim.dealers import DEMO_PROFILES
 from rfq.sim.fix_bot import FixDealerBot
 from rfq.sim.rest_bot import RestDealerBot
+from risk.monitor import MarketHealthService
 
 logger = logging.getLogger(__name__)
 
@@ -27,11 +28,15 @@ class Simulation:
     stop_event: threading.Event = field(default_factory=threading.Event)
     rest_bots: list[RestDealerBot] = field(default_factory=list)
     fix_bots: list[FixDealerBot] = field(default_factory=list)
+    health: MarketHealthService | None = None
 
     def stop(self) -> None:
         if self.stop_event.is_set():
             return
         self.stop_event.set()
+        # The monitor stops before the market: a silent market reads as stale and would trip every breaker.
+        if self.health is not None:
+            self.health.stop()
         for bot in [*self.rest_bots, *self.fix_bots]:
             bot.join(5)
         self.market.stop()
@@ -42,7 +47,9 @@ def simulation_start(*, base_url: str, fix_port: int | None = None, seed: int = 
     gateway listens on ``fix_port``)."""
     if not settings.DEBUG:
         raise RuntimeError("the simulated dealers use demo credentials: refused when DESK_DEBUG=0")
-    simulation = Simulation(market=MarketService(seed=seed).start())
+    # The health monitor subscribes before the market's first tick, so that it misses nothing.
+    health = MarketHealthService().start()
+    simulation = Simulation(market=MarketService(seed=seed).start(), health=health)
     dealers = Counterparty.objects.filter(code__in=DEMO_PROFILES, status=CounterpartyStatus.ACTIVE).order_by("code")
     for index, dealer in enumerate(dealers):
         if dealer.connectivity == Connectivity.REST:
