@@ -79,11 +79,21 @@ def client_for():  # noqa: ANN201
     return make
 
 
-@pytest.fixture(scope="session")
+def _purge_task_queue() -> None:
+    with celery_app.connection_for_write() as connection:
+        connection.default_channel.queue_purge(celery_app.conf.task_default_queue)
+
+
+@pytest.fixture
 def celery_worker() -> Iterator[object]:
-    """A real Celery worker (thread pool) consuming from the configured broker: memory or Redis."""
+    """A real Celery worker (thread pool) consuming from the configured broker: memory or Redis.
+
+    Per test, on an emptied queue: tasks that earlier tests queued on commit (thousands, from a simulated history)
+    must neither delay this test's tasks nor run later inside a test that has no database."""
+    _purge_task_queue()
     with embedded_worker(celery_app, concurrency=2, hostname="pytest@desk") as worker:
         yield worker
+    _purge_task_queue()
 
 
 def free_port() -> int:
