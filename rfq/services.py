@@ -456,6 +456,11 @@ def dealer_order_fill(*, dealer: Counterparty, cl_ord_id: str, exec_id: str, qua
         order.save(update_fields=["filled_quantity", "status", "updated_at"])
         if order.status == DealerOrderStatus.FILLED:
             Quote.objects.filter(pk=order.quote_id).update(status=QuoteStatus.FILLED)
+        if order.quote.rfq.orders.exists():
+            # rfq.aggregation builds on this module: imported here, not at the top, to keep the import graph acyclic.
+            from rfq.aggregation import rfq_fill_allocate
+
+            rfq_fill_allocate(dealer_order=order)
         audit_record(
             actor=_dealer_actor(dealer),
             action="dealer_order.fill",

@@ -137,13 +137,16 @@ def test_fills_are_allocated_back_pro_rata_exactly_and_audited(trader, lot_instr
     dealer_order = _accepted(rfq, trader, dealer)
     a, b, c, _ = window_orders
 
-    # When the dealer fills 5 of 8: open 4 : 2 : 2 makes exact shares 2.5, 1.25, 1.25
+    # When the dealer fills 5 of 8: open 4 : 2 : 2 makes exact shares 2.5, 1.25, 1.25 (the fill allocates at once)
     _fill(dealer_order, dealer, "E1", "5")
-    first = aggregation.rfq_fill_allocate(dealer_order=dealer_order)
     again = aggregation.rfq_fill_allocate(dealer_order=dealer_order)
 
-    assert first.by_order == {a.pk: Decimal(3), b.pk: Decimal(1), c.pk: Decimal(1)}
-    assert first.unallocated == 0
+    first = AuditEvent.objects.filter(action=aggregation.ORDER_ALLOCATE_ACTION).order_by("seq")
+    assert {int(e.object_id): Decimal(e.after["quantity"]) for e in first} == {
+        a.pk: Decimal(3),
+        b.pk: Decimal(1),
+        c.pk: Decimal(1),
+    }
     assert again.by_order == {}  # safe to run twice: the same fill is never allocated twice
     assert [(o.status, o.filled_quantity) for o in _fresh([a, b, c])] == [
         (DeskOrderStatus.WORKING, Decimal(5)),
@@ -153,9 +156,7 @@ def test_fills_are_allocated_back_pro_rata_exactly_and_audited(trader, lot_instr
 
     # When the rest comes: one lot each, and every order is complete
     _fill(dealer_order, dealer, "E2", "3")
-    second = aggregation.rfq_fill_allocate(dealer_order=dealer_order)
 
-    assert second.by_order == {a.pk: Decimal(1), b.pk: Decimal(1), c.pk: Decimal(1)}
     assert all(o.status == DeskOrderStatus.FILLED and o.filled_quantity == o.quantity for o in _fresh([a, b, c]))
     events = AuditEvent.objects.filter(action=aggregation.ALLOCATE_ACTION, object_id=str(dealer_order.pk))
     assert [Decimal(e.after["quantity"]) for e in events.order_by("seq")] == [5, 3]
@@ -171,10 +172,7 @@ def test_a_fill_price_beyond_an_orders_limit_never_reaches_it(trader, lot_instru
     dealer_order = _accepted(rfq, trader, dealer, offer="100.5")
 
     _fill(dealer_order, dealer, "E1", "6")
-    allocation = aggregation.rfq_fill_allocate(dealer_order=dealer_order)
 
-    assert allocation.by_order == {loose.pk: Decimal(4), tight.pk: Decimal(0)}
-    assert allocation.unallocated == Decimal(2)  # stays with the desk, never forced onto the limited order
     loose, tight = _fresh([loose, tight])
     assert (loose.status, tight.status, tight.filled_quantity) == (
         DeskOrderStatus.FILLED,
@@ -320,3 +318,32 @@ def test_a_second_aggregation_takes_no_order_twice(trader, lot_instrument, windo
     assert again == aggregation.AggregationResult()
     assert RFQ.objects.count() == 1
     assert AuditEvent.objects.filter(action=aggregation.CROSS_ACTION).count() == 6
+
+
+def test_a_dealer_fill_is_allocated_back_to_the_aggregated_orders_at_once(trader, instrument, dealer) -> None:  # noqa: ANN001
+    accounts = [factories.account_create() for _ in range(2)]
+    for account, quantity in zip(accounts, ("3", "1"), strict=True):
+        aggregation.desk_order_create(
+            account=account,
+            instrument=instrument,
+            side="buy",
+            quantity=Decimal(quantity),
+            limit_price=None,
+            urgency="normal",
+            trader=trader,
+        )
+    result = aggregation.desk_orders_aggregate(
+        instrument=instrument, window=timedelta(minutes=5), now=datetime.now(UTC), mid=Decimal(100), actor=trader
+    )
+    (rfq,) = result.rfqs
+    services.rfq_send(rfq=rfq, dealers=[dealer], actor=trader)
+    quote = factories.quote_create(rfq=rfq, dealer=dealer, offer="100.5")
+    order = services.quote_accept(quote=quote, actor=trader)
+
+    services.dealer_order_fill(
+        dealer=dealer, cl_ord_id=order.cl_ord_id, exec_id="E1", quantity=Decimal(4), price=Decimal("100.5")
+    )
+
+    filled = sorted(o.filled_quantity for o in DeskOrder.objects.filter(rfqs=rfq))
+    assert filled == [Decimal(1), Decimal(3)]
+    assert set(DeskOrder.objects.filter(rfqs=rfq).values_list("status", flat=True)) == {"filled"}
