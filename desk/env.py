@@ -67,7 +67,7 @@ def parse_database_url(name: str, value: str) -> dict:
         raise ConfigError(f"{name}={value!r} is not a valid database URL ({exc})") from None
     if not config.get("NAME"):
         raise ConfigError(f"{name}={value!r} names no database")
-    return config
+    return dict(config)
 
 
 def parse_redis_url(name: str, value: str) -> str:

@@ -282,7 +282,7 @@ def wait_or_split(
             alternatives=alternatives,
         )
     gain = (now_parts["total"] - best_wait[1]["total"]) if best_wait is not None else 0.0
-    fills = [(book[j].dealer, float(shares[j] * terms.quantity)) for j in np.flatnonzero(shares > 0)]
+    fills = [(book[int(j)].dealer, float(shares[j] * terms.quantity)) for j in np.flatnonzero(shares > 0)]
     return Decision(
         action=action,
         fills=fills,

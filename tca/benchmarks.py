@@ -7,11 +7,12 @@ cost is positive when the desk paid.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
 
-ArrayLike = np.ndarray | pd.Series
+ArrayLike: TypeAlias = np.ndarray | pd.Series
 
 
 def _ns(values: ArrayLike | Sequence[object]) -> np.ndarray:

@@ -60,7 +60,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -97,7 +97,7 @@ __all__ = [
     "to_cents",
 ]
 
-ArrayLike = np.ndarray | pd.Series
+ArrayLike: TypeAlias = np.ndarray | pd.Series
 
 FILL_PARTS: tuple[str, ...] = ("delay", "timing", "impact_permanent", "spread", "impact_temporary", "fees")
 """The parts of a fill's cost, in the order of the price path they walk (the rounding order)."""
