@@ -3,6 +3,7 @@
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from django.db import models
+from rest_framework import serializers
 
 # 28 significant digits, 12 after the point: satoshi-level quantities and sub-tick option prices both fit.
 MAX_DIGITS = 28
@@ -21,3 +22,8 @@ def quantity_field(help_text: str = "contracts (lots of the instrument)", **kwar
 def to_decimal(value: float | int | str | Decimal) -> Decimal:
     """Convert a float from numpy/pandas to the stored precision with banker's rounding (the boundary rule)."""
     return Decimal(str(value)).quantize(QUANTUM, rounding=ROUND_HALF_EVEN)
+
+
+def api_decimal(**kwargs: object) -> serializers.DecimalField:
+    """The API's Decimal field, with the database's precision."""
+    return serializers.DecimalField(max_digits=MAX_DIGITS, decimal_places=DECIMAL_PLACES, **kwargs)

@@ -15,16 +15,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from desk.fields import DECIMAL_PLACES, MAX_DIGITS
+from desk.fields import api_decimal
 from desk.models import Instrument
 from desk.permissions import require_perm
 from execution import selectors, services
 from execution.models import Algorithm, ExecutionPlan, Position
 from rfq.models import RFQLeg, Side
-
-
-def _decimal(**kwargs: Any) -> serializers.DecimalField:
-    return serializers.DecimalField(max_digits=MAX_DIGITS, decimal_places=DECIMAL_PLACES, **kwargs)
 
 
 def _refused(error: services.ExecutionRefused) -> ValidationError:
@@ -46,9 +42,9 @@ class CanSteerPlans(BasePermission):
 @extend_schema_serializer(component_name="ExecutionFill")
 class FillOutSerializer(serializers.Serializer):
     exec_id = serializers.CharField()
-    quantity = _decimal()
-    price = _decimal(help_text="quote currency per unit of the underlying")
-    fee = _decimal(help_text="quote currency")
+    quantity = api_decimal()
+    price = api_decimal(help_text="quote currency per unit of the underlying")
+    fee = api_decimal(help_text="quote currency")
     executed_at = serializers.DateTimeField()
 
 
@@ -56,9 +52,9 @@ class FillOutSerializer(serializers.Serializer):
 class ChildOrderOutSerializer(serializers.Serializer):
     seq = serializers.IntegerField()
     client_order_id = serializers.CharField()
-    quantity = _decimal()
-    filled_quantity = _decimal()
-    limit_price = _decimal(allow_null=True)
+    quantity = api_decimal()
+    filled_quantity = api_decimal()
+    limit_price = api_decimal(allow_null=True)
     status = serializers.CharField()
     venue = serializers.CharField()
     scheduled_at = serializers.DateTimeField()
@@ -72,8 +68,8 @@ class PlanOutSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     instrument = serializers.CharField(source="instrument.symbol")
     side = serializers.CharField()
-    quantity = _decimal()
-    filled_quantity = _decimal()
+    quantity = api_decimal()
+    filled_quantity = api_decimal()
     algorithm = serializers.CharField()
     parameters = serializers.JSONField()
     status = serializers.CharField()
@@ -94,7 +90,7 @@ class PlanDetailOutSerializer(PlanOutSerializer):
 class PlanInSerializer(serializers.Serializer):
     instrument = serializers.SlugRelatedField(slug_field="symbol", queryset=Instrument.objects.filter(is_active=True))
     side = serializers.ChoiceField(choices=Side.choices)
-    quantity = _decimal(help_text="contracts, a whole number of lots")
+    quantity = api_decimal(help_text="contracts, a whole number of lots")
     algorithm = serializers.ChoiceField(choices=Algorithm.choices)
     parameters = serializers.DictField(
         help_text="horizon_s (required), slices, min_child, max_child, book, max_slippage_bps, size_jitter, "
@@ -205,9 +201,9 @@ class PlanCancelApi(_PlanActionApi):
 class PositionOutSerializer(serializers.Serializer):
     book = serializers.CharField()
     instrument = serializers.CharField(source="instrument.symbol")
-    quantity = _decimal(help_text="signed contracts: + long, - short")
-    average_price = _decimal()
-    realized_pnl = _decimal(help_text="quote currency, fees deducted")
+    quantity = api_decimal(help_text="signed contracts: + long, - short")
+    average_price = api_decimal()
+    realized_pnl = api_decimal(help_text="quote currency, fees deducted")
     updated_at = serializers.DateTimeField()
 
 

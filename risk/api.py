@@ -3,8 +3,6 @@ risk officers. Views parse, call one service or selector, and serialize."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
@@ -14,14 +12,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from desk.fields import DECIMAL_PLACES, MAX_DIGITS
+from desk.fields import MAX_DIGITS, api_decimal
 from desk.permissions import require_perm
 from risk import selectors, services
 from risk.models import KillSwitch, Limit, LimitKind, LimitScope
-
-
-def _decimal(**kwargs: Any) -> serializers.DecimalField:
-    return serializers.DecimalField(max_digits=MAX_DIGITS, decimal_places=DECIMAL_PLACES, **kwargs)
 
 
 def _refused(error: services.RiskRefused) -> ValidationError:
@@ -36,7 +30,7 @@ class LimitOutSerializer(serializers.Serializer):
     scope = serializers.CharField()
     scope_key = serializers.CharField()
     kind = serializers.CharField()
-    value = _decimal(help_text="in the kind's unit: quote ccy, contracts, bps or a fraction")
+    value = api_decimal(help_text="in the kind's unit: quote ccy, contracts, bps or a fraction")
     is_active = serializers.BooleanField()
     updated_by = serializers.CharField(source="updated_by.username", allow_null=True, default=None)
     updated_at = serializers.DateTimeField()
@@ -72,7 +66,7 @@ class LimitListApi(ListAPIView):
 @extend_schema_serializer(component_name="RiskLimitIn")
 class LimitInSerializer(ScopeInSerializer):
     kind = serializers.ChoiceField(choices=LimitKind.choices)
-    value = _decimal(min_value=0)
+    value = api_decimal(min_value=0)
 
 
 class LimitSetApi(APIView):
@@ -94,7 +88,7 @@ class LimitSetApi(APIView):
 @extend_schema_serializer(component_name="RiskLimitUsage")
 class LimitUsageOutSerializer(serializers.Serializer):
     limit = LimitOutSerializer()
-    used = _decimal(allow_null=True, help_text="in the limit's unit; null when checked per order")
+    used = api_decimal(allow_null=True, help_text="in the limit's unit; null when checked per order")
     ratio = serializers.DecimalField(max_digits=MAX_DIGITS, decimal_places=6, allow_null=True)
     detail = serializers.CharField()
 

@@ -5,7 +5,6 @@ or the other dealers; another dealer's RFQ, quote or order is a 404."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 import django_filters
 from django.db.models import QuerySet
@@ -19,7 +18,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
-from desk.fields import DECIMAL_PLACES, MAX_DIGITS
+from desk.fields import api_decimal
 from desk.permissions import require_perm
 from rfq import selectors, services
 from rfq.api.idempotency import HEADER, idempotent
@@ -33,10 +32,6 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
     description="A unique key per operation (e.g. a UUID). A retry with the same key and body returns the first "
     "answer and changes nothing; the same key with another body is a 409.",
 )
-
-
-def _decimal(**kwargs: Any) -> serializers.DecimalField:
-    return serializers.DecimalField(max_digits=MAX_DIGITS, decimal_places=DECIMAL_PLACES, **kwargs)
 
 
 class DealerThrottle(SimpleRateThrottle):
@@ -90,7 +85,7 @@ class DealerRFQLegSerializer(serializers.Serializer):
     instrument = serializers.CharField(source="instrument.symbol")
     side = serializers.CharField(help_text="the desk's side: buy means the dealer is asked for an offer")
     ratio = serializers.IntegerField()
-    quantity = _decimal(help_text="contracts")
+    quantity = api_decimal(help_text="contracts")
 
 
 @extend_schema_serializer(component_name="DealerRFQ")
@@ -130,10 +125,10 @@ class DealerRFQDetailApi(DealerApi):
 @extend_schema_serializer(component_name="DealerQuoteLegIn")
 class QuoteLegInSerializer(serializers.Serializer):
     leg_no = serializers.IntegerField(min_value=1)
-    bid_price = _decimal(required=False, allow_null=True, min_value=0)
-    bid_size = _decimal(required=False, allow_null=True, min_value=0)
-    offer_price = _decimal(required=False, allow_null=True, min_value=0)
-    offer_size = _decimal(required=False, allow_null=True, min_value=0)
+    bid_price = api_decimal(required=False, allow_null=True, min_value=0)
+    bid_size = api_decimal(required=False, allow_null=True, min_value=0)
+    offer_price = api_decimal(required=False, allow_null=True, min_value=0)
+    offer_size = api_decimal(required=False, allow_null=True, min_value=0)
 
 
 @extend_schema_serializer(component_name="DealerQuoteIn")
@@ -142,7 +137,7 @@ class QuoteInSerializer(serializers.Serializer):
     quote_id = serializers.CharField(max_length=64, help_text="the dealer's own id, unique per dealer")
     valid_until = serializers.DateTimeField(help_text="UTC, ISO 8601 with offset")
     firmness = serializers.ChoiceField(choices=Firmness.choices, default=Firmness.FIRM)
-    package_price = _decimal(required=False, allow_null=True, help_text="net package price (multi-leg RFQs)")
+    package_price = api_decimal(required=False, allow_null=True, help_text="net package price (multi-leg RFQs)")
     legs = QuoteLegInSerializer(many=True, allow_empty=False)
 
     def validate_valid_until(self, value: datetime) -> datetime:
@@ -156,7 +151,7 @@ class QuoteOutSerializer(serializers.Serializer):
     quote_req_id = serializers.CharField(source="quote_request.quote_req_id")
     firmness = serializers.CharField()
     status = serializers.CharField()
-    package_price = _decimal(allow_null=True)
+    package_price = api_decimal(allow_null=True)
     valid_until = serializers.DateTimeField()
     received_at = serializers.DateTimeField()
 
@@ -238,9 +233,9 @@ class DealerOrderOutSerializer(serializers.Serializer):
     quote_id = serializers.CharField(source="quote.quote_id")
     instrument = serializers.CharField(source="leg.instrument.symbol", allow_null=True, default=None)
     side = serializers.CharField(help_text="the desk's side")
-    quantity = _decimal()
-    price = _decimal()
-    filled_quantity = _decimal()
+    quantity = api_decimal()
+    price = api_decimal()
+    filled_quantity = api_decimal()
     status = serializers.CharField()
     created_at = serializers.DateTimeField()
 
@@ -260,8 +255,8 @@ class DealerOrderListApi(ListAPIView, DealerApi):
 @extend_schema_serializer(component_name="DealerFillIn")
 class FillInSerializer(serializers.Serializer):
     exec_id = serializers.CharField(max_length=48)
-    quantity = _decimal(min_value=0)
-    price = _decimal(min_value=0)
+    quantity = api_decimal(min_value=0)
+    price = api_decimal(min_value=0)
 
 
 @extend_schema_serializer(component_name="DealerFill")
@@ -269,8 +264,8 @@ class FillOutSerializer(serializers.Serializer):
     exec_id = serializers.CharField()
     instrument = serializers.CharField(source="instrument.symbol")
     side = serializers.CharField()
-    quantity = _decimal()
-    price = _decimal()
+    quantity = api_decimal()
+    price = api_decimal()
     executed_at = serializers.DateTimeField()
 
 

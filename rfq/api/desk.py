@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
 
 from django.db import transaction
 from django.db.models import QuerySet
@@ -17,15 +16,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from desk.fields import DECIMAL_PLACES, MAX_DIGITS
+from desk.fields import api_decimal
 from desk.models import Instrument
 from desk.permissions import require_perm
 from rfq import selectors, services
 from rfq.models import RFQ, Counterparty, PackageType, Quote, Side
-
-
-def _decimal(**kwargs: Any) -> serializers.DecimalField:
-    return serializers.DecimalField(max_digits=MAX_DIGITS, decimal_places=DECIMAL_PLACES, **kwargs)
 
 
 class DeskOrderListApi(ListAPIView):
@@ -37,11 +32,11 @@ class DeskOrderListApi(ListAPIView):
         account = serializers.CharField(source="account.code")
         instrument = serializers.CharField(source="instrument.symbol")
         side = serializers.CharField()
-        quantity = serializers.DecimalField(max_digits=28, decimal_places=12)
-        limit_price = serializers.DecimalField(max_digits=28, decimal_places=12, allow_null=True)
+        quantity = api_decimal()
+        limit_price = api_decimal(allow_null=True)
         urgency = serializers.CharField()
         status = serializers.CharField()
-        filled_quantity = serializers.DecimalField(max_digits=28, decimal_places=12)
+        filled_quantity = api_decimal()
         created_at = serializers.DateTimeField()
 
     serializer_class = OutputSerializer
@@ -53,10 +48,10 @@ class DeskOrderListApi(ListAPIView):
 @extend_schema_serializer(component_name="DeskQuoteLeg")
 class DeskQuoteLegSerializer(serializers.Serializer):
     leg_no = serializers.IntegerField(source="leg.leg_no")
-    bid_price = _decimal(allow_null=True)
-    bid_size = _decimal(allow_null=True)
-    offer_price = _decimal(allow_null=True)
-    offer_size = _decimal(allow_null=True)
+    bid_price = api_decimal(allow_null=True)
+    bid_size = api_decimal(allow_null=True)
+    offer_price = api_decimal(allow_null=True)
+    offer_size = api_decimal(allow_null=True)
 
 
 @extend_schema_serializer(component_name="DeskQuote")
@@ -66,7 +61,7 @@ class DeskQuoteSerializer(serializers.Serializer):
     quote_id = serializers.CharField()
     firmness = serializers.CharField()
     status = serializers.CharField()
-    package_price = _decimal(allow_null=True)
+    package_price = api_decimal(allow_null=True)
     valid_until = serializers.DateTimeField()
     received_at = serializers.DateTimeField()
     legs = DeskQuoteLegSerializer(many=True)
@@ -78,7 +73,7 @@ class DeskRFQLegSerializer(serializers.Serializer):
     instrument = serializers.CharField(source="instrument.symbol")
     side = serializers.CharField()
     ratio = serializers.IntegerField()
-    quantity = _decimal()
+    quantity = api_decimal()
 
 
 @extend_schema_serializer(component_name="DeskRFQ")
@@ -101,7 +96,7 @@ class RFQLegInSerializer(serializers.Serializer):
     instrument = serializers.SlugRelatedField(slug_field="symbol", queryset=Instrument.objects.filter(is_active=True))
     side = serializers.ChoiceField(choices=Side.choices)
     ratio = serializers.IntegerField(min_value=1, max_value=100, default=1)
-    quantity = _decimal(min_value=Decimal("0"))
+    quantity = api_decimal(min_value=Decimal("0"))
 
 
 @extend_schema_serializer(component_name="DeskRFQIn")
@@ -163,8 +158,8 @@ class DeskDealerOrderSerializer(serializers.Serializer):
     cl_ord_id = serializers.CharField()
     dealer = serializers.CharField(source="dealer.code")
     side = serializers.CharField()
-    quantity = _decimal()
-    price = _decimal()
+    quantity = api_decimal()
+    price = api_decimal()
     status = serializers.CharField()
 
 
