@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from desk.admin_base import AuditedAdmin, ReadOnlyAdmin
-from desk.models import Account, AuditEvent, Instrument
+from desk.models import Account, AuditEvent, DecisionRecord, Instrument
 
 
 @admin.register(Instrument)
@@ -24,3 +24,12 @@ class AuditEventAdmin(ReadOnlyAdmin):
     list_filter = ["action", "object_type"]
     search_fields = ["actor", "object_id", "request_id"]
     date_hierarchy = "occurred_at"
+
+
+@admin.register(DecisionRecord)
+class DecisionRecordAdmin(ReadOnlyAdmin):
+    """Read-only: decision records are append-only."""
+
+    list_display = ["decided_at", "kind", "actor", "object_type", "object_id"]
+    list_filter = ["kind"]
+    search_fields = ["object_id", "explanation"]

@@ -1,15 +1,18 @@
-"""Desk-wide API: who am I, and a diagnostics ping through the worker to the browsers."""
+"""Desk-wide API: who am I, a diagnostics ping through the worker to the browsers, and the decision records."""
 
 from __future__ import annotations
 
 from django.db import transaction
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
-from rest_framework import serializers, status
+from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from desk.audit import audit_record
+from desk.decisions import decision_replay
+from desk.models import DecisionKind, DecisionRecord
 from desk.permissions import require_perm
 from desk.roles import user_roles
 from desk.tasks import desk_ping
@@ -55,3 +58,64 @@ class PingApi(APIView):
             audit_record(actor=request.user, action="desk.ping", after=body.validated_data)
             desk_ping.delay_on_commit(message=body.validated_data["message"], requested_by=username)
         return Response({"queued": True}, status=status.HTTP_202_ACCEPTED)
+
+
+class DecisionOutputSerializer(serializers.ModelSerializer):
+    audit_seq = serializers.IntegerField(source="audit_event.seq")
+
+    class Meta:
+        model = DecisionRecord
+        fields = [
+            "id",
+            "kind",
+            "decided_at",
+            "actor",
+            "object_type",
+            "object_id",
+            "inputs",
+            "model_versions",
+            "output",
+            "explanation",
+            "audit_seq",
+        ]
+
+
+class DecisionListApi(generics.ListAPIView):
+    """Automated decisions, newest first; filter with ``?kind=``, ``?object_type=`` and ``?object_id=``."""
+
+    permission_classes = [require_perm("desk.view_decisionrecord")]
+    serializer_class = DecisionOutputSerializer
+
+    def get_queryset(self):  # noqa: ANN201
+        records = DecisionRecord.objects.select_related("audit_event")
+        kind = self.request.query_params.get("kind")
+        if kind:
+            if kind not in DecisionKind.values:
+                raise serializers.ValidationError({"kind": f"unknown kind {kind!r}; one of {DecisionKind.values}"})
+            records = records.filter(kind=kind)
+        for name in ("object_type", "object_id"):
+            value = self.request.query_params.get(name)
+            if value:
+                records = records.filter(**{name: value})
+        return records
+
+
+class DecisionReplayApi(APIView):
+    """Recompute a decision from its stored inputs with today's code, and say whether the output is the same."""
+
+    permission_classes = [require_perm("desk.view_decisionrecord")]
+
+    @extend_schema_serializer(component_name="DecisionReplayOutput")
+    class OutputSerializer(serializers.Serializer):
+        record_id = serializers.IntegerField()
+        kind = serializers.CharField()
+        stored_output = serializers.JSONField()
+        replayed_output = serializers.JSONField(allow_null=True)
+        matches = serializers.BooleanField()
+        inputs_intact = serializers.BooleanField()
+        reason = serializers.CharField()
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        record = get_object_or_404(DecisionRecord.objects.select_related("audit_event"), pk=pk)
+        return Response(self.OutputSerializer(decision_replay(record)).data)

@@ -158,3 +158,46 @@ class AuditHead(models.Model):
 
     def __str__(self) -> str:
         return f"audit head #{self.seq} {self.hash[:12]}"
+
+
+class DecisionKind(models.TextChoices):
+    DEALER_SELECTION = "dealer_selection", "Dealer selection"
+    QUOTE_DECISION = "quote_decision", "Accept / wait / split"
+    AUTO_ACCEPT = "auto_accept", "Automatic acceptance"
+    REPLAN = "replan", "Re-plan"
+    FALLBACK = "fallback", "Fallback"
+    RISK_ACTION = "risk_action", "Risk action"
+    HEDGE = "hedge", "Hedge"
+
+
+class DecisionRecord(models.Model):
+    """One automated decision of the desk: what it saw (``inputs``), the model versions it used, what it decided
+    (``output``) and why (``explanation``), linked to the audit event written with it. Written only by
+    :func:`desk.decisions.decision_record`; append-only like the audit trail, so that a risk officer can replay it
+    (:func:`desk.decisions.decision_replay`)."""
+
+    kind = models.CharField(max_length=32, choices=DecisionKind.choices)
+    decided_at = models.DateTimeField(help_text="UTC")
+    actor = models.CharField(max_length=150, help_text="system:<component> or user:<name> in manual mode")
+    object_type = models.CharField(max_length=64, blank=True, default="")
+    object_id = models.CharField(max_length=64, blank=True, default="")
+    inputs = models.JSONField(help_text="everything the decision function read, replayable")
+    model_versions = models.JSONField(default=dict, blank=True, help_text="model name -> version used")
+    output = models.JSONField()
+    explanation = models.TextField(blank=True, default="")
+    audit_event = models.OneToOneField(AuditEvent, on_delete=models.PROTECT, related_name="decision")
+
+    class Meta:
+        ordering = ["-decided_at", "-id"]
+        indexes = [
+            models.Index(fields=["kind", "decided_at"]),
+            models.Index(fields=["object_type", "object_id"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.object_type}:{self.object_id} @ {self.decided_at:%Y-%m-%d %H:%M:%S}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if not self._state.adding:
+            raise AuditImmutableError(f"decision record #{self.pk} is append-only: update refused")
+        super().save(*args, **kwargs)

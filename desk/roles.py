@@ -35,6 +35,9 @@ _READ_DESK = [
     "execution.view_position",
     "risk.view_limit",
     "risk.view_killswitch",
+    "desk.view_decisionrecord",
+    "rfq.view_autotradinglimit",
+    "rfq.view_scoringmodelversion",
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
@@ -56,6 +59,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "risk.rearm_killswitch",
         "rfq.change_counterparty",
         "rfq.promote_scoring_model",
+        "rfq.add_autotradinglimit",
+        "rfq.change_autotradinglimit",
     ],
     Role.COMPLIANCE: [*_READ_DESK, "desk.view_auditevent", "desk.export_audit"],
     Role.DEALER: ["rfq.respond_rfq"],

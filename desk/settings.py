@@ -138,6 +138,11 @@ CELERY_BEAT_SCHEDULE = {
     "desk-heartbeat": {"task": "desk.tasks.desk_heartbeat", "schedule": 10.0},
     # Recovers a running plan whose next tick was lost (a worker killed between ticks).
     "execution-plans-sweep": {"task": "execution.tasks.plans_sweep", "schedule": 5.0},
+    # RFQ engine: expire RFQs past their time (releasing their desk orders), train dealer scoring daily (validated
+    # at best: promotion is a risk officer's), and watch the challenger in shadow and the live model's drift.
+    "rfq-expire": {"task": "rfq.tasks.rfqs_expire", "schedule": 2.0},
+    "scoring-train": {"task": "rfq.tasks.scoring_train", "schedule": 86_400.0},
+    "scoring-monitor": {"task": "rfq.tasks.scoring_monitor", "schedule": 900.0},
 }
 
 # The cache carries throttle counters and dealer presence: shared through Redis when the desk has several

@@ -21,6 +21,8 @@ app_name_desk = [
 api_v1 = [
     path("me/", api.MeApi.as_view(), name="me"),
     path("ping/", api.PingApi.as_view(), name="ping"),
+    path("decisions/", api.DecisionListApi.as_view(), name="decisions"),
+    path("decisions/<int:pk>/replay/", api.DecisionReplayApi.as_view(), name="decision-replay"),
     path("", include("rfq.urls")),
     path("risk/", include("risk.urls")),
     path("execution/", include("execution.urls")),

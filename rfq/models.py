@@ -143,6 +143,11 @@ class PackageType(models.TextChoices):
     CUSTOM = "custom", "Custom"
 
 
+class TradingMode(models.TextChoices):
+    MANUAL = "manual", "Manual: the desk recommends, the trader decides"
+    AUTO = "auto", "Automatic within the risk officer's limits"
+
+
 class RFQ(models.Model):
     """A request for quotes on one instrument or a multi-leg package, aggregating one or more desk orders."""
 
@@ -156,10 +161,20 @@ class RFQ(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     version = models.PositiveIntegerField(default=0, help_text="optimistic lock, bumped by every state change")
+    mode = models.CharField(max_length=8, choices=TradingMode.choices, default=TradingMode.MANUAL)
+    arrival_mid = price_field(
+        null=True, blank=True, help_text="package gross mark (a single leg's mid) when sent: the cost benchmark"
+    )
+    allow_legging = models.BooleanField(default=False, help_text="a package may be filled leg by leg")
+    risk_aversion = models.FloatField(default=0.05, help_text="λ of the wait-or-split decision, 1/bps")
+    waves = models.JSONField(
+        default=list, blank=True, help_text="dealer codes of the waves not sent yet, in order (list of lists)"
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name = "RFQ"
+        constraints = [models.CheckConstraint(condition=Q(risk_aversion__gte=0), name="rfq_risk_aversion_nonneg")]
 
     def __str__(self) -> str:
         return self.reference
@@ -417,6 +432,10 @@ class ScoringModelVersion(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     retired_at = models.DateTimeField(null=True, blank=True)
+    shadow_metrics = models.JSONField(
+        default=dict, blank=True, help_text="metrics on RFQs scored after training (live and challenger in shadow)"
+    )
+    drift = models.JSONField(default=dict, blank=True, help_text="last drift check of inputs and calibration")
 
     class Meta:
         ordering = ["-version"]
@@ -428,3 +447,26 @@ class ScoringModelVersion(models.Model):
 
     def __str__(self) -> str:
         return f"scoring v{self.version} ({self.status})"
+
+
+class AutoTradingLimit(models.Model):
+    """What the desk may do on its own in automatic mode, set by a risk officer: per trader, or desk-wide when
+    ``trader`` is empty. Beyond it the desk only recommends."""
+
+    trader = models.OneToOneField(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="auto_trading_limit"
+    )
+    enabled = models.BooleanField(default=False)
+    max_notional = price_field(help_text="largest RFQ notional (quote currency) the desk may accept by itself")
+    max_cost_bps = models.FloatField(help_text="largest expected cost against arrival mid the desk may accept, bps")
+    max_dealers = models.PositiveSmallIntegerField(default=5)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(max_notional__gte=0), name="autotradinglimit_notional_nonneg"),
+        ]
+
+    def __str__(self) -> str:
+        return f"auto limit {self.trader or 'desk'}"

@@ -41,11 +41,17 @@ from rfq.models import (
     RFQLeg,
     RFQStatus,
     Side,
+    TradingMode,
 )
+from rfq.packages import package_legs_check
 from risk.orders import DEFAULT_BOOK
 
 FIX_OUTBOUND_GROUP = "fix.outbound"
 OPEN_RFQ_STATES = (RFQStatus.SENT, RFQStatus.QUOTED)
+
+
+class QuoteLate(Exception):
+    """A quote for an RFQ that has expired: recorded as late (audited), never stored as live, never accepted."""
 
 
 class QuoteRefused(ValidationError):
@@ -97,6 +103,41 @@ class LegInput:
     ratio: int = 1
 
 
+def _legs_tradable(*, legs: list[LegInput], now: datetime, package_type: str | None = None) -> None:
+    """Refuse (naming the leg) an inactive, expired or halted instrument, and a package whose legs do not make it."""
+    from risk.selectors import kill_switches_engaged_for
+
+    for number, leg in enumerate(legs, start=1):
+        instrument = leg.instrument
+        if not instrument.is_active:
+            raise QuoteRefused(f"leg {number}: {instrument.symbol} is not tradable")
+        if instrument.expiry is not None and instrument.expiry <= now:
+            raise QuoteRefused(f"leg {number}: {instrument.symbol} expired at {instrument.expiry.isoformat()}")
+        underlying = instrument.underlying.base_currency if instrument.underlying_id else instrument.base_currency
+        halted = kill_switches_engaged_for(
+            scopes=[("desk", ""), ("underlying", underlying), ("instrument", instrument.symbol)]
+        )
+        if halted:
+            switch = halted[0]
+            raise QuoteRefused(
+                f"leg {number}: {instrument.symbol} is halted ({switch.scope} kill switch"
+                f"{' ' + switch.scope_key if switch.scope_key else ''} engaged)"
+            )
+    if package_type is not None:
+        from rfq.engine.market import package_leg
+
+        described = [
+            package_leg(
+                RFQLeg(leg_no=n, instrument=leg.instrument, side=leg.side, ratio=leg.ratio, quantity=leg.quantity),
+                now=now,
+            )
+            for n, leg in enumerate(legs, start=1)
+        ]
+        errors = package_legs_check(package_type, described)
+        if errors:
+            raise QuoteRefused(f"inconsistent {package_type} package: " + "; ".join(errors))
+
+
 def rfq_create(
     *,
     legs: list[LegInput],
@@ -105,8 +146,16 @@ def rfq_create(
     expires_in: timedelta = timedelta(seconds=60),
     orders: tuple[DeskOrder, ...] = (),
     disclosed: bool = False,
+    mode: str = TradingMode.MANUAL,
+    risk_aversion: float = 0.05,
+    allow_legging: bool = False,
 ) -> RFQ:
-    """A draft RFQ with its legs. Quantities must be whole lots of their instrument."""
+    """A draft RFQ with its legs. Quantities must be whole lots of their instrument. In automatic ``mode`` the desk
+    acts on its own recommendations within the risk officer's limits (:mod:`rfq.engine.auto`)."""
+    if mode not in TradingMode.values:
+        raise QuoteRefused(f"mode must be one of {', '.join(TradingMode.values)}")
+    if not (risk_aversion >= 0):
+        raise QuoteRefused("risk_aversion must be zero or more")
     if not legs:
         raise QuoteRefused("an RFQ needs at least one leg")
     if package_type == PackageType.SINGLE and len(legs) != 1:
@@ -116,8 +165,6 @@ def rfq_create(
     if not timedelta(seconds=5) <= expires_in <= timedelta(hours=1):
         raise QuoteRefused("expires_in must be between 5 s and 1 h")
     for number, leg in enumerate(legs, start=1):
-        if not leg.instrument.is_active:
-            raise QuoteRefused(f"leg {number}: {leg.instrument.symbol} is not tradable")
         if leg.side not in Side.values:
             raise QuoteRefused(f"leg {number}: side must be buy or sell")
         if leg.quantity <= 0 or leg.quantity % leg.instrument.lot_size != 0:
@@ -126,6 +173,7 @@ def rfq_create(
             )
         if leg.ratio < 1:
             raise QuoteRefused(f"leg {number}: ratio must be at least 1")
+    _legs_tradable(legs=legs, now=datetime.now(UTC), package_type=package_type)
     with transaction.atomic():
         rfq = RFQ.objects.create(
             reference=f"RFQ-{datetime.now(UTC):%y%m%d}-{uuid.uuid4().hex[:8].upper()}",
@@ -133,6 +181,9 @@ def rfq_create(
             disclosed=disclosed,
             created_by=actor,
             expires_at=datetime.now(UTC) + expires_in,
+            mode=mode,
+            risk_aversion=risk_aversion,
+            allow_legging=allow_legging,
         )
         RFQLeg.objects.bulk_create(
             RFQLeg(
@@ -150,9 +201,38 @@ def rfq_create(
                 "package_type": package_type,
                 "legs": [[leg.instrument.symbol, leg.side, leg.ratio, leg.quantity] for leg in legs],
                 "expires_at": rfq.expires_at,
+                "mode": mode,
             },
         )
     return rfq
+
+
+def _requests_create(*, rfq: RFQ, dealers: list[Counterparty], now: datetime) -> list[QuoteRequest]:
+    inactive = [d.code for d in dealers if d.status != CounterpartyStatus.ACTIVE]
+    if inactive:
+        raise QuoteRefused(f"dealers not active: {', '.join(inactive)}")
+    return [
+        QuoteRequest.objects.create(
+            rfq=rfq,
+            dealer=dealer,
+            quote_req_id=f"{rfq.reference}-{uuid.uuid4().hex[:10]}",
+            channel=dealer.connectivity,
+            # REST dealers pull their RFQs: available at once. FIX ones wait for the gateway to deliver.
+            status=QuoteRequestStatus.PENDING if dealer.connectivity == Connectivity.FIX else QuoteRequestStatus.SENT,
+            sent_at=None if dealer.connectivity == Connectivity.FIX else now,
+        )
+        for dealer in dealers
+    ]
+
+
+def _arrival_mid(*, rfq: RFQ, legs: list[RFQLeg], now: datetime) -> Decimal | None:
+    """The market's mark of the RFQ when it goes out (None without a market for it): the benchmark of its cost."""
+    from rfq.engine.market import NoMarket, rfq_market
+
+    try:
+        return Decimal(repr(rfq_market(rfq=rfq, legs=legs, now=now).mid)).quantize(Decimal("1e-8"))
+    except (NoMarket, ValueError, ZeroDivisionError):
+        return None
 
 
 def rfq_send(*, rfq: RFQ, dealers: list[Counterparty], actor: Actor) -> list[QuoteRequest]:
@@ -163,28 +243,15 @@ def rfq_send(*, rfq: RFQ, dealers: list[Counterparty], actor: Actor) -> list[Quo
         rfq = RFQ.objects.select_for_update().get(pk=rfq.pk)
         if rfq.status != RFQStatus.DRAFT:
             raise QuoteRefused(f"RFQ {rfq.reference} is {rfq.status}, only a draft can be sent")
-        if not rfq.legs.exists():
+        legs = list(rfq.legs.select_related("instrument"))
+        if not legs:
             raise QuoteRefused(f"RFQ {rfq.reference} has no legs")
-        inactive = [d.code for d in dealers if d.status != CounterpartyStatus.ACTIVE]
-        if inactive:
-            raise QuoteRefused(f"dealers not active: {', '.join(inactive)}")
         now = datetime.now(UTC)
-        requests = [
-            QuoteRequest.objects.create(
-                rfq=rfq,
-                dealer=dealer,
-                quote_req_id=f"{rfq.reference}-{uuid.uuid4().hex[:10]}",
-                channel=dealer.connectivity,
-                # REST dealers pull their RFQs: available at once. FIX ones wait for the gateway to deliver.
-                status=QuoteRequestStatus.PENDING
-                if dealer.connectivity == Connectivity.FIX
-                else QuoteRequestStatus.SENT,
-                sent_at=None if dealer.connectivity == Connectivity.FIX else now,
-            )
-            for dealer in dealers
-        ]
+        _legs_tradable(legs=[LegInput(leg.instrument, leg.side, leg.quantity, leg.ratio) for leg in legs], now=now)
+        requests = _requests_create(rfq=rfq, dealers=dealers, now=now)
         rfq.status, rfq.sent_at, rfq.version = RFQStatus.SENT, now, rfq.version + 1
-        rfq.save(update_fields=["status", "sent_at", "version"])
+        rfq.arrival_mid = _arrival_mid(rfq=rfq, legs=legs, now=now)
+        rfq.save(update_fields=["status", "sent_at", "version", "arrival_mid"])
         audit_record(
             actor=actor,
             action="rfq.send",
@@ -195,6 +262,24 @@ def rfq_send(*, rfq: RFQ, dealers: list[Counterparty], actor: Actor) -> list[Quo
         for request in requests:
             _notify_gateway(kind="quote_request", obj_id=request.pk, dealer=request.dealer)
         broadcast(event="rfq.sent", payload={"rfq": rfq.reference, "dealers": len(dealers)})
+    return requests
+
+
+def quote_requests_add(*, rfq: RFQ, dealers: list[Counterparty], actor: Actor) -> list[QuoteRequest]:
+    """Widen a sent RFQ to more dealers (the next wave). Dealers already asked are skipped; none learns who else
+    was asked."""
+    with transaction.atomic():
+        rfq = RFQ.objects.select_for_update().get(pk=rfq.pk)
+        if rfq.status not in OPEN_RFQ_STATES:
+            raise QuoteRefused(f"RFQ {rfq.reference} is {rfq.status}: it cannot be widened")
+        asked = set(rfq.quote_requests.values_list("dealer_id", flat=True))
+        dealers = [d for d in dealers if d.pk not in asked]
+        if not dealers:
+            return []
+        requests = _requests_create(rfq=rfq, dealers=dealers, now=datetime.now(UTC))
+        audit_record(actor=actor, action="rfq.widen", obj=rfq, after={"dealers": [d.code for d in dealers]})
+        for request in requests:
+            _notify_gateway(kind="quote_request", obj_id=request.pk, dealer=request.dealer)
     return requests
 
 
@@ -222,13 +307,14 @@ def _open_request(*, dealer: Counterparty, quote_req_id: str) -> QuoteRequest:
     if request is None:
         # The same answer whether the id is unknown or another dealer's: nothing leaks.
         raise QuoteRefused(f"unknown QuoteReqID {quote_req_id}")
-    if request.status in (QuoteRequestStatus.DECLINED, QuoteRequestStatus.EXPIRED):
+    if request.status == QuoteRequestStatus.DECLINED:
         raise QuoteRefused(f"QuoteReqID {quote_req_id} is {request.status}")
     rfq = request.rfq
+    expired = rfq.expires_at is not None and rfq.expires_at <= datetime.now(UTC)
+    if expired or rfq.status == RFQStatus.EXPIRED or request.status == QuoteRequestStatus.EXPIRED:
+        raise QuoteLate(f"RFQ {rfq.reference} expired at {rfq.expires_at.isoformat() if rfq.expires_at else '?'}")
     if rfq.status not in OPEN_RFQ_STATES:
         raise QuoteRefused(f"RFQ {rfq.reference} is {rfq.status}: no longer taking quotes")
-    if rfq.expires_at is not None and rfq.expires_at <= datetime.now(UTC):
-        raise QuoteRefused(f"RFQ {rfq.reference} expired at {rfq.expires_at.isoformat()}")
     return request
 
 
@@ -268,6 +354,38 @@ def quote_receive(
         raise QuoteRefused("valid_until must carry a time zone (UTC)")
     if valid_until <= datetime.now(UTC):
         raise QuoteRefused(f"valid_until {valid_until.isoformat()} is already past")
+    try:
+        return _quote_store(
+            dealer=dealer,
+            quote_req_id=quote_req_id,
+            quote_id=quote_id,
+            legs=legs,
+            valid_until=valid_until,
+            firmness=firmness,
+            package_price=package_price,
+        )
+    except QuoteLate as late:
+        with transaction.atomic():
+            audit_record(
+                actor=_dealer_actor(dealer),
+                action="quote.late",
+                object_type="rfq.quoterequest",
+                object_id=quote_req_id,
+                after={"quote_id": quote_id, "reason": str(late), "legs": [asdict(leg) for leg in legs]},
+            )
+        raise QuoteRefused(f"late: {late}; the quote was recorded as late and cannot be accepted") from None
+
+
+def _quote_store(
+    *,
+    dealer: Counterparty,
+    quote_req_id: str,
+    quote_id: str,
+    legs: list[QuoteLegInput],
+    valid_until: datetime,
+    firmness: str,
+    package_price: Decimal | None,
+) -> Quote:
     with transaction.atomic():
         request = _open_request(dealer=dealer, quote_req_id=quote_req_id)
         rfq = RFQ.objects.select_for_update().get(pk=request.rfq_id)
@@ -306,6 +424,10 @@ def quote_receive(
         public = _quote_public(quote) | {"legs": [asdict(leg) for leg in legs]}
         audit_record(actor=_dealer_actor(dealer), action="quote.receive", obj=quote, after=public)
         broadcast(event="quote.received", payload=public)
+        if rfq.mode == TradingMode.AUTO:
+            from rfq.tasks import rfq_auto_decide_task
+
+            rfq_auto_decide_task.delay_on_commit(rfq.pk)
     return quote
 
 
@@ -360,9 +482,10 @@ def dealer_quotes_cancel(*, dealer: Counterparty, reason: str) -> int:
     return len(quotes)
 
 
-def quote_accept(*, quote: Quote, actor: Actor) -> DealerOrder:
-    """The desk takes a live, firm, unexpired quote in full: a DealerOrder (FIX NewOrderSingle with the QuoteID)
-    goes to the dealer, who fills it or rejects it on last look."""
+def quote_accept(*, quote: Quote, actor: Actor, quantity: Decimal | None = None) -> DealerOrder:
+    """The desk takes a live, firm, unexpired quote: a DealerOrder (FIX NewOrderSingle with the QuoteID) goes to the
+    dealer, who fills it or rejects it on last look. ``quantity`` (single-leg RFQs) takes part of the order from
+    this quote, within its size; the RFQ stays open (partially accepted) until the accepted quantity covers it."""
     with transaction.atomic():
         quote = Quote.objects.select_for_update(of=("self",)).select_related("rfq", "dealer").get(pk=quote.pk)
         rfq = RFQ.objects.select_for_update().get(pk=quote.rfq_id)
@@ -372,16 +495,36 @@ def quote_accept(*, quote: Quote, actor: Actor) -> DealerOrder:
             raise QuoteRefused(f"quote {quote.quote_id} is indicative: ask the dealer for a firm price")
         if quote.valid_until <= datetime.now(UTC):
             raise QuoteRefused(f"quote {quote.quote_id} expired at {quote.valid_until.isoformat()}")
-        if rfq.status not in OPEN_RFQ_STATES:
+        if rfq.status not in (*OPEN_RFQ_STATES, RFQStatus.PARTIALLY_ACCEPTED):
             raise QuoteRefused(f"RFQ {rfq.reference} is {rfq.status}")
         legs = list(quote.legs.select_related("leg"))
+        complete = True
         if len(legs) == 1:
             rfq_leg = legs[0].leg
-            price = legs[0].offer_price if rfq_leg.side == Side.BUY else legs[0].bid_price
+            buy = rfq_leg.side == Side.BUY
+            price = legs[0].offer_price if buy else legs[0].bid_price
             if price is None:
-                raise QuoteRefused(f"quote {quote.quote_id} has no {'offer' if rfq_leg.side == Side.BUY else 'bid'}")
-            side, quantity, leg = rfq_leg.side, rfq_leg.quantity, rfq_leg
+                raise QuoteRefused(f"quote {quote.quote_id} has no {'offer' if buy else 'bid'}")
+            taken = sum(
+                (
+                    o.quantity
+                    for o in DealerOrder.objects.filter(quote__rfq=rfq).exclude(status=DealerOrderStatus.REJECTED)
+                ),
+                Decimal(0),
+            )
+            left = rfq_leg.quantity - taken
+            wanted = left if quantity is None else quantity
+            size = legs[0].offer_size if buy else legs[0].bid_size
+            lot = rfq_leg.instrument.lot_size
+            if wanted <= 0 or wanted > left or wanted % lot != 0:
+                raise QuoteRefused(f"quantity {wanted} must be a positive multiple of {lot} up to the {left} left")
+            if quantity is not None and size is not None and wanted > size:
+                raise QuoteRefused(f"quantity {wanted} is more than the quote's size {size}")
+            side, quantity, leg = rfq_leg.side, wanted, rfq_leg
+            complete = taken + wanted >= rfq_leg.quantity
         else:
+            if quantity is not None:
+                raise QuoteRefused("a package is taken whole (all or none)")
             price, side, quantity, leg = quote.package_price, Side.BUY, Decimal(1), None
         order = DealerOrder.objects.create(
             cl_ord_id=f"D-{uuid.uuid4().hex[:16]}",
@@ -394,7 +537,8 @@ def quote_accept(*, quote: Quote, actor: Actor) -> DealerOrder:
         )
         quote.status = QuoteStatus.ACCEPTED
         quote.save(update_fields=["status"])
-        rfq.status, rfq.version = RFQStatus.ACCEPTED, rfq.version + 1
+        rfq.status = RFQStatus.ACCEPTED if complete else RFQStatus.PARTIALLY_ACCEPTED
+        rfq.version += 1
         rfq.save(update_fields=["status", "version"])
         audit_record(
             actor=actor,

@@ -1,11 +1,17 @@
 from django.urls import path
 
-from rfq.api import dealer, desk
+from rfq.api import dealer, desk, engine
 
 urlpatterns = [
     path("orders/", desk.DeskOrderListApi.as_view(), name="orders"),
     path("rfqs/", desk.RFQListApi.as_view(), name="rfqs"),
+    path("rfqs/preview/", engine.SelectionPreviewApi.as_view(), name="rfq-preview"),
     path("rfqs/<str:reference>/", desk.RFQDetailApi.as_view(), name="rfq"),
+    path("rfqs/<str:reference>/recommendation/", engine.RecommendationApi.as_view(), name="rfq-recommendation"),
+    path("rfqs/<str:reference>/act/", engine.RecommendationActApi.as_view(), name="rfq-act"),
+    path("auto-limits/", engine.AutoLimitApi.as_view(), name="auto-limits"),
+    path("auto-limits/mine/", engine.MyAutoLimitApi.as_view(), name="auto-limit-mine"),
+    path("scoring/models/", engine.ScoringModelListApi.as_view(), name="scoring-models"),
     path("quotes/<int:pk>/accept/", desk.QuoteAcceptApi.as_view(), name="quote-accept"),
     path("dealer/rfqs/", dealer.DealerRFQListApi.as_view(), name="dealer-rfqs"),
     path("dealer/rfqs/<str:reference>/", dealer.DealerRFQDetailApi.as_view(), name="dealer-rfq"),

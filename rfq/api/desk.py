@@ -20,7 +20,8 @@ from desk.fields import api_decimal
 from desk.models import Instrument
 from desk.permissions import require_perm
 from rfq import selectors, services
-from rfq.models import RFQ, Counterparty, PackageType, Quote, Side
+from rfq.engine.selection import rfq_send_selected
+from rfq.models import RFQ, Counterparty, PackageType, Quote, Side, TradingMode
 
 
 class DeskOrderListApi(ListAPIView):
@@ -81,6 +82,8 @@ class DeskRFQSerializer(serializers.Serializer):
     reference = serializers.CharField()
     status = serializers.CharField()
     package_type = serializers.CharField()
+    mode = serializers.CharField()
+    arrival_mid = api_decimal(allow_null=True)
     created_at = serializers.DateTimeField()
     expires_at = serializers.DateTimeField(allow_null=True)
     legs = DeskRFQLegSerializer(many=True)
@@ -104,9 +107,16 @@ class RFQInSerializer(serializers.Serializer):
     package_type = serializers.ChoiceField(choices=PackageType.choices, default=PackageType.SINGLE)
     legs = RFQLegInSerializer(many=True, allow_empty=False)
     dealers = serializers.SlugRelatedField(
-        slug_field="code", many=True, queryset=Counterparty.objects.all(), allow_empty=False
+        slug_field="code",
+        many=True,
+        queryset=Counterparty.objects.all(),
+        required=False,
+        help_text="the dealers to ask; omitted, the desk chooses them by score and asks them in waves",
     )
     expires_in_s = serializers.IntegerField(min_value=5, max_value=3600, default=60)
+    mode = serializers.ChoiceField(choices=TradingMode.choices, default=TradingMode.MANUAL)
+    risk_aversion = serializers.FloatField(min_value=0.0, max_value=100.0, default=0.05)
+    allow_legging = serializers.BooleanField(default=False)
 
 
 class RFQListApi(ListAPIView):
@@ -135,8 +145,14 @@ class RFQListApi(ListAPIView):
                     actor=request.user,
                     package_type=data["package_type"],
                     expires_in=timedelta(seconds=data["expires_in_s"]),
+                    mode=data["mode"],
+                    risk_aversion=data["risk_aversion"],
+                    allow_legging=data["allow_legging"],
                 )
-                services.rfq_send(rfq=rfq, dealers=data["dealers"], actor=request.user)
+                if data.get("dealers"):
+                    services.rfq_send(rfq=rfq, dealers=data["dealers"], actor=request.user)
+                else:
+                    rfq_send_selected(rfq=rfq, actor=request.user)
         except services.QuoteRefused as error:
             raise ValidationError({"detail": error.messages}) from None
         return Response(DeskRFQSerializer(selectors.desk_rfqs_list().get(pk=rfq.pk)).data, status=201)

@@ -1,0 +1,80 @@
+"""The end of an RFQ: expiry of the RFQ, its quote requests and quotes, and the release of the desk orders it
+aggregated (those not filled go back to ``new`` so that the next aggregation takes them again)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from django.db import transaction
+
+from desk.audit import Actor, audit_record
+from desk.events import broadcast
+from rfq.models import (
+    RFQ,
+    DeskOrder,
+    DeskOrderStatus,
+    Quote,
+    QuoteRequest,
+    QuoteRequestStatus,
+    QuoteStatus,
+    RFQStatus,
+)
+
+LIFECYCLE_ACTOR = "system:rfq-lifecycle"
+
+
+def _orders_release(*, rfq: RFQ, actor: Actor) -> list[int]:
+    released = []
+    for order in DeskOrder.objects.select_for_update().filter(rfqs=rfq, status=DeskOrderStatus.AGGREGATED):
+        if order.filled_quantity > 0:
+            order.status = DeskOrderStatus.WORKING
+        else:
+            order.status = DeskOrderStatus.NEW
+        order.save(update_fields=["status", "updated_at"])
+        audit_record(
+            actor=actor,
+            action="desk_order.release",
+            obj=order,
+            before={"status": DeskOrderStatus.AGGREGATED},
+            after={"status": order.status, "rfq": rfq.reference, "reason": f"RFQ {rfq.status}"},
+        )
+        released.append(order.pk)
+    return released
+
+
+def rfq_expire(*, rfq_id: int, actor: Actor = LIFECYCLE_ACTOR, now: datetime | None = None) -> bool:
+    """Expire one RFQ whose time is up and nothing was accepted: its open requests and live quotes expire, its
+    aggregated desk orders are released. False (nothing changed) when it is not due or no longer open."""
+    now = now or datetime.now(UTC)
+    with transaction.atomic():
+        rfq = RFQ.objects.select_for_update().filter(pk=rfq_id).first()
+        if rfq is None or rfq.status not in (RFQStatus.SENT, RFQStatus.QUOTED, RFQStatus.DRAFT):
+            return False
+        if rfq.expires_at is None or rfq.expires_at > now:
+            return False
+        before = rfq.status
+        rfq.status, rfq.version, rfq.waves = RFQStatus.EXPIRED, rfq.version + 1, []
+        rfq.save(update_fields=["status", "version", "waves"])
+        requests = QuoteRequest.objects.filter(
+            rfq=rfq, status__in=[QuoteRequestStatus.PENDING, QuoteRequestStatus.SENT, QuoteRequestStatus.QUOTED]
+        ).update(status=QuoteRequestStatus.EXPIRED)
+        quotes = Quote.objects.filter(rfq=rfq, status=QuoteStatus.LIVE).update(status=QuoteStatus.EXPIRED)
+        released = _orders_release(rfq=rfq, actor=actor)
+        audit_record(
+            actor=actor,
+            action="rfq.expire",
+            obj=rfq,
+            before={"status": before},
+            after={"status": rfq.status, "requests": requests, "quotes": quotes, "orders_released": released},
+        )
+        broadcast(event="rfq.expired", payload={"rfq": rfq.reference, "orders_released": len(released)})
+    return True
+
+
+def rfqs_expire_due(*, now: datetime | None = None) -> list[str]:
+    """Expire every open RFQ past its expiry; returns their references."""
+    now = now or datetime.now(UTC)
+    due = RFQ.objects.filter(
+        status__in=[RFQStatus.SENT, RFQStatus.QUOTED, RFQStatus.DRAFT], expires_at__lte=now
+    ).values_list("pk", "reference")
+    return [reference for pk, reference in due if rfq_expire(rfq_id=pk, now=now)]

@@ -1,0 +1,150 @@
+"""What an RFQ is worth in the market right now: each leg's mid, the package's mark and risk, and the market state
+the wait-or-split decision reads. Read-only (a selector): the simulated market's venue books, Black–Scholes for
+options on the book's volatility."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.db.models import QuerySet
+
+from desk.models import Instrument, InstrumentKind
+from execution import selectors as execution_selectors
+from execution.models import VenueKind
+from execution.pricing import black_scholes
+from execution.venue import NoVenue, underlying_config
+from rfq.decision import MarketState
+from rfq.models import RFQ, RFQLeg
+from rfq.packages import PackageLeg, package_risk
+
+SECONDS_PER_YEAR = 365.0 * 86_400.0
+
+
+class NoMarket(Exception):
+    """The simulated market has not priced the RFQ's underlying yet."""
+
+
+@dataclass(frozen=True)
+class UnderlyingState:
+    underlying: str
+    spot: float
+    volatility: float
+    half_spread_bps: float
+    adv_coins: float
+
+
+@dataclass(frozen=True)
+class RFQMarket:
+    """``mid`` is the package's gross mark per package unit (the sum of the legs' absolute marks, quote currency;
+    a single leg's mid), ``net`` its signed net premium, ``state`` the decision's market inputs (volatility of the
+    gross mark, with the legs' correlation), ``leg_mids`` per leg number, ``diversification`` package sd / legs' sd."""
+
+    underlying: str
+    mid: float
+    net: float
+    quantity: float
+    state: MarketState
+    leg_mids: dict[int, float]
+    diversification: float
+    regime: str
+    kind: str
+    notional: float
+
+
+def underlying_state(underlying: str) -> UnderlyingState:
+    """The lit books' mid, volatility and tightest half spread, and a daily volume (coins)."""
+    books = [row for row in execution_selectors.venue_books(underlying=underlying) if row.kind == VenueKind.LIT]
+    if not books:
+        raise NoMarket(f"no market for {underlying} yet")
+    volume_5m = float(books[0].volume_5m)
+    try:
+        adv = underlying_config(underlying).daily_volume
+    except NoVenue:
+        adv = volume_5m * 288.0
+    return UnderlyingState(
+        underlying=underlying,
+        spot=float(books[0].mid),
+        volatility=float(books[0].volatility),
+        half_spread_bps=min(float(row.half_spread_bps) for row in books),
+        adv_coins=max(adv, volume_5m * 288.0, 1.0),
+    )
+
+
+def _underlying_code(instrument: Instrument) -> str:
+    return instrument.underlying.base_currency if instrument.underlying_id else instrument.base_currency
+
+
+def package_leg(leg: RFQLeg, *, now: datetime) -> PackageLeg:
+    instrument = leg.instrument
+    expiry = None
+    if instrument.kind == InstrumentKind.OPTION and instrument.expiry is not None:
+        expiry = max((instrument.expiry - now).total_seconds(), 0.0) / SECONDS_PER_YEAR
+    return PackageLeg(
+        kind=instrument.kind,
+        underlying=_underlying_code(instrument),
+        side=leg.side,
+        quantity=float(leg.quantity),
+        ratio=leg.ratio,
+        option_type=instrument.option_type,
+        strike=float(instrument.strike) if instrument.strike is not None else None,
+        expiry_years=expiry,
+        multiplier=float(instrument.multiplier),
+    )
+
+
+def instrument_mid(instrument: Instrument, *, spot: float, volatility: float, now: datetime) -> float:
+    """Mid per contract (quote currency): the book's mid, or Black–Scholes on its volatility for an option."""
+    if instrument.kind != InstrumentKind.OPTION:
+        return spot * float(instrument.multiplier)
+    t = max(((instrument.expiry or now) - now).total_seconds(), 1.0) / SECONDS_PER_YEAR
+    bs = black_scholes(spot, float(instrument.strike or spot), t, 0.0, volatility, instrument.option_type)
+    return float(bs.price) * float(instrument.multiplier)
+
+
+def rfq_market(
+    *, rfq: RFQ | None, legs: QuerySet[RFQLeg] | list[RFQLeg] | None = None, now: datetime | None = None
+) -> RFQMarket:
+    """The market now of ``rfq`` (or of unsaved ``legs``). Raises :class:`NoMarket` when the underlying has no
+    book."""
+    now = now or datetime.now(UTC)
+    if legs is None:
+        if rfq is None:
+            raise ValueError("rfq_market needs an RFQ or its legs")
+        legs = rfq.legs.select_related("instrument__underlying")
+    legs = list(legs)
+    underlying = _underlying_code(legs[0].instrument)
+    state = underlying_state(underlying)
+    leg_mids = {
+        leg.leg_no: instrument_mid(leg.instrument, spot=state.spot, volatility=state.volatility, now=now)
+        for leg in legs
+    }
+    units = min(float(leg.quantity) / leg.ratio for leg in legs)
+    # One package unit: ratio × each leg, so that the risk and the marks are per package, like a package price.
+    unit_legs = [PackageLeg(**{**package_leg(leg, now=now).__dict__, "quantity": float(leg.ratio)}) for leg in legs]
+    risk = package_risk(unit_legs, spot=state.spot, vol=state.volatility)
+    gross = sum(abs(leg_mids[leg.leg_no]) * leg.ratio for leg in legs)
+    net = sum((1 if leg.side == "buy" else -1) * leg_mids[leg.leg_no] * leg.ratio for leg in legs)
+    if len(legs) == 1:
+        volatility, half_spread = state.volatility, state.half_spread_bps
+        if legs[0].instrument.kind == InstrumentKind.OPTION:
+            volatility = risk.volatility_of_gross()
+            half_spread = max(state.half_spread_bps * 10.0, 25.0)
+    else:
+        volatility = risk.volatility_of_gross()
+        half_spread = max(state.half_spread_bps * 10.0, 25.0)
+    coins_per_unit = sum(float(leg.instrument.multiplier) * leg.ratio for leg in legs)
+    adv_units = state.adv_coins / max(coins_per_unit, 1e-12)
+    kind = legs[0].instrument.kind if len(legs) == 1 else "package"
+    return RFQMarket(
+        underlying=underlying,
+        mid=gross,
+        net=net,
+        quantity=units,
+        state=MarketState(mid=gross, volatility=volatility, half_spread_bps=half_spread, adv=adv_units),
+        leg_mids=leg_mids,
+        diversification=risk.diversification,
+        regime="normal",
+        kind=kind,
+        notional=gross * units,
+    )

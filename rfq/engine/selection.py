@@ -1,0 +1,278 @@
+"""Whom to ask: the live scoring model's estimates (a prior with exploration when no model is live), the
+selection of :func:`rfq.scoring.select.dealers_select`, the waves it is sent in, and its decision record.
+
+A challenger (the newest validated version trained after the live one) scores the same RFQ in shadow: its choice
+is stored beside the live one's in the decision record, never acted on.
+
+Waves: the chosen dealers are asked ``wave_size`` at a time, best first; :func:`rfq_wave_next` widens the RFQ to
+the next wave when the quotes so far do not cover the order (a task calls it ``wave_wait_s`` after each wave).
+Spacing: a new RFQ on an instrument asked within the last ``spacing_s`` seconds (longer when the dealers asked
+leak more) is held back, so that the desk's interest is not repeated on the tape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Sum
+
+from desk.audit import Actor, audit_record
+from desk.decisions import decision_record, decision_replayer_register
+from desk.events import broadcast
+from desk.models import DecisionKind
+from rfq.engine.market import NoMarket, rfq_market
+from rfq.models import (
+    RFQ,
+    Counterparty,
+    CounterpartyStatus,
+    DealerOrder,
+    QuoteRequest,
+    RFQLeg,
+    RFQStatus,
+    ScoringModelStatus,
+    ScoringModelVersion,
+)
+from rfq.scoring.scores import SCORE_PARTS, Context, dealer_estimates
+from rfq.scoring.select import Selection, SelectionPolicy, dealers_select
+from rfq.services import QuoteRefused, rfq_send
+
+ENGINE_ACTOR = "system:rfq-engine"
+PRIOR = {"p_answer": 0.7, "p_respond": 0.8, "p_fill": 0.9, "price_bps": 5.0, "noise_bps": 3.0}
+"""The desk-wide prior of a dealer nobody has scored yet (no live model): explored by Thompson sampling."""
+
+
+def _setting(name: str, default: Any) -> Any:
+    return getattr(settings, name, default)
+
+
+def challenger_version(live: ScoringModelVersion | None) -> ScoringModelVersion | None:
+    """The newest validated version trained after the live one (any validated one when none is live)."""
+    candidates = ScoringModelVersion.objects.filter(status=ScoringModelStatus.VALIDATED)
+    if live is not None:
+        candidates = candidates.filter(version__gt=live.version)
+    return candidates.order_by("-version").first()
+
+
+def prior_estimates(dealers: list[str]) -> pd.DataFrame:
+    """Estimates with the desk-wide prior for every dealer (no history): what exploration starts from."""
+    frame = pd.DataFrame({"dealer": dealers})
+    for column in ("requests", "answers", "wins", "fills"):
+        frame[column] = 0.0
+    frame["known"] = False
+    for column, value in PRIOR.items():
+        frame[column] = value
+    frame["leak_bps"] = 0.0
+    frame["adverse_noise_bps"] = 0.4 * frame["noise_bps"]
+    frame["no_answer_bps"] = 20.0 * (1 - frame["p_respond"])
+    frame["last_look_bps"] = 20.0 * frame["p_respond"] * (1 - frame["p_fill"])
+    frame["score_bps"] = -frame.loc[:, list(SCORE_PARTS)].sum(axis=1)
+    return frame
+
+
+def dealer_exposures() -> dict[str, float]:
+    """Each dealer's notional (quote currency) in dealer orders of the last 24 hours, open or filled."""
+    since = datetime.now(UTC) - timedelta(days=1)
+    rows = (
+        DealerOrder.objects.filter(created_at__gte=since, status__in=["sent", "filled", "partially_filled"])
+        .values("dealer__code")
+        .annotate(notional=Sum(F("quantity") * F("price")))
+    )
+    return {row["dealer__code"]: float(abs(row["notional"] or 0)) for row in rows}
+
+
+def _candidates(kind: str) -> tuple[list[str], dict[str, str]]:
+    """Dealers that quote ``kind`` (all kinds when their list is empty), and every dealer's status with the
+    exposure cap applied (a dealer past it is ``exposure cap``)."""
+    cap = float(_setting("RFQ_DEALER_MAX_EXPOSURE", 50_000_000))
+    exposure = dealer_exposures()
+    codes, statuses = [], {}
+    for dealer in Counterparty.objects.order_by("code"):
+        if dealer.instrument_classes and kind not in dealer.instrument_classes and kind != "package":
+            continue
+        codes.append(dealer.code)
+        status = dealer.status
+        if status == CounterpartyStatus.ACTIVE and exposure.get(dealer.code, 0.0) >= cap:
+            status = f"exposure cap ({exposure[dealer.code]:,.0f} ≥ {cap:,.0f})"
+        statuses[dealer.code] = status
+    return codes, statuses
+
+
+def selection_inputs(*, legs: list[RFQLeg], seed: int) -> dict[str, Any]:
+    """What the selection reads for an RFQ of ``legs`` (saved or not): the context, every candidate's status and
+    estimates from the live model (the prior without one) and from the challenger, the policy and the seed."""
+    try:
+        market = rfq_market(rfq=None, legs=legs)
+        context = Context(
+            kind=market.kind, notional=market.notional, regime=market.regime, volatility=market.state.volatility
+        )
+    except NoMarket:
+        context = Context(kind=legs[0].instrument.kind if len(legs) == 1 else "package")
+    codes, statuses = _candidates(context.kind)
+    live = ScoringModelVersion.objects.filter(status=ScoringModelStatus.LIVE).first()
+    challenger = challenger_version(live)
+    policy = SelectionPolicy(
+        max_dealers=int(_setting("RFQ_MAX_DEALERS", 5)),
+        leakage_per_dealer_bps=float(_setting("RFQ_LEAKAGE_PER_DEALER_BPS", 0.5)),
+        draws=1024,
+        explore=live is None or bool(_setting("RFQ_EXPLORE", True)),
+    )
+
+    def estimates(version: ScoringModelVersion | None) -> list[dict[str, Any]]:
+        frame = dealer_estimates(version.artifact, codes, context) if version else prior_estimates(codes)
+        return frame.replace({np.nan: None}).to_dict(orient="records")
+
+    return {
+        "context": asdict(context),
+        "statuses": statuses,
+        "policy": {k: v for k, v in asdict(policy).items() if k != "exploration"},
+        "seed": seed,
+        "live": {"version": live.version if live else None, "estimates": estimates(live)},
+        "challenger": {"version": challenger.version, "estimates": estimates(challenger)} if challenger else None,
+    }
+
+
+def selection_compute(inputs: dict[str, Any]) -> dict[str, Any]:
+    """The selection (and the challenger's in shadow) from stored inputs: the decision's replayer."""
+    policy = SelectionPolicy(**inputs["policy"])
+
+    def run(block: dict[str, Any]) -> Selection:
+        frame = pd.DataFrame(block["estimates"]).fillna(value=np.nan)
+        return dealers_select(
+            frame, statuses=inputs["statuses"], policy=policy, rng=np.random.default_rng(inputs["seed"])
+        )
+
+    live = run(inputs["live"]).as_dict()
+    shadow = run(inputs["challenger"]).as_dict() if inputs.get("challenger") else None
+    return {
+        "dealers": live["dealers"],
+        "expected_cost_bps": live["expected_cost_bps"],
+        "rows": live["rows"],
+        "shadow": None
+        if shadow is None
+        else {"dealers": shadow["dealers"], "expected_cost_bps": shadow["expected_cost_bps"]},
+    }
+
+
+decision_replayer_register(DecisionKind.DEALER_SELECTION, selection_compute)
+
+
+def dealers_recommend(*, rfq: RFQ, actor: Actor, record: bool = True) -> dict[str, Any]:
+    """The dealers the desk would ask for ``rfq``, each with its score and why; stored as a decision record."""
+    inputs = selection_inputs(legs=list(rfq.legs.select_related("instrument__underlying")), seed=rfq.pk)
+    output = selection_compute(inputs)
+    chosen = ", ".join(output["dealers"]) or "nobody"
+    explanation = (
+        f"asks {chosen}: expected best price net of leakage {output['expected_cost_bps']:.2f} bps "
+        f"(model v{inputs['live']['version'] or '— prior, exploring'})"
+    )
+    if record:
+        decision_record(
+            kind=DecisionKind.DEALER_SELECTION,
+            actor=actor,
+            obj=rfq,
+            inputs=inputs,
+            output=output,
+            explanation=explanation,
+            model_versions={
+                "scoring": inputs["live"]["version"],
+                "challenger": inputs["challenger"]["version"] if inputs["challenger"] else None,
+            },
+        )
+    return output | {"explanation": explanation, "model_version": inputs["live"]["version"]}
+
+
+def spacing_wait_s(*, legs: list[RFQLeg], now: datetime) -> float:
+    """Seconds to hold a new RFQ back: another RFQ on one of its instruments went out less than the spacing ago.
+    The spacing (``RFQ_SPACING_S``) doubles when the dealers asked last time leaked (positive measured leakage)."""
+    base = float(_setting("RFQ_SPACING_S", 0.0))
+    if base <= 0:
+        return 0.0
+    instruments = [leg.instrument_id for leg in legs]
+    last = (
+        RFQ.objects.filter(legs__instrument_id__in=instruments, sent_at__isnull=False)
+        .exclude(pk=legs[0].rfq_id)
+        .order_by("-sent_at")
+        .first()
+    )
+    if last is None:
+        return 0.0
+    elapsed = (now - last.sent_at).total_seconds()
+    return max(0.0, base - elapsed)
+
+
+def _waves(dealers: list[str], size: int) -> list[list[str]]:
+    return [dealers[i : i + size] for i in range(0, len(dealers), size)]
+
+
+def rfq_send_selected(*, rfq: RFQ, actor: Actor, wave_size: int | None = None) -> dict[str, Any]:
+    """Select the dealers, send the first wave, keep the others for :func:`rfq_wave_next`. Refused (nothing sent)
+    when nobody can be asked or the instrument was asked too recently (spacing)."""
+    legs = list(rfq.legs.select_related("instrument"))
+    wait = spacing_wait_s(legs=legs, now=datetime.now(UTC))
+    if wait > 0:
+        raise QuoteRefused(f"spacing: this instrument was asked for less than its spacing ago; retry in {wait:.0f} s")
+    wave_size = wave_size or int(_setting("RFQ_WAVE_SIZE", 3))
+    with transaction.atomic():
+        recommendation = dealers_recommend(rfq=rfq, actor=actor)
+        if not recommendation["dealers"]:
+            raise QuoteRefused("no dealer can be asked (all suspended, disabled or at their exposure cap)")
+        waves = _waves(recommendation["dealers"], wave_size)
+        dealers = {d.code: d for d in Counterparty.objects.filter(code__in=recommendation["dealers"])}
+        rfq_send(rfq=rfq, dealers=[dealers[code] for code in waves[0]], actor=actor)
+        RFQ.objects.filter(pk=rfq.pk).update(waves=waves[1:], version=F("version") + 1)
+        if waves[1:]:
+            from rfq.tasks import rfq_wave_next_task
+
+            transaction.on_commit(
+                lambda: rfq_wave_next_task.apply_async((rfq.pk,), countdown=float(_setting("RFQ_WAVE_WAIT_S", 5.0)))
+            )
+    return recommendation | {"waves": waves}
+
+
+def _covered(rfq: RFQ) -> bool:
+    quantity = rfq.legs.order_by("leg_no").values_list("quantity", flat=True).first() or Decimal(0)
+    side = rfq.legs.order_by("leg_no").values_list("side", flat=True).first()
+    size_field = "legs__offer_size" if side == "buy" else "legs__bid_size"
+    live = rfq.quotes.filter(status="live", valid_until__gt=datetime.now(UTC), legs__leg__leg_no=1)
+    total = live.aggregate(total=Sum(size_field))["total"] or Decimal(0)
+    return total >= quantity
+
+
+def rfq_wave_next(*, rfq_id: int, actor: Actor = ENGINE_ACTOR) -> list[str]:
+    """Send the next wave when the live quotes do not cover the order; returns the dealers asked (may be none)."""
+    with transaction.atomic():
+        rfq = RFQ.objects.select_for_update().get(pk=rfq_id)
+        if rfq.status not in (RFQStatus.SENT, RFQStatus.QUOTED) or not rfq.waves:
+            return []
+        if rfq.expires_at is not None and rfq.expires_at <= datetime.now(UTC):
+            return []
+        if _covered(rfq):
+            audit_record(actor=actor, action="rfq.wave_skipped", obj=rfq, after={"reason": "covered by live quotes"})
+            RFQ.objects.filter(pk=rfq.pk).update(waves=[], version=F("version") + 1)
+            return []
+        wave, rest = rfq.waves[0], rfq.waves[1:]
+        already = set(QuoteRequest.objects.filter(rfq=rfq).values_list("dealer__code", flat=True))
+        dealers = [
+            d
+            for d in Counterparty.objects.filter(code__in=wave, status=CounterpartyStatus.ACTIVE)
+            if d.code not in already
+        ]
+        from rfq.services import quote_requests_add
+
+        quote_requests_add(rfq=rfq, dealers=dealers, actor=actor)
+        RFQ.objects.filter(pk=rfq.pk).update(waves=rest, version=F("version") + 1)
+        if rest:
+            from rfq.tasks import rfq_wave_next_task
+
+            transaction.on_commit(
+                lambda: rfq_wave_next_task.apply_async((rfq.pk,), countdown=float(_setting("RFQ_WAVE_WAIT_S", 5.0)))
+            )
+    broadcast(event="rfq.wave", payload={"rfq": rfq.reference, "dealers": len(dealers)})
+    return [d.code for d in dealers]

@@ -1,0 +1,47 @@
+"""Celery tasks of the RFQ engine: thin wrappers over its services, each safe to run twice."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+
+
+@shared_task(name="rfq.tasks.rfq_wave_next", acks_late=True)
+def rfq_wave_next_task(rfq_id: int) -> list[str]:
+    """Widen the RFQ to its next wave of dealers when the live quotes do not cover it."""
+    from rfq.engine.selection import rfq_wave_next
+
+    return rfq_wave_next(rfq_id=rfq_id)
+
+
+@shared_task(name="rfq.tasks.rfq_auto_decide", acks_late=True)
+def rfq_auto_decide_task(rfq_id: int) -> dict[str, Any]:
+    """Automatic mode: recommend and act within the limits (a second run finds the RFQ accepted and does nothing)."""
+    from rfq.engine.auto import rfq_auto_decide
+
+    return rfq_auto_decide(rfq_id=rfq_id)
+
+
+@shared_task(name="rfq.tasks.rfqs_expire", acks_late=True)
+def rfqs_expire_task() -> list[str]:
+    """Beat: expire RFQs past their time and release the desk orders they held."""
+    from rfq.engine.lifecycle import rfqs_expire_due
+
+    return rfqs_expire_due()
+
+
+@shared_task(name="rfq.tasks.scoring_train", acks_late=True)
+def scoring_train_task() -> int | None:
+    """Beat: train a new dealer-scoring version (validated at best; promotion stays a risk officer's)."""
+    from rfq.scoring.governance import scoring_train_scheduled
+
+    return scoring_train_scheduled()
+
+
+@shared_task(name="rfq.tasks.scoring_monitor", acks_late=True)
+def scoring_monitor_task() -> dict[str, Any]:
+    """Beat: the challenger's shadow metrics beside the live model's, and the live model's drift."""
+    from rfq.scoring.governance import scoring_drift_check, scoring_shadow_evaluate
+
+    return {"shadow": scoring_shadow_evaluate(), "drift": scoring_drift_check()}

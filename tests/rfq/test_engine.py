@@ -1,0 +1,307 @@
+"""The RFQ engine on the database: selection with waves, recommendations that replay, manual and automatic mode,
+expiry and late quotes, refusals of bad RFQs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+
+from desk.decisions import decision_replay
+from desk.models import AuditEvent, DecisionKind, DecisionRecord, InstrumentKind
+from execution.models import VenueBook
+from execution.venue import venue_books_ensure
+from rfq.engine.auto import auto_trading_limit_set, rfq_act, rfq_auto_decide
+from rfq.engine.lifecycle import rfqs_expire_due
+from rfq.engine.recommend import rfq_recommendation
+from rfq.engine.selection import dealers_recommend, rfq_send_selected, rfq_wave_next
+from rfq.models import (
+    RFQ,
+    CounterpartyStatus,
+    DealerOrder,
+    DeskOrderStatus,
+    QuoteRequest,
+    QuoteStatus,
+    RFQStatus,
+    TradingMode,
+)
+from rfq.services import LegInput, QuoteLegInput, QuoteRefused, quote_receive, rfq_create
+from risk.services import kill_switch_engage
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def market(db) -> float:  # noqa: ANN001
+    venue_books_ensure(underlying="BTC", now=datetime.now(UTC))
+    return float(VenueBook.objects.filter(underlying="BTC").first().mid)
+
+
+@pytest.fixture
+def dealers(db) -> list:  # noqa: ANN001
+    return [factories.dealer_create(code=f"D{i}") for i in range(1, 6)]
+
+
+def _quote(rfq: RFQ, dealer, *, offer: float, bid: float, size: str = "5", valid_s: int = 60):  # noqa: ANN001, ANN202
+    request = QuoteRequest.objects.get(rfq=rfq, dealer=dealer)
+    return quote_receive(
+        dealer=dealer,
+        quote_req_id=request.quote_req_id,
+        quote_id=f"Q-{dealer.code}-{rfq.pk}-{offer}",
+        legs=[
+            QuoteLegInput(
+                leg_no=1,
+                bid_price=Decimal(f"{bid:.2f}"),
+                bid_size=Decimal(size),
+                offer_price=Decimal(f"{offer:.2f}"),
+                offer_size=Decimal(size),
+            )
+        ],
+        valid_until=datetime.now(UTC) + timedelta(seconds=valid_s),
+    )
+
+
+def _new_rfq(trader, instrument, quantity: str = "5", **kwargs):  # noqa: ANN001, ANN202
+    return rfq_create(legs=[LegInput(instrument, "buy", Decimal(quantity))], actor=trader, **kwargs)
+
+
+def test_selection_is_recorded_and_replays_and_leaves_out_a_suspended_dealer(
+    trader, instrument, market, dealers
+) -> None:  # noqa: ANN001
+    dealers[0].status = CounterpartyStatus.SUSPENDED
+    dealers[0].save(update_fields=["status"])
+    rfq = _new_rfq(trader, instrument)
+
+    output = dealers_recommend(rfq=rfq, actor=trader)
+
+    assert "D1" not in output["dealers"]
+    rows = {row["dealer"]: row for row in output["rows"]}
+    assert rows["D1"]["reason"].startswith("excluded: suspended")
+    assert all(row["contributions"] for row in output["rows"])
+    record = DecisionRecord.objects.get(kind=DecisionKind.DEALER_SELECTION, object_id=str(rfq.pk))
+    replay = decision_replay(record)
+    assert replay.matches
+    assert replay.inputs_intact
+
+
+def test_first_wave_then_the_next_only_while_quotes_do_not_cover(trader, instrument, market, dealers, settings) -> None:  # noqa: ANN001
+    settings.RFQ_WAVE_SIZE = 2
+    rfq = _new_rfq(trader, instrument)
+
+    sent = rfq_send_selected(rfq=rfq, actor=trader)
+
+    first = set(QuoteRequest.objects.filter(rfq=rfq).values_list("dealer__code", flat=True))
+    assert first == set(sent["waves"][0])
+    assert len(first) == 2
+    rfq.refresh_from_db()
+    assert rfq.waves == sent["waves"][1:]
+    assert rfq.arrival_mid is not None
+    assert abs(float(rfq.arrival_mid) - market) < 1e-6 * market
+
+    widened = rfq_wave_next(rfq_id=rfq.pk)
+    assert set(widened) == set(sent["waves"][1])
+
+    # Quotes now cover the order: the third wave is not sent.
+    by_code = {d.code: d for d in dealers}
+    for code in widened:
+        _quote(rfq, by_code[code], offer=market * 1.001, bid=market * 0.999)
+    rfq.refresh_from_db()
+    if rfq.waves:
+        assert rfq_wave_next(rfq_id=rfq.pk) == []
+        assert AuditEvent.objects.filter(action="rfq.wave_skipped", object_id=str(rfq.pk)).exists()
+
+
+def test_recommendation_accepts_a_cheap_full_book_and_replays(trader, instrument, market, dealers) -> None:  # noqa: ANN001
+    rfq = _new_rfq(trader, instrument)
+    rfq_send_selected(rfq=rfq, actor=trader, wave_size=5)
+    rfq.refresh_from_db()
+    asked = list(QuoteRequest.objects.filter(rfq=rfq).select_related("dealer"))
+    for n, request in enumerate(asked):
+        _quote(rfq, request.dealer, offer=market * (1.0002 + n * 0.0004), bid=market * 0.999)
+
+    output = rfq_recommendation(rfq=rfq, actor=trader)
+
+    assert output["action"] == "accept"
+    assert output["fills"][0][0] == asked[0].dealer.code  # the cheapest quote first
+    assert sum(q for _, q, _ in output["fills"]) == pytest.approx(5.0)
+    assert abs(sum(v for k, v in output["costs"].items() if k != "total") - output["costs"]["total"]) < 1e-9
+    record = DecisionRecord.objects.get(pk=output["decision_id"])
+    assert decision_replay(record).matches
+
+    done = rfq_act(rfq=rfq, output=output, actor=trader)
+
+    orders = DealerOrder.objects.filter(cl_ord_id__in=done["dealer_orders"])
+    assert sum(o.quantity for o in orders) == Decimal(5)
+    rfq.refresh_from_db()
+    assert rfq.status == RFQStatus.ACCEPTED
+
+
+def test_partial_acceptance_keeps_the_rfq_open_until_covered(trader, instrument, market, dealers) -> None:  # noqa: ANN001
+    rfq = factories.rfq_create(trader=trader, instrument=instrument, dealers=dealers[:2], quantity="5")
+    a = _quote(rfq, dealers[0], offer=market * 1.001, bid=market * 0.999, size="3")
+    b = _quote(rfq, dealers[1], offer=market * 1.002, bid=market * 0.999, size="3")
+    from rfq.services import quote_accept
+
+    quote_accept(quote=a, actor=trader, quantity=Decimal(3))
+    rfq.refresh_from_db()
+    assert rfq.status == RFQStatus.PARTIALLY_ACCEPTED
+    with pytest.raises(QuoteRefused, match="up to the 2"):
+        quote_accept(quote=b, actor=trader, quantity=Decimal(3))
+    quote_accept(quote=b, actor=trader, quantity=Decimal(2))
+    rfq.refresh_from_db()
+    assert rfq.status == RFQStatus.ACCEPTED
+
+
+def test_automatic_mode_acts_within_limits_and_leaves_the_rest_to_the_trader(
+    trader, risk_officer, instrument, market, dealers
+) -> None:  # noqa: ANN001
+    with pytest.raises(Exception, match="risk officer"):
+        auto_trading_limit_set(actor=trader, enabled=True, max_notional=Decimal("1e9"), max_cost_bps=50)
+    auto_trading_limit_set(actor=risk_officer, enabled=True, max_notional=Decimal("1e9"), max_cost_bps=50)
+
+    small = _new_rfq(trader, instrument, mode=TradingMode.AUTO)
+    rfq_send_selected(rfq=small, actor=trader, wave_size=5)
+    for request in QuoteRequest.objects.filter(rfq=small).select_related("dealer"):
+        _quote(small, request.dealer, offer=market * 1.0005, bid=market * 0.999)
+    acted = rfq_auto_decide(rfq_id=small.pk)
+
+    assert acted["outcome"] == "acted"
+    assert DecisionRecord.objects.filter(kind=DecisionKind.AUTO_ACCEPT, object_id=str(small.pk)).exists()
+
+    auto_trading_limit_set(actor=risk_officer, enabled=True, max_notional=Decimal("1000"), max_cost_bps=50)
+    big = _new_rfq(trader, instrument, mode=TradingMode.AUTO)
+    rfq_send_selected(rfq=big, actor=trader, wave_size=5)
+    for request in QuoteRequest.objects.filter(rfq=big).select_related("dealer"):
+        _quote(big, request.dealer, offer=market * 1.0005, bid=market * 0.999)
+    left = rfq_auto_decide(rfq_id=big.pk)
+
+    assert left["outcome"] == "left to the trader"
+    assert "notional" in left["breaches"][0]
+    assert not DealerOrder.objects.filter(quote__rfq=big).exists()
+
+
+def test_expiry_releases_aggregated_orders_and_late_quotes_are_recorded_never_stored(
+    trader, instrument, market, dealers, account
+) -> None:  # noqa: ANN001
+    order = factories.desk_order_create(trader=trader, instrument=instrument, account=account)
+    order.status = DeskOrderStatus.AGGREGATED
+    order.save(update_fields=["status"])
+    rfq = factories.rfq_create(trader=trader, instrument=instrument, dealers=dealers[:1], orders=[order])
+    quote = _quote(rfq, dealers[0], offer=market * 1.001, bid=market * 0.999)
+    RFQ.objects.filter(pk=rfq.pk).update(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+
+    expired = rfqs_expire_due()
+
+    assert expired == [rfq.reference]
+    rfq.refresh_from_db()
+    order.refresh_from_db()
+    quote.refresh_from_db()
+    assert rfq.status == RFQStatus.EXPIRED
+    assert quote.status == QuoteStatus.EXPIRED
+    assert order.status == DeskOrderStatus.NEW
+    assert rfqs_expire_due() == []  # twice is harmless
+
+    request = QuoteRequest.objects.get(rfq=rfq, dealer=dealers[0])
+    with pytest.raises(QuoteRefused, match="late"):
+        quote_receive(
+            dealer=dealers[0],
+            quote_req_id=request.quote_req_id,
+            quote_id="LATE-1",
+            legs=[QuoteLegInput(leg_no=1, offer_price=Decimal("1"), offer_size=Decimal("5"))],
+            valid_until=datetime.now(UTC) + timedelta(seconds=30),
+        )
+    assert not rfq.quotes.filter(quote_id="LATE-1").exists()
+    late = AuditEvent.objects.get(action="quote.late")
+    assert late.after["quote_id"] == "LATE-1"
+
+
+def test_bad_rfqs_are_refused_naming_the_problem_and_store_nothing(trader, risk_officer, instrument, market) -> None:  # noqa: ANN001
+    expired_option = factories.instrument_create(
+        symbol="BTC-OLD-C",
+        kind=InstrumentKind.OPTION,
+        underlying=instrument,
+        strike=Decimal(60000),
+        expiry=datetime.now(UTC) - timedelta(days=1),
+        option_type="call",
+    )
+    with pytest.raises(QuoteRefused, match="expired"):
+        _new_rfq(trader, expired_option, quantity="1")
+    with pytest.raises(QuoteRefused, match="not a positive multiple"):
+        _new_rfq(trader, instrument, quantity="0")
+
+    future = datetime.now(UTC) + timedelta(days=30)
+    call = factories.instrument_create(
+        symbol="BTC-C-60",
+        kind=InstrumentKind.OPTION,
+        underlying=instrument,
+        strike=Decimal(60000),
+        expiry=future,
+        option_type="call",
+        lot_size=Decimal("0.1"),
+    )
+    put = factories.instrument_create(
+        symbol="BTC-P-50",
+        kind=InstrumentKind.OPTION,
+        underlying=instrument,
+        strike=Decimal(50000),
+        expiry=future,
+        option_type="put",
+        lot_size=Decimal("0.1"),
+    )
+    with pytest.raises(QuoteRefused, match="straddle's call and put have the same strike"):
+        rfq_create(
+            legs=[LegInput(call, "buy", Decimal(1)), LegInput(put, "buy", Decimal(1))],
+            actor=trader,
+            package_type="straddle",
+        )
+
+    kill_switch_engage(scope="underlying", scope_key="BTC", reason="test halt", actor=risk_officer)
+    with pytest.raises(QuoteRefused, match="halted"):
+        _new_rfq(trader, instrument)
+    assert not RFQ.objects.exists()
+
+
+def test_api_preview_recommendation_and_limits_by_role(
+    trader, risk_officer, compliance, dealer, instrument, market, dealers
+) -> None:  # noqa: ANN001
+    client = Client()
+    client.force_login(trader)
+    preview = client.post(
+        "/api/v1/rfqs/preview/",
+        {"legs": [{"instrument": "BTC-USD", "side": "buy", "quantity": "5"}]},
+        content_type="application/json",
+    )
+    assert preview.status_code == 200, preview.content
+    assert preview.json()["dealers"]
+    assert preview.json()["rows"][0]["contributions"]
+
+    created = client.post(
+        "/api/v1/rfqs/",
+        {"legs": [{"instrument": "BTC-USD", "side": "buy", "quantity": "5"}], "expires_in_s": 60},
+        content_type="application/json",
+    )
+    assert created.status_code == 201, created.content
+    reference = created.json()["reference"]
+    assert created.json()["dealers"]  # chosen by the desk
+    recommendation = client.get(f"/api/v1/rfqs/{reference}/recommendation/")
+    assert recommendation.status_code == 200
+    assert recommendation.json()["action"] in ("accept", "wait", "split")
+    assert client.post(
+        f"/api/v1/rfqs/{reference}/act/", {"decision_id": 999999}, content_type="application/json"
+    ).json() == {"decision_id": "no recommendation with this id for this RFQ"}
+
+    body = {"enabled": True, "max_notional": "100000", "max_cost_bps": 10}
+    assert client.post("/api/v1/auto-limits/", body, content_type="application/json").status_code == 403
+    client.force_login(risk_officer)
+    assert client.post("/api/v1/auto-limits/", body, content_type="application/json").status_code == 201
+    bad = client.post("/api/v1/auto-limits/", {**body, "max_notional": "-1"}, content_type="application/json")
+    assert bad.status_code == 400
+    assert "max_notional" in bad.json()
+    client.force_login(compliance)
+    assert Decimal(client.get("/api/v1/auto-limits/").json()[0]["max_notional"]) == Decimal(100000)
+    assert client.get("/api/v1/scoring/models/").status_code == 200
+    client.force_login(dealer.user)
+    assert client.get(f"/api/v1/rfqs/{reference}/recommendation/").status_code == 403
