@@ -525,7 +525,9 @@ def quote_accept(*, quote: Quote, actor: Actor, quantity: Decimal | None = None)
         else:
             if quantity is not None:
                 raise QuoteRefused("a package is taken whole (all or none)")
-            price, side, quantity, leg = quote.package_price, Side.BUY, Decimal(1), None
+            units = min(ql.leg.quantity / ql.leg.ratio for ql in legs)
+            # The order is in package units (each leg's quantity / its ratio) at the net package price per unit.
+            price, side, quantity, leg = quote.package_price, Side.BUY, units, None
         order = DealerOrder.objects.create(
             cl_ord_id=f"D-{uuid.uuid4().hex[:16]}",
             quote=quote,
@@ -564,11 +566,48 @@ def _open_dealer_order(*, dealer: Counterparty, cl_ord_id: str) -> DealerOrder:
     return order
 
 
+def _package_leg_prices(order: DealerOrder) -> list[tuple[RFQLeg, Decimal]]:
+    """Each leg of a package order with its price: the dealer's price for the desk's side of the leg, the first leg
+    carrying whatever makes ``Σ sign · ratio · price`` equal the package price exactly."""
+    quote_legs = list(order.quote.legs.select_related("leg__instrument").order_by("leg__leg_no"))
+    priced = []
+    for ql in quote_legs:
+        price = ql.offer_price if ql.leg.side == Side.BUY else ql.bid_price
+        if price is None:
+            raise QuoteRefused(
+                f"the quote has no {'offer' if ql.leg.side == Side.BUY else 'bid'} for leg {ql.leg.leg_no}"
+            )
+        priced.append([ql.leg, price])
+    signed = sum(((1 if leg.side == Side.BUY else -1) * leg.ratio * price for leg, price in priced), Decimal(0))
+    first = priced[0][0]
+    priced[0][1] += (order.price - signed) * (1 if first.side == Side.BUY else -1) / first.ratio
+    return [(leg, price) for leg, price in priced]
+
+
+def _fill_book_leg(*, order: DealerOrder, leg: RFQLeg, exec_id: str, quantity: Decimal, price: Decimal) -> Fill:
+    fill = Fill.objects.create(
+        exec_id=exec_id,
+        quote=order.quote,
+        instrument=leg.instrument,
+        side=leg.side,
+        quantity=quantity,
+        price=price,
+        executed_at=datetime.now(UTC),
+    )
+    position_book_fill(book=DEFAULT_BOOK, instrument=leg.instrument, side=leg.side, quantity=quantity, price=price)
+    # An options fill changes the book's delta: the hedger looks at it once this commits.
+    delta_hedge_after_fill(instrument=leg.instrument, book=DEFAULT_BOOK, trader=order.quote.rfq.created_by)
+    return fill
+
+
 def dealer_order_fill(*, dealer: Counterparty, cl_ord_id: str, exec_id: str, quantity: Decimal, price: Decimal) -> Fill:
-    """The dealer confirms a fill of an accepted quote. A repeated ExecID returns the fill already booked."""
+    """The dealer confirms a fill of an accepted quote. A repeated ExecID returns the fill already booked. A package
+    order fills in package units at the package price; each leg is booked as its own fill (ratio × units at the
+    leg's quoted price) so that positions, hedging and TCA see the legs."""
     with transaction.atomic():
         order = _open_dealer_order(dealer=dealer, cl_ord_id=cl_ord_id)
-        existing = Fill.objects.filter(exec_id=f"{dealer.code}:{exec_id}").first()
+        booked_id = f"{dealer.code}:{exec_id}" if order.leg is not None else f"{dealer.code}:{exec_id}:L1"
+        existing = Fill.objects.filter(exec_id=booked_id).first()
         if existing is not None:
             return existing
         if order.status not in (DealerOrderStatus.SENT, DealerOrderStatus.PARTIALLY_FILLED):
@@ -577,22 +616,21 @@ def dealer_order_fill(*, dealer: Counterparty, cl_ord_id: str, exec_id: str, qua
             raise QuoteRefused(f"fill of {quantity} exceeds the order's open {order.quantity - order.filled_quantity}")
         if price != order.price:
             raise QuoteRefused(f"fill price {price} differs from the accepted price {order.price}")
-        if order.leg is None:
-            raise QuoteRefused("package fills are booked per leg: not supported yet")
-        fill = Fill.objects.create(
-            exec_id=f"{dealer.code}:{exec_id}",
-            quote=order.quote,
-            instrument=order.leg.instrument,
-            side=order.side,
-            quantity=quantity,
-            price=price,
-            executed_at=datetime.now(UTC),
-        )
-        position_book_fill(
-            book=DEFAULT_BOOK, instrument=order.leg.instrument, side=order.side, quantity=quantity, price=price
-        )
-        # An options fill changes the book's delta: the hedger looks at it once this commits.
-        delta_hedge_after_fill(instrument=order.leg.instrument, book=DEFAULT_BOOK, trader=order.quote.rfq.created_by)
+        if order.leg is not None:
+            fill = _fill_book_leg(order=order, leg=order.leg, exec_id=booked_id, quantity=quantity, price=price)
+            symbols = [order.leg.instrument.symbol]
+        else:
+            fills = [
+                _fill_book_leg(
+                    order=order,
+                    leg=leg,
+                    exec_id=f"{dealer.code}:{exec_id}:L{leg.leg_no}",
+                    quantity=quantity * leg.ratio,
+                    price=leg_price,
+                )
+                for leg, leg_price in _package_leg_prices(order)
+            ]
+            fill, symbols = fills[0], [f.instrument.symbol for f in fills]
         order.filled_quantity += quantity
         order.status = (
             DealerOrderStatus.FILLED if order.filled_quantity == order.quantity else DealerOrderStatus.PARTIALLY_FILLED
@@ -600,7 +638,7 @@ def dealer_order_fill(*, dealer: Counterparty, cl_ord_id: str, exec_id: str, qua
         order.save(update_fields=["filled_quantity", "status", "updated_at"])
         if order.status == DealerOrderStatus.FILLED:
             Quote.objects.filter(pk=order.quote_id).update(status=QuoteStatus.FILLED)
-        if order.quote.rfq.orders.exists():
+        if order.leg is not None and order.quote.rfq.orders.exists():
             # rfq.aggregation builds on this module: imported here, not at the top, to keep the import graph acyclic.
             from rfq.aggregation import rfq_fill_allocate
 
@@ -609,11 +647,10 @@ def dealer_order_fill(*, dealer: Counterparty, cl_ord_id: str, exec_id: str, qua
             actor=_dealer_actor(dealer),
             action="dealer_order.fill",
             obj=order,
-            after={"exec_id": exec_id, "quantity": quantity, "price": price, "status": order.status},
+            after={"exec_id": exec_id, "quantity": quantity, "price": price, "status": order.status, "legs": symbols},
         )
         broadcast(
-            event="fill",
-            payload={"cl_ord_id": cl_ord_id, "instrument": order.leg.instrument.symbol, "quantity": quantity},
+            event="fill", payload={"cl_ord_id": cl_ord_id, "instrument": ", ".join(symbols), "quantity": quantity}
         )
     return fill
 

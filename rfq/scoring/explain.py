@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from rfq.scoring.scores import SCORE_PARTS
@@ -32,20 +33,20 @@ def score_contributions(estimates: pd.DataFrame, *, top: int = 3) -> dict[str, l
     estimates : rows with ``dealer`` and the :data:`~rfq.scoring.scores.SCORE_PARTS` columns (bps)
     top : how many contributions to keep per dealer
     """
-    parts = estimates.loc[:, list(SCORE_PARTS)].astype(float)
-    centred = -(parts - parts.mean(axis=0))
+    parts = estimates.loc[:, list(SCORE_PARTS)].to_numpy(dtype=float)
+    centred = -(parts - parts.mean(axis=0)) if len(parts) else parts
+    # Largest magnitude first; ties keep the parts' order (a stable sort on the negated magnitude).
+    order = np.argsort(-np.abs(centred), axis=1, kind="stable")[:, :top]
     out: dict[str, list[dict[str, Any]]] = {}
-    for index, code in estimates["dealer"].astype(str).items():
-        row = centred.loc[index]
-        ranked = row.reindex(row.abs().sort_values(ascending=False, kind="stable").index)[:top]
+    for i, code in enumerate(estimates["dealer"].astype(str).tolist()):
         out[code] = [
             {
-                "feature": name,
-                "label": PART_LABELS[name],
-                "contribution_bps": round(float(value), 3),
-                "value_bps": round(float(parts.loc[index, name]), 3),
+                "feature": SCORE_PARTS[j],
+                "label": PART_LABELS[SCORE_PARTS[j]],
+                "contribution_bps": round(float(centred[i, j]), 3),
+                "value_bps": round(float(parts[i, j]), 3),
             }
-            for name, value in ranked.items()
+            for j in order[i]
         ]
     return out
 
@@ -54,15 +55,17 @@ def dealer_explanations(estimates: pd.DataFrame, *, top: int = 3) -> list[dict[s
     """Every dealer's score (bps), probabilities and largest contributions, best score first: JSON-ready."""
     contributions = score_contributions(estimates, top=top)
     ordered = estimates.sort_values("score_bps", ascending=False, kind="stable")
+    columns = {name: ordered[name].to_numpy() for name in ("dealer", "score_bps", "p_answer", "p_fill", "price_bps")}
+    requests = ordered["requests"].to_numpy(dtype=float)
     return [
         {
-            "dealer": str(row["dealer"]),
-            "score_bps": round(float(row["score_bps"]), 3),
-            "p_answer": round(float(row["p_answer"]), 4),
-            "p_fill": round(float(row["p_fill"]), 4),
-            "expected_price_improvement_bps": round(-float(row["price_bps"]), 3),
-            "observations": int(row["requests"]),
-            "contributions": contributions[str(row["dealer"])],
+            "dealer": str(columns["dealer"][i]),
+            "score_bps": round(float(columns["score_bps"][i]), 3),
+            "p_answer": round(float(columns["p_answer"][i]), 4),
+            "p_fill": round(float(columns["p_fill"][i]), 4),
+            "expected_price_improvement_bps": round(-float(columns["price_bps"][i]), 3),
+            "observations": int(requests[i]),
+            "contributions": contributions[str(columns["dealer"][i])],
         }
-        for _, row in ordered.iterrows()
+        for i in range(len(ordered))
     ]

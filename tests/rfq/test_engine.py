@@ -305,3 +305,62 @@ def test_api_preview_recommendation_and_limits_by_role(
     assert client.get("/api/v1/scoring/models/").status_code == 200
     client.force_login(dealer.user)
     assert client.get(f"/api/v1/rfqs/{reference}/recommendation/").status_code == 403
+
+
+def test_a_package_fills_whole_and_books_each_leg_at_prices_that_sum_to_the_package(
+    trader, instrument, market, dealers
+) -> None:  # noqa: ANN001
+    from execution.models import Fill, Position
+    from rfq.services import dealer_order_fill, quote_accept
+
+    future = datetime.now(UTC) + timedelta(days=30)
+    legs = []
+    for symbol, kind in (("BTC-60K-C", "call"), ("BTC-60K-P", "put")):
+        option = factories.instrument_create(
+            symbol=symbol,
+            kind=InstrumentKind.OPTION,
+            underlying=instrument,
+            strike=Decimal(60000),
+            expiry=future,
+            option_type=kind,
+            lot_size=Decimal("0.1"),
+        )
+        legs.append(LegInput(option, "buy", Decimal(2)))
+    dealers[0].instrument_classes = []
+    dealers[0].save(update_fields=["instrument_classes"])
+    rfq = rfq_create(legs=legs, actor=trader, package_type="straddle")
+    from rfq.services import rfq_send
+
+    rfq_send(rfq=rfq, dealers=[dealers[0]], actor=trader)
+    request = QuoteRequest.objects.get(rfq=rfq)
+    quote = quote_receive(
+        dealer=dealers[0],
+        quote_req_id=request.quote_req_id,
+        quote_id="PKG-1",
+        legs=[
+            QuoteLegInput(
+                leg_no=n, bid_price=Decimal(p - 50), bid_size=Decimal(2), offer_price=Decimal(p), offer_size=Decimal(2)
+            )
+            for n, p in ((1, 3000), (2, 2500))
+        ],
+        valid_until=datetime.now(UTC) + timedelta(seconds=60),
+        package_price=Decimal(5490),  # 10 below the legs' offers: the dealer's package discount
+    )
+
+    order = quote_accept(quote=quote, actor=trader)
+    assert order.quantity == Decimal(2)  # package units
+    dealer_order_fill(
+        dealer=dealers[0], cl_ord_id=order.cl_ord_id, exec_id="X1", quantity=Decimal(2), price=Decimal(5490)
+    )
+    again = dealer_order_fill(
+        dealer=dealers[0], cl_ord_id=order.cl_ord_id, exec_id="X1", quantity=Decimal(2), price=Decimal(5490)
+    )
+
+    fills = list(Fill.objects.filter(quote=quote).order_by("exec_id"))
+    assert [f.quantity for f in fills] == [Decimal(2), Decimal(2)]
+    assert sum(f.price for f in fills) == Decimal(5490)
+    assert again.pk == fills[0].pk
+    assert {p.instrument.symbol: p.quantity for p in Position.objects.all()} == {
+        "BTC-60K-C": Decimal(2),
+        "BTC-60K-P": Decimal(2),
+    }
