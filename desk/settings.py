@@ -138,6 +138,8 @@ CELERY_BEAT_SCHEDULE = {
     "desk-heartbeat": {"task": "desk.tasks.desk_heartbeat", "schedule": 10.0},
     # Recovers a running plan whose next tick was lost (a worker killed between ticks).
     "execution-plans-sweep": {"task": "execution.tasks.plans_sweep", "schedule": 5.0},
+    # TCA: refit the pre-trade impact and dealer terms on the desk's fills (stored fits, the latest is used).
+    "tca-calibration-refit": {"task": "tca.tasks.calibration_refit", "schedule": 3600.0},
     # RFQ engine: expire RFQs past their time (releasing their desk orders), train dealer scoring daily (validated
     # at best: promotion is a risk officer's), and watch the challenger in shadow and the live model's drift.
     "rfq-expire": {"task": "rfq.tasks.rfqs_expire", "schedule": 2.0},

@@ -18,6 +18,7 @@ from rfq.sim.dealers import DEMO_PROFILES
 from rfq.sim.fix_bot import FixDealerBot
 from rfq.sim.rest_bot import RestDealerBot
 from risk.monitor import MarketHealthService
+from tca.tape import tape_recorder_start
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ def simulation_start(*, base_url: str, fix_port: int | None = None, seed: int = 
     # The health monitor subscribes before the market's first tick, so that it misses nothing.
     health = MarketHealthService().start()
     simulation = Simulation(market=MarketService(seed=seed).start(), health=health)
+    tape_recorder_start(market=simulation.market)  # TCA's market tape: stops with the market
     dealers = Counterparty.objects.filter(code__in=DEMO_PROFILES, status=CounterpartyStatus.ACTIVE).order_by("code")
     for index, dealer in enumerate(dealers):
         if dealer.connectivity == Connectivity.REST:

@@ -1,17 +1,15 @@
 """The TCA API, mounted under ``/api/v1/tca/``: the pre-trade estimate of an order.
 
 The view parses, calls :func:`pretrade_for` and returns its dict. ``pretrade_for`` reads the venues' books and the
-desk's recent fills (through the execution and TCA selectors), converts them to floats at this boundary, and hands
-them to the pure :mod:`tca.calibration` and :mod:`tca.pretrade`.
+latest stored calibration fits (through the TCA selectors), and hands them to the pure :mod:`tca.pretrade`.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import pandas as pd
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -23,72 +21,38 @@ from rest_framework.views import APIView
 from desk.fields import DECIMAL_PLACES, MAX_DIGITS
 from desk.models import Instrument, InstrumentKind
 from desk.permissions import require_perm
-from execution import selectors as execution_selectors
-from execution.models import VenueKind
-from execution.venue import VOLUME_WINDOW_S, NoVenue, underlying_config
 from rfq.models import Side
-from tca import calibration, pretrade, sources
-from tca.selectors import tca_fills_frame
-
-CALIBRATION_WINDOW = timedelta(days=30)
-"""How far back the fits look for the desk's fills."""
+from tca import calibration, pretrade, selectors
+from tca.models import FitKind
 
 
-class NoMarket(Exception):
-    """The instrument's underlying has no venue book to price the estimate against."""
+def _latest(kind: str, underlying: str) -> calibration.ImpactFit:
+    _, row = selectors.latest_fit_for(kind, underlying)
+    if row is None:
+        # no real fit: the latest stored default says why (how few orders), else the plain default
+        row = selectors.calibration_fit_latest(kind=kind)
+    if row is None and kind == FitKind.PERMANENT_IMPACT:
+        return calibration.default_permanent_fit()
+    return selectors.impact_fit_from_row(row)
 
 
-def _market_inputs(underlying: str) -> pretrade.MarketInputs:
-    books = [row for row in execution_selectors.venue_books(underlying=underlying) if row.kind == VenueKind.LIT]
-    if not books:
-        raise NoMarket(f"no venue book for {underlying}: the simulated market has not priced it yet")
-    volume_5m = float(books[0].volume_5m)
-    if volume_5m > 0:
-        adv, adv_source = volume_5m * 86_400.0 / VOLUME_WINDOW_S, "the last 5 minutes' market volume, scaled to a day"
-    else:
-        try:
-            adv, adv_source = underlying_config(underlying).daily_volume, "the simulated market's average daily volume"
-        except NoVenue as error:
-            raise NoMarket(str(error)) from None
-    return pretrade.MarketInputs(
-        mid=float(books[0].mid),
-        half_spread_bps=min(float(row.half_spread_bps) for row in books),
-        volatility_annual=float(books[0].volatility),
-        adv=adv,
-        adv_source=adv_source,
+def _fits(underlying: str) -> tuple[calibration.ImpactFit, calibration.ImpactFit, calibration.DealerFit]:
+    """The latest stored fits: the underlying's square-root and permanent coefficients, else the desk-wide ones, and
+    the dealers' terms."""
+    return (
+        _latest(FitKind.SQRT_IMPACT, underlying),
+        _latest(FitKind.PERMANENT_IMPACT, underlying),
+        selectors.dealer_fit_from_row(selectors.calibration_fit_latest(kind=FitKind.DEALER_TERMS)),
     )
-
-
-def _fits(*, now: datetime) -> tuple[calibration.ImpactFit, calibration.DealerFit]:
-    end = pd.Timestamp(now)
-    raw = tca_fills_frame(start=now - CALIBRATION_WINDOW, end=now)
-    fills, orders = sources.fills_and_orders(raw, end=end)
-    observed = calibration.order_observations(fills, orders)
-    market_rows = []
-    for instrument in Instrument.objects.filter(symbol__in=set(observed["instrument"])):
-        try:
-            market = _market_inputs(instrument.base_currency)
-        except NoMarket:
-            continue
-        market_rows.append(
-            {
-                "instrument": instrument.symbol,
-                "multiplier": float(instrument.multiplier),
-                "adv": market.adv,
-                "sigma_daily": pretrade.daily_volatility(market.volatility_annual),
-            }
-        )
-    impact = calibration.sqrt_coefficient_fit(calibration.impact_observations(observed, pd.DataFrame(market_rows)))
-    dealer = calibration.dealer_terms_fit(calibration.dealer_observations(observed))
-    return impact, dealer
 
 
 def pretrade_for(*, instrument: Instrument, side: str, quantity: Decimal, now: datetime) -> dict[str, Any]:
     """The pre-trade estimate of ``quantity`` contracts of ``instrument`` against the venues' books now, with the
-    square-root coefficient and the dealer terms fitted on the desk's fills of the last 30 days (or the defaults,
-    flagged). Raises :class:`NoMarket` when the underlying has no book."""
-    market = _market_inputs(instrument.base_currency)
-    impact, dealer = _fits(now=now)
+    latest stored fits (:mod:`tca.services` refits them hourly): the underlying's own square-root coefficient, else
+    the desk-wide one, else the default (flagged), and the dealer terms. Raises :class:`NoMarket` when the
+    underlying has no book."""
+    market = selectors.market_inputs(instrument.base_currency)
+    impact, permanent, dealer = _fits(instrument.base_currency)
     coins = float(quantity) * float(instrument.multiplier)
     estimate = pretrade.pretrade_estimate(
         quantity=coins,
@@ -97,6 +61,7 @@ def pretrade_for(*, instrument: Instrument, side: str, quantity: Decimal, now: d
         y_std_error=impact.std_error,
         residual_bps=impact.residual_bps,
         dealer=dealer.terms,
+        permanent_coefficient=permanent.coefficient,
     )
     return {
         "instrument": instrument.symbol,
@@ -113,7 +78,7 @@ def pretrade_for(*, instrument: Instrument, side: str, quantity: Decimal, now: d
             "adv_source": market.adv_source,
         },
         **estimate,
-        "calibration": {"impact": impact.as_dict(), "dealer": dealer.as_dict()},
+        "calibration": {"impact": impact.as_dict(), "permanent": permanent.as_dict(), "dealer": dealer.as_dict()},
     }
 
 
@@ -144,6 +109,6 @@ class PretradeApi(APIView):
             estimate = pretrade_for(
                 instrument=data["instrument"], side=data["side"], quantity=data["quantity"], now=datetime.now(UTC)
             )
-        except NoMarket as error:
+        except selectors.NoMarket as error:
             raise ValidationError({"instrument": [str(error)]}) from None
         return Response(estimate)

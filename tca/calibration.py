@@ -6,8 +6,11 @@ r"""Calibration of the pre-trade models on the desk's own fills: frames in, fits
       impact_bps_i = Y · x_i + e_i,     x_i = σ_daily,i · sqrt(Q_i / ADV_i) · 10⁴
 
   ``Y = Σ x c / Σ x²``, its standard error ``s / sqrt(Σ x²)`` with ``s² = Σ e² / (n − 1)``, and ``R²`` against the
-  mean. The Almgren–Chriss ``η`` follows from ``Y`` (:func:`tca.pretrade.almgren_chriss_parameters`); ``γ`` stays
-  at its literature default, since fitting it needs the mid some time after each order (no mid history is stored).
+  mean. The Almgren–Chriss ``η`` follows from ``Y`` (:func:`tca.pretrade.almgren_chriss_parameters`).
+- :func:`permanent_coefficient_fit` fits the permanent impact's coefficient ``c`` (Almgren et al. 2005: the mid's
+  lasting move is ``c σ_daily Q / ADV``, so ``γ = c σ_daily mid / ADV``) the same way, on the orders the market tape
+  covers: ``permanent_bps_i = c · σ_daily,i · (Q_i / ADV_i) · 10⁴ + e_i``, with ``permanent_bps`` the mid's move from
+  the arrival to shortly after the last fill (:mod:`tca.sources`), signed against the desk.
 - :func:`dealer_terms_fit` fits the dealers' half spread ``a + b · notional / 10⁶`` (basis points) on the desk's
   dealer fills by ordinary least squares.
 
@@ -179,6 +182,80 @@ def sqrt_coefficient_fit(observations: pd.DataFrame, *, min_orders: int = MIN_OR
     )
 
 
+def default_permanent_fit(*, n: int = 0, unusable: int = 0, window: tuple[str, str] = ("", "")) -> ImpactFit:
+    """The default permanent coefficient (:data:`tca.pretrade.DEFAULT_PERMANENT_COEFFICIENT`), flagged as such."""
+    return ImpactFit(
+        coefficient=pretrade.DEFAULT_PERMANENT_COEFFICIENT,
+        std_error=float("nan"),
+        residual_bps=0.0,
+        r_squared=float("nan"),
+        n=n,
+        unusable=unusable,
+        window_start=window[0],
+        window_end=window[1],
+        is_default=True,
+        note=(
+            f"default permanent coefficient {pretrade.DEFAULT_PERMANENT_COEFFICIENT} (Almgren et al. 2005), not a "
+            f"fit: {n} usable orders on the market tape, fewer than the {MIN_ORDERS} a fit needs"
+        ),
+    )
+
+
+def permanent_coefficient_fit(observations: pd.DataFrame, *, min_orders: int = MIN_ORDERS) -> ImpactFit:
+    """Fit the permanent impact's coefficient ``c`` by least squares through the origin.
+
+    Parameters
+    ----------
+    observations : one row per parent order: ``quantity`` (coins), ``adv`` (coins per day), ``sigma_daily``
+        (fraction), ``permanent_bps`` (the mid's move from the arrival to shortly after the last fill, basis points of
+        the arrival mid, positive against the desk; NaN when the tape does not cover the order) and optionally
+        ``time``.
+    min_orders : fewest usable rows for a fit.
+
+    Returns
+    -------
+    An :class:`ImpactFit` whose ``coefficient`` is ``c = Σ x y / Σ x²`` with ``x = σ_daily Q / ADV · 10⁴``; the
+    default (``is_default``) below ``min_orders`` usable rows.
+    """
+    columns = ("quantity", "adv", "sigma_daily", "permanent_bps")
+    if observations.empty or "permanent_bps" not in observations.columns:
+        return default_permanent_fit()
+    values = observations.loc[:, list(columns)].astype(float)
+    mask = np.isfinite(values.to_numpy()).all(axis=1) & (values["adv"] > 0).to_numpy()
+    mask &= (values["quantity"] > 0).to_numpy()
+    usable = observations.loc[mask]
+    unusable = int((~mask).sum())
+    window = _window(usable)
+    n = len(usable)
+    if n < max(min_orders, 2):
+        return default_permanent_fit(n=n, unusable=unusable, window=window)
+    x = (
+        usable["sigma_daily"].to_numpy(dtype=float)
+        * usable["quantity"].to_numpy(dtype=float)
+        / usable["adv"].to_numpy(dtype=float)
+        * pretrade.BPS
+    )
+    y = usable["permanent_bps"].to_numpy(dtype=float)
+    sxx = float((x * x).sum())
+    if sxx == 0.0:
+        return default_permanent_fit(n=n, unusable=unusable, window=window)
+    c = float((x * y).sum()) / sxx
+    residuals = y - c * x
+    s = math.sqrt(float((residuals**2).sum()) / (n - 1))
+    return ImpactFit(
+        coefficient=c,
+        std_error=s / math.sqrt(sxx),
+        residual_bps=s,
+        r_squared=_r_squared(y, residuals),
+        n=n,
+        unusable=unusable,
+        window_start=window[0],
+        window_end=window[1],
+        is_default=False,
+        note=f"permanent coefficient fitted by least squares through the origin on {n} orders on the market tape",
+    )
+
+
 def default_dealer_fit(*, n: int = 0, unusable: int = 0, window: tuple[str, str] = ("", "")) -> DealerFit:
     """The default dealer terms (:class:`tca.pretrade.DealerTerms`), flagged as such."""
     return DealerFit(
@@ -254,11 +331,12 @@ def order_observations(fills: pd.DataFrame, orders: pd.DataFrame) -> pd.DataFram
     Columns ``order_id``, ``instrument``, ``source`` (the ``algo`` column: "rfq" for dealer orders), ``quantity``
     (filled contracts), ``notional`` (quote currency), ``time`` (first fill), ``half_spread_bps`` (quantity-weighted,
     of the arrival mid), ``cost_bps`` (``s (VWAP − arrival mid) / arrival mid · 10⁴``) and ``impact_bps``
-    (``cost_bps − half_spread_bps``). NaN where the order has no arrival mid (kept, not dropped).
+    (``cost_bps − half_spread_bps``) and ``permanent_bps`` (``s (end mid − arrival mid) / arrival mid · 10⁴``, only
+    for orders priced on the market tape: NaN otherwise). NaN where the order has no arrival mid (kept, not dropped).
     """
     columns = ["order_id", "instrument", "source", "quantity", "notional", "time", "half_spread_bps", "cost_bps"]
     if fills.empty or orders.empty:
-        return pd.DataFrame(columns=[*columns, "impact_bps"])
+        return pd.DataFrame(columns=[*columns, "impact_bps", "permanent_bps"])
     frame = fills.assign(
         _qp=fills["quantity"].astype(float) * fills["price"].astype(float),
         _qh=fills["quantity"].astype(float) * fills["half_spread_at_fill"].astype(float),
@@ -279,7 +357,20 @@ def order_observations(fills: pd.DataFrame, orders: pd.DataFrame) -> pd.DataFram
     out["half_spread_bps"] = out["_qh"] / out["quantity"] / mid * pretrade.BPS
     out["cost_bps"] = out["order_id"].map(side).astype(float) * (vwap - mid) / mid * pretrade.BPS
     out["impact_bps"] = out["cost_bps"] - out["half_spread_bps"]
-    return out.loc[:, [*columns, "impact_bps"]]
+    indexed = orders.set_index("order_id")
+    on_tape = (
+        out["order_id"].map(indexed["benchmark_source"] == "tape").fillna(False).astype(bool)
+        if "benchmark_source" in orders.columns
+        else pd.Series(False, index=out.index)
+    )
+    end_mid = (
+        out["order_id"].map(indexed["end_mid"]).astype(float)
+        if "end_mid" in orders.columns
+        else pd.Series(np.nan, index=out.index)
+    )
+    permanent = out["order_id"].map(side).astype(float) * (end_mid - mid) / mid * pretrade.BPS
+    out["permanent_bps"] = permanent.where(on_tape.to_numpy())
+    return out.loc[:, [*columns, "impact_bps", "permanent_bps"]]
 
 
 def impact_observations(orders: pd.DataFrame, market: pd.DataFrame) -> pd.DataFrame:
@@ -309,6 +400,7 @@ def impact_observations(orders: pd.DataFrame, market: pd.DataFrame) -> pd.DataFr
             "adv": algo["instrument"].map(indexed["adv"]).astype(float),
             "sigma_daily": algo["instrument"].map(indexed["sigma_daily"]).astype(float),
             "impact_bps": algo["impact_bps"].astype(float),
+            "permanent_bps": (algo["permanent_bps"].astype(float) if "permanent_bps" in algo.columns else float("nan")),
             "time": algo["time"],
         }
     ).reset_index(drop=True)

@@ -43,6 +43,14 @@ def markouts(
     columns = [*fills.columns, "horizon_s", "markout", "markout_bps", "markout_cost"]
     if fills.empty or not len(horizons_s):
         return pd.DataFrame(columns=columns)
+    if mids.empty:
+        # no market data at all: every fill is kept, with NaN markouts (counted as fills without data)
+        nan = np.full(len(fills), np.nan)
+        frames = [
+            fills.reset_index(drop=True).assign(horizon_s=int(horizon), markout=nan, markout_bps=nan, markout_cost=nan)
+            for horizon in horizons_s
+        ]
+        return pd.concat(frames, ignore_index=True)
     by = "instrument" if "instrument" in fills.columns and "instrument" in mids.columns else None
     base = fills.reset_index(drop=True).assign(_fill=lambda f: np.arange(len(f)))
     base["time"] = pd.to_datetime(base["time"])

@@ -374,7 +374,7 @@ def cost_ledger(fills: pd.DataFrame, orders: pd.DataFrame, *, benchmark: Benchma
     parts = shortfall_parts(fills, orders, benchmark=benchmark)
     priced = np.isfinite(parts.loc[:, [*PARTS, "total"]].to_numpy(dtype=float)).all(axis=1)
     cents = to_cents(parts)
-    ledger = parts.copy()
+    ledger = parts  # a fresh frame of shortfall_parts: no copy
     ledger["priced"] = priced
     for name in PARTS:
         ledger[f"{name}_cents"] = np.where(priced, cents[name].to_numpy(), 0).astype(np.int64)
@@ -405,29 +405,38 @@ def aggregate(ledger: pd.DataFrame, *, by: str) -> list[dict[str, object]]:
     """
     if ledger.empty:
         return []
-    frame = ledger.copy()
-    if by not in frame.columns:
-        frame[by] = np.nan
-    frame[by] = frame[by].astype(object)
-    fill_mask = frame["kind"] == "fill"
-    fill_groups = frame.loc[fill_mask].groupby("order_id")[by]
-    distinct = fill_groups.nunique(dropna=False)
-    per_order = fill_groups.first().where(distinct.eq(1))
-    missing = (~fill_mask) & frame[by].isna()
-    frame.loc[missing, by] = frame.loc[missing, "order_id"].map(per_order)
-    frame[by] = frame[by].where(frame[by].notna(), "(unattributed)").astype(str)
-    frame["filled_quantity"] = np.where(fill_mask & frame["priced"], frame["quantity"].astype(float), 0.0)
-    frame["filled_notional_cents"] = np.where(
-        fill_mask & frame["priced"], np.rint(frame["notional"].astype(float) * 100.0), 0
-    ).astype(np.int64)
-    frame["is_fill"] = fill_mask.astype(np.int64)
-    frame["unpriced_fill"] = (fill_mask & ~frame["priced"]).astype(np.int64)
+    fill_mask = (ledger["kind"] == "fill").to_numpy()
+    priced = ledger["priced"].to_numpy(dtype=bool)
+    if by in ledger.columns:
+        keys = pd.Series(ledger[by].to_numpy(dtype=object, copy=True))
+    else:
+        keys = pd.Series(np.full(len(ledger), np.nan, dtype=object))
+    missing = ~fill_mask & keys.isna().to_numpy()
+    if missing.any():
+        # an unfilled remainder takes its order's group when all of the order's fills share one
+        order_ids = ledger["order_id"].to_numpy()
+        fill_groups = keys[fill_mask].groupby(order_ids[fill_mask])
+        per_order = fill_groups.first().where(fill_groups.nunique(dropna=False).eq(1))
+        keys[missing] = pd.Series(order_ids[missing]).map(per_order).to_numpy()
+    keys = keys.where(keys.notna(), "(unattributed)")
+    codes, uniques = pd.factorize(keys)
+    counted = fill_mask & priced
     cent_cols = [f"{name}_cents" for name in PARTS]
-    sums = frame.groupby(by, sort=True)[
-        ["filled_quantity", "filled_notional_cents", "total_cents", "is_fill", "unpriced_fill", *cent_cols]
-    ].sum()
+    columns = {
+        "filled_quantity": np.where(counted, ledger["quantity"].to_numpy(dtype=float), 0.0),
+        "filled_notional_cents": np.where(counted, np.rint(ledger["notional"].to_numpy(dtype=float) * 100.0), 0).astype(
+            np.int64
+        ),
+        "total_cents": ledger["total_cents"].to_numpy(dtype=np.int64),
+        "is_fill": fill_mask.astype(np.int64),
+        "unpriced_fill": (fill_mask & ~priced).astype(np.int64),
+        **{name: ledger[name].to_numpy(dtype=np.int64) for name in cent_cols},
+    }
+    by_code = pd.DataFrame(columns).groupby(codes, sort=False).sum()
+    # groups are named by their text (a few labels: cheap), and two keys with one text are one group
+    sums = by_code.groupby([str(uniques[code]) for code in by_code.index], sort=True).sum()
     rows: list[dict[str, object]] = []
-    for group, row in sums.iterrows():
+    for group, row in zip(sums.index, sums.to_dict("records"), strict=True):
         rows.append(
             {
                 "group": group,

@@ -62,12 +62,20 @@ def _default_period() -> dict[str, Any]:
     }
 
 
-def _report(*, start: date, end: date, group_by: str, benchmark: str) -> dict[str, Any]:
+SCHEDULE_BUCKETS_S: tuple[int, ...] = (1, 5, 10, 30, 60, 300, 900, 3_600, 14_400, 86_400)
+"""Bucket widths the schedule chart chooses from (the smallest giving at most :data:`SCHEDULE_MAX_BUCKETS`)."""
+SCHEDULE_MAX_BUCKETS = 120
+
+
+def _report_and_frames(
+    *, start: date, end: date, group_by: str, benchmark: str
+) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
     window_start = datetime.combine(start, time.min, tzinfo=UTC)
     window_end = datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC)
     raw = tca_fills_frame(start=window_start, end=window_end)
-    fills, orders = sources.fills_and_orders(raw, end=pd.Timestamp(window_end))
-    return reports.tca_report_build(
+    tape = sources.tape_for(raw)
+    fills, orders = sources.fills_and_orders(raw, end=pd.Timestamp(window_end), tape=tape)
+    report = reports.tca_report_build(
         fills,
         orders,
         group_by=group_by,
@@ -75,7 +83,65 @@ def _report(*, start: date, end: date, group_by: str, benchmark: str) -> dict[st
         end=end,
         benchmark=benchmark,  # type: ignore[arg-type]
         source_descriptions=sources.SOURCE_DESCRIPTIONS,
+        tape=tape,
     )
+    return report, fills, tape
+
+
+def _report(*, start: date, end: date, group_by: str, benchmark: str) -> dict[str, Any]:
+    return _report_and_frames(start=start, end=end, group_by=group_by, benchmark=benchmark)[0]
+
+
+def _schedule(fills: pd.DataFrame, tape: pd.DataFrame) -> dict[str, Any] | None:
+    """The algorithms' fills against the market's volume (from the tape) in time buckets, for the instrument the
+    algorithms traded most in the period; None without algorithm fills."""
+    algo = fills.loc[fills["algo"] != "rfq"] if not fills.empty else fills
+    if algo.empty:
+        return None
+    instrument = str(algo.groupby("instrument")["quantity"].sum().idxmax())
+    mine = algo.loc[algo["instrument"] == instrument]
+    times = pd.to_datetime(mine["time"], utc=True)
+    first, last = times.min() - pd.Timedelta(minutes=1), times.max() + pd.Timedelta(minutes=1)
+    span_s = (last - first).total_seconds()
+    bucket_s = next((b for b in SCHEDULE_BUCKETS_S if span_s / b <= SCHEDULE_MAX_BUCKETS), SCHEDULE_BUCKETS_S[-1])
+    origin = first.floor(f"{bucket_s}s")
+    edges = pd.date_range(origin, last + pd.Timedelta(seconds=bucket_s), freq=f"{bucket_s}s")
+    desk = mine["quantity"].astype(float).groupby(pd.cut(times, edges, right=False), observed=False).sum()
+    market_rows = tape.loc[tape["instrument"].astype(object) == instrument] if not tape.empty else tape
+    if market_rows.empty:
+        market = pd.Series(0.0, index=desk.index)
+    else:
+        market_times = pd.to_datetime(market_rows["time"], utc=True)
+        market = (
+            market_rows["volume"].astype(float).groupby(pd.cut(market_times, edges, right=False), observed=False).sum()
+        )
+    market_values = [float(v) for v in market.reindex(desk.index).fillna(0.0)]
+    desk_values = [float(v) for v in desk.fillna(0.0)]
+    return {
+        "instrument": instrument,
+        "bucket_s": bucket_s,
+        "labels": [interval.left.isoformat() for interval in desk.index],
+        "desk_quantity": desk_values,
+        "market_volume": market_values,
+        "participation": [d / m if m > 0 else None for d, m in zip(desk_values, market_values, strict=True)],
+        "has_tape": not market_rows.empty,
+    }
+
+
+def _markout_chart(report: dict[str, Any]) -> dict[str, Any]:
+    """The dealer markout curves: one series of basis points per dealer over :data:`tca.metrics.MARKOUT_HORIZONS_S`."""
+    horizons = list(metrics.MARKOUT_HORIZONS_S)
+    dealers: dict[str, dict[str, Any]] = {}
+    for row in report.get("markouts", []):
+        entry = dealers.setdefault(
+            row["dealer"], {"dealer": row["dealer"], "markout_bps": [None] * len(horizons), "fills": row["fills"]}
+        )
+        entry.setdefault("fills_without_data", [0] * len(horizons))
+        if row["horizon_s"] in horizons:
+            at = horizons.index(row["horizon_s"])
+            entry["markout_bps"][at] = row["markout_bps"]
+            entry["fills_without_data"][at] = row["fills_without_data"]
+    return {"horizons_s": horizons, "dealers": list(dealers.values())}
 
 
 def _waterfall(report: dict[str, Any]) -> dict[str, Any]:
@@ -108,7 +174,8 @@ def _pretrade_url() -> str:
 @desk_page()
 @require_GET
 def tca_page(request: HttpRequest) -> HttpResponse:
-    """The period's TCA report (table, cost waterfall, cost by group), its CSV and JSON downloads
+    """The period's TCA report (table, cost waterfall, cost by group, dealer markout curves, the algorithms' schedule
+    against the market's volume from the tape), its CSV and JSON downloads
     (``?format=csv|json``, the ``tca_report`` renderers) and the pre-trade estimator."""
     bound = bool(request.GET.get("start") or request.GET.get("end") or request.GET.get("group_by"))
     form = TcaPeriodForm(request.GET if bound else None, initial=_default_period())
@@ -127,7 +194,7 @@ def tca_page(request: HttpRequest) -> HttpResponse:
         }
         return render(request, "tca/tca.html", context, status=400)
     period = form.cleaned_data if bound else _default_period()
-    report = _report(
+    report, fills, tape = _report_and_frames(
         start=period["start"], end=period["end"], group_by=period["group_by"], benchmark=period["benchmark"]
     )
     if output_format:
@@ -151,6 +218,8 @@ def tca_page(request: HttpRequest) -> HttpResponse:
         "chart_data": {
             "waterfall": {key: waterfall[key] for key in ("labels", "values", "currency")},
             "by_group": _by_group(report),
+            "markouts": _markout_chart(report),
+            "schedule": _schedule(fills, tape),
         },
         "query": query.urlencode(),
         "pretrade_url": _pretrade_url(),

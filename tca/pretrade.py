@@ -579,6 +579,7 @@ def pretrade_estimate(
     dealer: DealerTerms | None = None,
     risk_aversion_bps: float = DEFAULT_RISK_AVERSION_BPS,
     level: float = DEFAULT_LEVEL,
+    permanent_coefficient: float = DEFAULT_PERMANENT_COEFFICIENT,
 ) -> dict[str, object]:
     """Everything the ticket shows before anything is sent, as a JSON-ready dict.
 
@@ -589,6 +590,8 @@ def pretrade_estimate(
     y, y_std_error, residual_bps : the square-root coefficient, its standard error and the fit's residual
         deviation (basis points): the square-root band combines the coefficient's uncertainty and the residual.
     dealer, risk_aversion_bps, level : as :func:`compare_paths`.
+    permanent_coefficient : the permanent impact's coefficient for Almgren–Chriss's ``γ``
+        (:func:`almgren_chriss_parameters`; a fit of :func:`tca.calibration.permanent_coefficient_fit`).
 
     Returns
     -------
@@ -610,6 +613,7 @@ def pretrade_estimate(
         half_spread_bps=market.half_spread_bps,
         y=y,
         risk_aversion_bps=risk_aversion_bps,
+        permanent_coefficient=permanent_coefficient,
     )
     best, grid = recommended_horizon(quantity=quantity, mid=market.mid, parameters=parameters)
     ac_impact = best.parts["impact_temporary"] + best.parts["impact_permanent"]

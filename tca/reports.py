@@ -11,8 +11,10 @@ import csv
 import html
 import io
 import json
+import math
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -20,7 +22,9 @@ import pandas as pd
 from tca import metrics
 
 GROUP_BY_CHOICES: tuple[str, ...] = ("dealer", "algo", "trader", "leg", "period")
-FORMAT_CHOICES: tuple[str, ...] = ("html", "csv", "json")
+FORMAT_CHOICES: tuple[str, ...] = ("html", "csv", "json", "parquet")
+FILE_ONLY_FORMATS: tuple[str, ...] = ("parquet",)
+"""Binary formats: written to a file, never printed."""
 ROW_FIELDS: tuple[str, ...] = ("group", "quantity", "notional", "total_cost")
 
 
@@ -50,6 +54,7 @@ def tca_report_build(
     end: date,
     benchmark: metrics.Benchmark = "decision",
     source_descriptions: dict[str, str] | None = None,
+    tape: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """The report of a period: one row per group, with what priced it and what could not be priced.
 
@@ -61,17 +66,23 @@ def tca_report_build(
     start, end : the period, inclusive dates (for the header only).
     benchmark : ``"decision"`` or ``"arrival"``.
     source_descriptions : what each ``benchmark_source`` value means.
+    tape : the market tape around the fills (:func:`tca.selectors.market_tape_frame`), for the markouts; None: no
+        markouts.
 
     Returns
     -------
     ``{"from", "to", "group_by", "benchmark", "currency", "parts", "rows", "fills", "unpriced_fills",
-    "benchmark_sources", "note"}``; ``rows`` as :func:`tca.metrics.aggregate` (Decimal amounts), empty with a note
-    saying so when the period has no fill.
+    "fills_without_tape", "benchmark_sources", "markouts", "note", "empty"}``; ``rows`` as
+    :func:`tca.metrics.aggregate` (Decimal amounts), empty with a note saying so when the period has no fill;
+    ``fills_without_tape`` counts the fills the market tape did not cover (priced from their own trade, see
+    :mod:`tca.sources`); ``markouts`` the dealer markout curves (:func:`dealer_markouts`); ``packages`` the
+    multi-leg packages judged as packages (:func:`package_rows`).
     """
     ledger = metrics.cost_ledger(fills, orders, benchmark=benchmark)
     rows = metrics.aggregate(ledger, by=group_by)
     fill_count = int(len(fills))
     unpriced = sum(int(row["unpriced_fills"]) for row in rows)
+    without_tape = int((~fills["on_tape"].astype(bool)).sum()) if "on_tape" in fills.columns else fill_count
     if not fill_count:
         note = f"no fills between {start.isoformat()} and {end.isoformat()}: nothing to report"
     else:
@@ -81,6 +92,11 @@ def tca_report_build(
         )
         if unpriced:
             note += f"; {unpriced} fills had no benchmark price and are counted in unpriced_fills, not costed"
+        if without_tape:
+            note += (
+                f"; {without_tape} fills had no market tape around them (fills_without_tape): priced from their own "
+                "quote or limit, so their delay, timing and permanent impact are not measured"
+            )
     return {
         "from": start.isoformat(),
         "to": end.isoformat(),
@@ -91,9 +107,110 @@ def tca_report_build(
         "rows": rows,
         "fills": fill_count,
         "unpriced_fills": unpriced,
+        "fills_without_tape": without_tape,
         "benchmark_sources": _sources(fills, source_descriptions or {}),
+        "markouts": dealer_markouts(fills, tape) if tape is not None else [],
+        "packages": package_rows(fills, orders, benchmark=benchmark),
         "note": note,
+        "empty": not fill_count,
     }
+
+
+def package_rows(
+    fills: pd.DataFrame, orders: pd.DataFrame, *, benchmark: metrics.Benchmark = "decision"
+) -> list[dict[str, Any]]:
+    """The multi-leg packages of the period judged as one trade each (:func:`tca.metrics.package_shortfall`).
+
+    Parameters
+    ----------
+    fills : the fills frame with a ``package`` column (the RFQ's reference for the legs of a multi-leg RFQ, else
+        None/NaN).
+    orders : the orders frame: each leg's decision price (or arrival mid) makes the package's paper price
+        ``sum_legs s q P_d`` over the quantity the legs filled.
+
+    Returns
+    -------
+    One dict per package: ``package``, ``legs`` (instruments), ``fills``, ``net_paid`` (``sum s q p``), ``paper``,
+    ``fees`` and ``total_cost`` (Decimal, to the cent, positive when the desk paid more than the package's paper
+    price: a leg bought dear and one sold dear net out), and ``priced`` (False when a leg had no benchmark price).
+    """
+    if fills.empty or "package" not in fills.columns or fills["package"].isna().all():
+        return []
+    legs = fills.loc[fills["package"].notna()].rename(columns={"package": "package_id"})
+    column = "arrival_mid" if benchmark == "arrival" else "decision_price"
+    bench = legs["order_id"].map(orders.set_index("order_id")[column]).astype(float)
+    paper = (
+        (legs["side"].astype(float) * legs["quantity"].astype(float) * bench)
+        .groupby(legs["package_id"])
+        .sum(min_count=1)
+    )
+    priced = bench.notna().groupby(legs["package_id"]).all()
+    packages = pd.DataFrame({"package_id": paper.index, "quantity": 1.0, "decision_price": paper.to_numpy()})
+    result = metrics.package_shortfall(legs, packages)
+    rows = []
+    for package_id, row in result.iterrows():
+        ok = bool(priced.get(package_id, False)) and math.isfinite(float(row["total_cost"]))
+        cents = int(row["total_cents"]) if ok else 0
+        mine = legs.loc[legs["package_id"] == package_id]
+        rows.append(
+            {
+                "package": str(package_id),
+                "legs": sorted({str(name) for name in mine["instrument"]}) if "instrument" in mine.columns else [],
+                "fills": len(mine),
+                "net_paid": metrics.cents_to_decimal(round(float(row["net_paid"]) * 100)),
+                "paper": metrics.cents_to_decimal(round(float(row["paper"]) * 100)) if ok else None,
+                "fees": metrics.cents_to_decimal(round(float(row["fees"]) * 100)),
+                "total_cost": metrics.cents_to_decimal(cents) if ok else None,
+                "priced": ok,
+            }
+        )
+    return sorted(rows, key=lambda item: item["package"])
+
+
+def dealer_markouts(fills: pd.DataFrame, tape: pd.DataFrame) -> list[dict[str, Any]]:
+    """The dealer markout curves of the period's fills on the tape (:func:`tca.metrics.markout_curves`).
+
+    Returns
+    -------
+    One dict per dealer and horizon: ``dealer``, ``horizon_s``, ``markout_bps`` (quantity-weighted; None when no
+    fill of the dealer has tape at that horizon), ``markout_cost`` (quote ccy, None likewise), ``fills`` and
+    ``fills_without_data`` (fills whose mid at the fill or at the horizon is not on the tape: counted, not hidden).
+    Positive means the market moved against the desk after it traded.
+    """
+    if fills.empty:
+        return []
+    mids = pd.DataFrame(
+        {
+            "time": pd.to_datetime(tape["time"], utc=True),
+            "instrument": tape["instrument"].astype(object),
+            "mid": tape["mid"].astype(float),
+        }
+    )
+    fill_rows = fills.loc[:, ["time", "instrument", "dealer", "side", "quantity", "price"]].astype(
+        {"instrument": object}
+    )
+    fill_rows["time"] = pd.to_datetime(fill_rows["time"], utc=True)
+    rows = metrics.markouts(fill_rows, mids)
+    curves = metrics.markout_curves(rows, by="dealer")
+    return [
+        {
+            "dealer": str(row["dealer"]),
+            "horizon_s": int(row["horizon_s"]),
+            "markout_bps": _finite_or_none(row["markout_bps"]),
+            "markout_cost": _finite_or_none(row["markout_cost"]),
+            "fills": int(row["fills"]),
+            "fills_without_data": int(row["fills_without_data"]),
+        }
+        for row in curves.to_dict("records")
+    ]
+
+
+def _finite_or_none(value: object) -> float | None:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _number(value: object) -> object:
@@ -157,6 +274,16 @@ def report_html(report: dict[str, Any]) -> str:
         parts.append(f"<p>Currency: {esc(report['currency'])}. Benchmark: {esc(report['benchmark'])}.</p>")
     if sources:
         parts.append(f"<h2>Benchmark sources</h2><ul>{sources}</ul>")
+    if report.get("packages"):
+        cells = "".join(
+            f"<tr><td>{esc(p['package'])}</td><td>{esc(', '.join(p['legs']))}</td><td>{p['fills']}</td>"
+            f"<td>{esc(str(p['total_cost']))}</td></tr>"
+            for p in report["packages"]
+        )
+        parts.append(
+            '<h2>Packages</h2><table class="packages"><thead><tr><th>package</th><th>legs</th><th>fills</th>'
+            f"<th>total_cost</th></tr></thead><tbody>{cells}</tbody></table>"
+        )
     if report["rows"]:
         header = "".join(f"<th>{esc(name)}</th>" for name in report_header())
         body = "".join(
@@ -169,8 +296,51 @@ def report_html(report: dict[str, Any]) -> str:
     return "\n".join(parts) + "\n"
 
 
+def report_frame(report: dict[str, Any]) -> pd.DataFrame:
+    """The rows as a flat frame (the CSV's columns): ``group`` text, ``quantity`` float, the amounts as exact
+    ``Decimal`` (two places), the fill counts as integers."""
+    columns = report_header()
+    records = []
+    for row in report["rows"]:
+        records.append(
+            {
+                "group": str(row["group"]),
+                "quantity": float(row["quantity"]),
+                "notional": row["notional"],
+                "total_cost": row["total_cost"],
+                **{name: row["parts"][name] for name in metrics.PARTS},
+                "fills": int(row["fills"]),
+                "unpriced_fills": int(row["unpriced_fills"]),
+            }
+        )
+    frame = pd.DataFrame.from_records(records, columns=columns)
+    return frame.astype({"group": str, "quantity": float, "fills": "int64", "unpriced_fills": "int64"})
+
+
+def report_parquet(report: dict[str, Any], path: str | Path) -> Path:
+    """Write the rows to a Parquet file (the amounts as ``decimal128`` with two places, so the parts still add up
+    to ``total_cost`` exactly), the report's header fields in the file's metadata. Returns the path written."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    amounts = ["notional", "total_cost", *metrics.PARTS]
+    frame = report_frame(report)
+    fields = [pa.field("group", pa.string()), pa.field("quantity", pa.float64())]
+    fields += [pa.field(name, pa.decimal128(38, 2)) for name in amounts]
+    fields += [pa.field("fills", pa.int64()), pa.field("unpriced_fills", pa.int64())]
+    table = pa.Table.from_pandas(frame, schema=pa.schema(fields), preserve_index=False)
+    header = {key: value for key, value in report.items() if key not in ("rows",)}
+    metadata = dict(table.schema.metadata or {})
+    metadata[b"tca_report"] = json.dumps(_number(header)).encode()
+    target = Path(path)
+    pq.write_table(table.replace_schema_metadata(metadata), target)
+    return target
+
+
 def report_render(report: dict[str, Any], *, output_format: str) -> str:
-    """The report in one of :data:`FORMAT_CHOICES`."""
+    """The report in one of the text formats of :data:`FORMAT_CHOICES` (Parquet: :func:`report_parquet`)."""
+    if output_format in FILE_ONLY_FORMATS:
+        raise ValueError(f"format {output_format!r} is binary: write it to a file with --output PATH")
     if output_format == "json":
         return report_json(report)
     if output_format == "csv":
@@ -178,3 +348,12 @@ def report_render(report: dict[str, Any], *, output_format: str) -> str:
     if output_format == "html":
         return report_html(report)
     raise ValueError(f"unknown format {output_format!r}: one of {', '.join(FORMAT_CHOICES)}")
+
+
+def report_write(report: dict[str, Any], *, output_format: str, path: str | Path) -> Path:
+    """Write the report in any of :data:`FORMAT_CHOICES` to ``path``; returns it."""
+    if output_format in FILE_ONLY_FORMATS:
+        return report_parquet(report, path)
+    target = Path(path)
+    target.write_text(report_render(report, output_format=output_format), encoding="utf-8")
+    return target

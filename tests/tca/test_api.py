@@ -11,6 +11,7 @@ from desk.models import InstrumentKind
 from desk.roles import Role
 from desk.urls import urlpatterns as desk_urlpatterns
 from execution.venue import venue_books_ensure
+from tca import services as tca_services
 from tests import factories
 from tests.tca import factories as tca_factories
 
@@ -47,6 +48,7 @@ def test_trader_gets_an_estimate_with_its_parts_and_band(client_for, trader, btc
     # and, with no fills to learn from, the defaults, flagged
     assert body["calibration"]["impact"]["is_default"] is True
     assert body["calibration"]["dealer"]["is_default"] is True
+    assert body["calibration"]["permanent"]["is_default"] is True
 
 
 @pytest.mark.parametrize(
@@ -114,10 +116,11 @@ def test_the_estimate_learns_from_the_desks_own_algorithm_fills(client_for, trad
         plan = tca_factories.plan_create(trader=trader, instrument=btc_books, quantity=str(size), limits=("100.00",))
         tca_factories.algo_fill_create(plan=plan, seq=1, quantity=str(size), price=str(100 + 0.01 * size**0.5))
 
-    # when a trader asks for an estimate
+    # when the calibration is refitted (as the hourly beat task does) and a trader asks for an estimate
+    tca_services.calibration_refit()
     body = client_for(trader).get(URL, {"instrument": "BTC-USD", "side": "buy", "quantity": "10"}).json()
 
-    # then the square-root coefficient is fitted on those 24 orders, with its window and error
+    # then the square-root coefficient is the stored fit on those 24 orders, with its window and error
     impact = body["calibration"]["impact"]
     assert impact["is_default"] is False
     assert impact["n"] == 24
