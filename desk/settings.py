@@ -138,6 +138,8 @@ CELERY_BEAT_SCHEDULE = {
     "desk-heartbeat": {"task": "desk.tasks.desk_heartbeat", "schedule": 10.0},
     # Recovers a running plan whose next tick was lost (a worker killed between ticks).
     "execution-plans-sweep": {"task": "execution.tasks.plans_sweep", "schedule": 5.0},
+    # Delta hedge every book holding options (plans owned by settings.EXECUTION_HEDGE_USERNAME, default "trader").
+    "execution-delta-hedge": {"task": "execution.hedging_tasks.delta_hedge_all", "schedule": 30.0},
     # TCA: refit the pre-trade impact and dealer terms on the desk's fills (stored fits, the latest is used).
     "tca-calibration-refit": {"task": "tca.tasks.calibration_refit", "schedule": 3600.0},
     # RFQ engine: expire RFQs past their time (releasing their desk orders), train dealer scoring daily (validated
@@ -145,6 +147,8 @@ CELERY_BEAT_SCHEDULE = {
     "rfq-expire": {"task": "rfq.tasks.rfqs_expire", "schedule": 2.0},
     "scoring-train": {"task": "rfq.tasks.scoring_train", "schedule": 86_400.0},
     "scoring-monitor": {"task": "rfq.tasks.scoring_monitor", "schedule": 900.0},
+    # Risk telemetry of every running plan: alerts and actions (pause, reduce, halt, re-route).
+    "risk-telemetry-sweep": {"task": "risk.tasks.telemetry_sweep", "schedule": 5.0},
 }
 
 # The cache carries throttle counters and dealer presence: shared through Redis when the desk has several
@@ -159,11 +163,40 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "desk.channel_layer.ThreadSafeInMemoryChannelLayer"}}
 
+# Risk. Telemetry thresholds of running plans (fractions; fill variance in multiples of its history, leakage a
+# correlation): alert at or above the first of each pair, act strictly above the second (see risk/telemetry.py).
+RISK_TELEMETRY_THRESHOLDS = {
+    "slippage_alert": 0.0010,
+    "slippage_pause": 0.0025,
+    "impact_alert": 0.0005,
+    "impact_reduce": 0.0015,
+    "participation_alert": 0.15,
+    "participation_halt": 0.25,
+    "fill_variance_alert": 2.0,
+    "fill_variance_review": 3.0,
+    "leakage_alert": 0.75,
+    "leakage_reroute": 0.90,
+}
+# No order leaves without a price the market-health monitor validated at most RISK_VALIDATED_PRICE_MAX_AGE_S
+# seconds ago (the price collar then centres on it). On in production; in the embedded/debug desk and the tests,
+# where no monitor may run, only when DESK_REQUIRE_VALIDATED_PRICE=1 (read here: a risk switch, not in desk/env.py).
+RISK_REQUIRE_VALIDATED_PRICE = os.environ.get("DESK_REQUIRE_VALIDATED_PRICE", "0" if DEBUG else "1") == "1"
+RISK_VALIDATED_PRICE_MAX_AGE_S = 5.0
+# /metrics: a bearer token for the scraper (empty: only logged-in users with risk.view_limit).
+DESK_METRICS_TOKEN = os.environ.get("DESK_METRICS_TOKEN", "")
+
+# One JSON object per line (desk.metrics.JsonFormatter) in production or with DESK_LOG_FORMAT=json.
+LOG_FORMAT = os.environ.get("DESK_LOG_FORMAT", "plain" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "desk.metrics.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "json" if LOG_FORMAT == "json" else "plain"}
+    },
     "root": {"handlers": ["console"], "level": "INFO"},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

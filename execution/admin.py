@@ -1,13 +1,24 @@
 from django.contrib import admin
 
 from desk.admin_base import ReadOnlyAdmin
-from execution.models import ChildOrder, ExecutionPlan, Fill, Position, VenueBook
+from execution.models import AlgoParamVersion, ChildOrder, ExecutionPlan, Fill, FillException, Position, VenueBook
 
 
 @admin.register(ExecutionPlan)
 class ExecutionPlanAdmin(ReadOnlyAdmin):
-    list_display = ["id", "instrument", "side", "quantity", "filled_quantity", "algorithm", "status"]
-    list_filter = ["status", "algorithm"]
+    list_display = [
+        "id",
+        "instrument",
+        "side",
+        "quantity",
+        "filled_quantity",
+        "algorithm",
+        "algo_params",
+        "status",
+        "replans",
+        "fallbacks",
+    ]
+    list_filter = ["status", "algorithm", "protocol"]
 
 
 @admin.register(ChildOrder)
@@ -29,3 +40,15 @@ class PositionAdmin(ReadOnlyAdmin):
 @admin.register(VenueBook)
 class VenueBookAdmin(ReadOnlyAdmin):
     list_display = ["venue", "underlying", "mid", "half_spread_bps", "ticked_at"]
+
+
+@admin.register(AlgoParamVersion)
+class AlgoParamVersionAdmin(ReadOnlyAdmin):
+    list_display = ["algorithm", "number", "status", "created_by", "created_at", "live_from", "retired_at"]
+    list_filter = ["algorithm", "status"]
+
+
+@admin.register(FillException)
+class FillExceptionAdmin(ReadOnlyAdmin):
+    list_display = ["exec_id", "client_order_id", "reason", "deliveries", "status", "received_at"]
+    list_filter = ["reason", "status"]

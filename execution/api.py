@@ -18,8 +18,8 @@ from rest_framework.views import APIView
 from desk.fields import api_decimal
 from desk.models import Instrument
 from desk.permissions import require_perm
-from execution import selectors, services
-from execution.models import Algorithm, ExecutionPlan, Position
+from execution import fills, selectors, services
+from execution.models import Algorithm, ExecutionPlan, FillException, Position
 from rfq.models import RFQLeg, Side
 
 
@@ -79,6 +79,11 @@ class PlanOutSerializer(serializers.Serializer):
     start_at = serializers.DateTimeField(allow_null=True)
     end_at = serializers.DateTimeField(allow_null=True)
     version = serializers.IntegerField()
+    algo_params = serializers.IntegerField(source="algo_params_id", allow_null=True, help_text="parameter version")
+    protocol = serializers.CharField(help_text="'conservative' after a fallback to the safe protocol")
+    replans = serializers.IntegerField()
+    fallbacks = serializers.IntegerField()
+    fallback_rfq = serializers.IntegerField(source="fallback_rfq_id", allow_null=True, help_text="RFQ of the residual")
 
 
 @extend_schema_serializer(component_name="ExecutionPlanDetail")
@@ -197,6 +202,35 @@ class PlanCancelApi(_PlanActionApi):
         return services.plan_cancel(plan_id=plan_id, actor=actor, reason=reason, version=version)
 
 
+@extend_schema_serializer(component_name="ExecutionPlanFallbackRfqIn")
+class PlanFallbackRfqInSerializer(PlanActionInSerializer):
+    dealers = serializers.ListField(
+        child=serializers.CharField(max_length=32),
+        required=False,
+        allow_empty=False,
+        default=None,
+        help_text="dealer codes; default: up to three trusted dealers quoting the instrument",
+    )
+
+
+class PlanFallbackRfqApi(APIView):
+    """Switch what is left of a plan to an RFQ to trusted dealers; traders and risk officers."""
+
+    permission_classes = [CanSteerPlans]
+
+    @extend_schema(request=PlanFallbackRfqInSerializer, responses=PlanOutSerializer)
+    def post(self, request: Request, plan_id: int) -> Response:
+        body = PlanFallbackRfqInSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            plan = services.plan_fallback_to_rfq(plan_id=plan_id, actor=request.user, **body.validated_data)
+        except ExecutionPlan.DoesNotExist:
+            raise NotFound(f"no execution plan {plan_id}") from None
+        except services.ExecutionRefused as error:
+            raise _refused(error) from None
+        return Response(PlanOutSerializer(plan).data)
+
+
 @extend_schema_serializer(component_name="ExecutionPosition")
 class PositionOutSerializer(serializers.Serializer):
     book = serializers.CharField()
@@ -216,3 +250,64 @@ class PositionListApi(ListAPIView):
 
     def get_queryset(self) -> QuerySet[Position]:
         return selectors.positions_list()
+
+
+@extend_schema_serializer(component_name="ExecutionFillException")
+class FillExceptionOutSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    exec_id = serializers.CharField()
+    client_order_id = serializers.CharField()
+    reason = serializers.CharField()
+    detail = serializers.CharField()
+    report = serializers.JSONField(help_text="the execution report as received")
+    deliveries = serializers.IntegerField()
+    status = serializers.CharField()
+    received_at = serializers.DateTimeField()
+    reviewed_by = serializers.CharField(source="reviewed_by.username", allow_null=True, default=None)
+    reviewed_at = serializers.DateTimeField(allow_null=True)
+    review_note = serializers.CharField()
+
+
+class FillExceptionListApi(ListAPIView):
+    """Venue execution reports not booked (unknown or finished child order, overfill, changed report), newest
+    first (``?status=open``)."""
+
+    permission_classes = [require_perm("execution.view_fill")]
+    serializer_class = FillExceptionOutSerializer
+    filterset_fields = ["status", "reason"]
+
+    def get_queryset(self) -> QuerySet[FillException]:
+        return selectors.fill_exceptions_list()
+
+
+@extend_schema_serializer(component_name="ExecutionFillExceptionReviewIn")
+class FillExceptionReviewInSerializer(serializers.Serializer):
+    note = serializers.CharField(max_length=255, help_text="what the review found and did")
+
+
+class CanReviewFillExceptions(BasePermission):
+    message = f"your role does not allow this (needs {' or '.join(fills.REVIEW_PERMS)})"
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        user = request.user
+        return bool(user and user.is_authenticated and any(user.has_perm(p) for p in fills.REVIEW_PERMS))
+
+
+class FillExceptionReviewApi(APIView):
+    """Close a fill exception after review; risk officers."""
+
+    permission_classes = [CanReviewFillExceptions]
+
+    @extend_schema(request=FillExceptionReviewInSerializer, responses=FillExceptionOutSerializer)
+    def post(self, request: Request, exception_id: int) -> Response:
+        body = FillExceptionReviewInSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            exception = fills.fill_exception_review(
+                exception_id=exception_id, actor=request.user, **body.validated_data
+            )
+        except FillException.DoesNotExist:
+            raise NotFound(f"no fill exception {exception_id}") from None
+        except services.ExecutionRefused as error:
+            raise _refused(error) from None
+        return Response(FillExceptionOutSerializer(exception).data)

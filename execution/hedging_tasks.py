@@ -9,11 +9,19 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import OperationalError
 
 from execution.errors import ExecutionPermissionDenied, ExecutionRefused
 from execution.hedging_services import delta_hedge_book
+from execution.selectors import option_books
+
+# The beat hedger's plans belong to a person (a plan has a trader; see ``plan_create``): the user named by the
+# ``EXECUTION_HEDGE_USERNAME`` setting, by default the demo desk's ``trader``. No such active user: nothing is hedged,
+# and each run logs a warning.
+HEDGE_USERNAME_SETTING = "EXECUTION_HEDGE_USERNAME"
+DEFAULT_HEDGE_USERNAME = "trader"
 
 logger = logging.getLogger(__name__)
 
@@ -40,3 +48,19 @@ def delta_hedge(book: str, underlying: str, username: str) -> int | None:
         logger.warning("delta hedge of %s %s refused: %s", book, underlying, error)
         return None
     return plan.pk if plan is not None else None
+
+
+def hedge_username() -> str:
+    """The user the beat hedger's plans belong to (see :data:`HEDGE_USERNAME_SETTING`)."""
+    return str(getattr(settings, HEDGE_USERNAME_SETTING, DEFAULT_HEDGE_USERNAME))
+
+
+@shared_task(name="execution.hedging_tasks.delta_hedge_all", acks_late=True)
+def delta_hedge_all() -> list[list[str]]:
+    """Beat: queue a hedge check for every book with options, per underlying. Returns the (book, underlying)
+    pairs queued."""
+    username = hedge_username()
+    pairs = option_books()
+    for book, underlying in pairs:
+        delta_hedge.delay(book, underlying, username)
+    return [list(pair) for pair in pairs]

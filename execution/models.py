@@ -25,6 +25,47 @@ class PlanStatus(models.TextChoices):
     COMPLETED = "completed", "Completed"
     CANCELLED = "cancelled", "Cancelled"
     HALTED = "halted", "Halted by risk"
+    SWITCHED = "switched", "Switched to an RFQ"
+
+
+class AlgoParamStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    VALIDATED = "validated", "Validated"
+    LIVE = "live", "Live"
+    RETIRED = "retired", "Retired"
+
+
+class AlgoParamVersion(models.Model):
+    """One version of an algorithm's parameters, promoted like a model: draft -> validated -> live -> retired.
+
+    At most one version per algorithm is live; new plans of the algorithm run it (``ExecutionPlan.algo_params``).
+    ``live_from`` is set when a version first goes live, so that "the last stable version" of an algorithm is the
+    most recent one that was ever live."""
+
+    algorithm = models.CharField(max_length=16, choices=Algorithm.choices)
+    number = models.PositiveIntegerField(help_text="1, 2, ... per algorithm")
+    params = models.JSONField(default=dict, blank=True, help_text="plan parameters the version sets")
+    status = models.CharField(max_length=16, choices=AlgoParamStatus.choices, default=AlgoParamStatus.DRAFT)
+    notes = models.TextField(blank=True, default="")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    validated_at = models.DateTimeField(null=True, blank=True)
+    live_from = models.DateTimeField(null=True, blank=True, help_text="UTC; when it last went live")
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["algorithm", "-number"]
+        permissions = [("promote_algoparams", "Can validate, promote and roll back algorithm parameters")]
+        constraints = [
+            models.UniqueConstraint(fields=["algorithm", "number"], name="algoparams_unique_number"),
+            models.UniqueConstraint(
+                fields=["algorithm"], condition=Q(status="live"), name="algoparams_one_live_per_algorithm"
+            ),
+            models.CheckConstraint(condition=Q(number__gte=1), name="algoparams_number_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.algorithm} v{self.number} ({self.status})"
 
 
 class ExecutionPlan(models.Model):
@@ -45,6 +86,25 @@ class ExecutionPlan(models.Model):
     version = models.PositiveIntegerField(default=0, help_text="optimistic lock, bumped by every state change")
     tick_seq = models.PositiveIntegerField(
         default=0, help_text="number of the worker tick that may re-schedule the next one (one tick chain per plan)"
+    )
+    algo_params = models.ForeignKey(
+        AlgoParamVersion,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="plans",
+        help_text="the parameter version the plan runs (null: the algorithm's built-in defaults)",
+    )
+    protocol = models.CharField(
+        max_length=16, blank=True, default="", help_text="'conservative' once the plan fell back to the safe protocol"
+    )
+    baseline = models.JSONField(
+        default=dict, blank=True, help_text="what the current schedule assumed: market state, start, fills (re-plans)"
+    )
+    replans = models.PositiveIntegerField(default=0)
+    fallbacks = models.PositiveIntegerField(default=0)
+    fallback_rfq = models.ForeignKey(
+        "rfq.RFQ", null=True, blank=True, on_delete=models.PROTECT, related_name="fallback_plans"
     )
 
     class Meta:
@@ -146,6 +206,48 @@ class Position(models.Model):
 
     def __str__(self) -> str:
         return f"{self.book} {self.instrument} {self.quantity}"
+
+
+class FillExceptionReason(models.TextChoices):
+    UNKNOWN_CHILD = "unknown_child", "No such child order"
+    FINISHED_CHILD = "finished_child", "Child order already finished"
+    OVERFILL = "overfill", "More than the child's open quantity"
+    MISMATCH = "mismatch", "Same exec id, different fill"
+
+
+class FillExceptionStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    REVIEWED = "reviewed", "Reviewed"
+
+
+class FillException(models.Model):
+    """A venue execution report the desk did not book (unknown or finished child order, an overfill, an exec id
+    seen before with other figures), kept for review. One row per ``exec_id``: a report delivered again only
+    counts ``deliveries``."""
+
+    exec_id = models.CharField(max_length=64, unique=True)
+    client_order_id = models.CharField(max_length=64)
+    child_order = models.ForeignKey(
+        ChildOrder, null=True, blank=True, on_delete=models.PROTECT, related_name="fill_exceptions"
+    )
+    reason = models.CharField(max_length=16, choices=FillExceptionReason.choices)
+    detail = models.CharField(max_length=255, blank=True, default="")
+    report = models.JSONField(help_text="the execution report as received")
+    deliveries = models.PositiveIntegerField(default=1)
+    status = models.CharField(max_length=16, choices=FillExceptionStatus.choices, default=FillExceptionStatus.OPEN)
+    received_at = models.DateTimeField(help_text="UTC, first delivery")
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_note = models.CharField(max_length=255, blank=True, default="")
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [models.CheckConstraint(condition=Q(deliveries__gte=1), name="fillexception_deliveries")]
+
+    def __str__(self) -> str:
+        return f"{self.exec_id} {self.reason}"
 
 
 class VenueKind(models.TextChoices):

@@ -6,7 +6,17 @@ from datetime import datetime, timedelta
 
 from django.db.models import Prefetch, QuerySet
 
-from execution.models import ChildOrder, ChildOrderStatus, ExecutionPlan, Fill, PlanStatus, Position, VenueBook
+from desk.models import InstrumentKind
+from execution.models import (
+    ChildOrder,
+    ChildOrderStatus,
+    ExecutionPlan,
+    Fill,
+    FillException,
+    PlanStatus,
+    Position,
+    VenueBook,
+)
 
 # Children that have not left the desk yet.
 PENDING_CHILD_STATES = (ChildOrderStatus.PLANNED, ChildOrderStatus.CHECKED)
@@ -63,6 +73,23 @@ def positions_list(*, book: str | None = None) -> QuerySet[Position]:
     """Positions, optionally of one book."""
     positions = Position.objects.select_related("instrument")
     return positions if book is None else positions.filter(book=book)
+
+
+def fill_exceptions_list(*, status: str | None = None) -> QuerySet[FillException]:
+    """Execution reports kept for review, newest first, optionally of one status."""
+    rows = FillException.objects.select_related("reviewed_by")
+    return rows if status is None else rows.filter(status=status)
+
+
+def option_books() -> list[tuple[str, str]]:
+    """(book, underlying) of every book holding options, sorted: what the beat hedger checks."""
+    rows = (
+        Position.objects.filter(instrument__kind=InstrumentKind.OPTION)
+        .exclude(quantity=0)
+        .values_list("book", "instrument__base_currency")
+        .distinct()
+    )
+    return sorted(set(rows))
 
 
 def venue_books(*, underlying: str) -> list[VenueBook]:

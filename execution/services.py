@@ -15,6 +15,15 @@ repeat the refusal, and a halted plan waits for a person (``plan_resume``). A ch
 the plan's next pending child, so the parent can still complete once the market allows it; a refusal of the last
 child leaves the plan ``completed`` with a shortfall.
 
+Re-plans and fallbacks
+----------------------
+After sending what is due, each tick asks :func:`execution.replan.plan_replan_check` whether fills or the market
+deviate from the plan's schedule beyond its tolerances; if so the residual is re-sliced (a ``replan`` decision
+record). An exception while working or re-planning a plan, or :func:`plan_algo_failed` called by risk telemetry,
+falls the plan back to its algorithm's last stable parameter version, else to the conservative protocol, else halts
+it (:mod:`execution.fallback`, a ``fallback`` decision record). :func:`plan_fallback_to_rfq` moves the residual to an
+RFQ. New plans run their algorithm's live parameter version (:mod:`execution.algo_params`).
+
 Crash safety
 ------------
 The venue is a database row, so sending a child, its fill, the position, the plan's progress and the audit event
@@ -24,6 +33,7 @@ commit together or not at all. A child that is no longer pending is returned as 
 
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,15 +41,15 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F, Sum
 
 from desk.audit import Actor, actor_label, audit_record, json_normalize
-from desk.db import row_locked
 from desk.events import broadcast
 from desk.fields import to_decimal
 from desk.models import Instrument, InstrumentKind
 from execution import selectors
+from execution.algo_params import algo_params_live
 from execution.errors import ExecutionPermissionDenied, ExecutionRefused
 from execution.models import (
     Algorithm,
@@ -52,6 +62,7 @@ from execution.models import (
     VenueBook,
 )
 from execution.positions import PositionState, position_apply
+from execution.replan import plan_baseline, plan_replan_check, primary_book, replan_tolerances
 from execution.schedule import plan_schedule, underlying_config_or_refuse
 from execution.venue import (
     STALE_PRICE,
@@ -69,6 +80,8 @@ from execution.venue import (
 from rfq.models import RFQLeg, Side
 from risk.orders import DEFAULT_BOOK, MarketState, ProposedOrder
 from risk.services import KILL_SWITCH_LIMIT, CheckReport, limit_check
+
+logger = logging.getLogger(__name__)
 
 EXECUTION_ACTOR = "system:execution"
 PLAN_PROGRESS = "plan.progress"
@@ -141,6 +154,14 @@ def plan_create(
         raise ExecutionRefused({"instrument": "the simulated venues trade spot and perpetuals, not options"})
     if not isinstance(parameters, dict):
         raise ExecutionRefused({"parameters": "parameters must be an object"})
+    # The algorithm's live parameter version sets the defaults; the plan's own parameters override them.
+    algo_params = algo_params_live(algorithm=algorithm)
+    if algo_params is not None:
+        parameters = algo_params.params | parameters
+    try:
+        replan_tolerances(parameters)
+    except ValueError as error:
+        raise ExecutionRefused({"parameters": str(error)}) from None
     underlying_config_or_refuse(instrument.base_currency)
     if rfq_leg is not None and (rfq_leg.instrument_id != instrument.pk or rfq_leg.side != side):
         raise ExecutionRefused({"rfq_leg": "the plan must work the leg's own instrument and side"})
@@ -173,6 +194,7 @@ def plan_create(
             algorithm=algorithm,
             parameters=stored,
             created_by=user,
+            algo_params=algo_params,
         )
         ChildOrder.objects.bulk_create(
             ChildOrder(
@@ -193,6 +215,7 @@ def plan_create(
             after=_plan_public(plan)
             | {
                 "parameters": stored,
+                "algo_params": algo_params.pk if algo_params else None,
                 "rfq_leg": rfq_leg.pk if rfq_leg else None,
                 "children": [str(q) for q in schedule.quantities],
                 "offsets_s": [round(o, 6) for o in schedule.offsets_s],
@@ -226,7 +249,7 @@ def _status_set(plan: ExecutionPlan, status: str, *, actor: Actor, action: str, 
     if status == PlanStatus.RUNNING and plan.start_at is None:
         plan.start_at = now
         fields.append("start_at")
-    if status in (PlanStatus.COMPLETED, PlanStatus.CANCELLED):
+    if status in (PlanStatus.COMPLETED, PlanStatus.CANCELLED, PlanStatus.SWITCHED):
         plan.end_at = now
         fields.append("end_at")
     plan.save(update_fields=fields)
@@ -254,7 +277,11 @@ def plan_start(*, plan_id: int, actor: Actor, version: int | None = None) -> Exe
         plan = _plan_locked(plan_id, version)
         if plan.status != PlanStatus.DRAFT:
             raise ExecutionRefused(f"plan {plan_id} is {plan.status}, only a draft can be started")
-        _children_retime(plan, datetime.now(UTC))
+        now = datetime.now(UTC)
+        _children_retime(plan, now)
+        venue_books_ensure(underlying=plan.instrument.base_currency, now=now)
+        plan.baseline = plan_baseline(plan=plan, now=now, row=primary_book(plan))
+        plan.save(update_fields=["baseline"])
         _status_set(plan, PlanStatus.RUNNING, actor=actor, action="execution_plan.start")
         _tick_queue(plan)
     return plan
@@ -461,11 +488,27 @@ def _child_refused(child_order_id: int, *, reason: str, limits: list[str], actor
     return child
 
 
+def _position_locked(*, book: str, instrument: Instrument) -> Position:
+    """The book's position row, locked and created when missing. Not ``desk.db.row_locked``: its ``.first()`` orders
+    by ``Position.Meta.ordering``, which joins the instrument, and a plain ``FOR UPDATE`` then locks the instrument's
+    row too; on PostgreSQL every fill then serialized on the instrument and deadlocked with any transaction whose
+    deferred foreign-key check takes ``FOR KEY SHARE`` on it."""
+    rows = Position.objects.select_for_update(of=("self",)).filter(book=book, instrument=instrument).order_by("pk")
+    position = rows.first()
+    if position is not None:
+        return position
+    try:
+        with transaction.atomic():
+            return Position.objects.create(book=book, instrument=instrument)
+    except IntegrityError:
+        return rows.get()
+
+
 def position_book_fill(
     *, book: str, instrument: Instrument, side: str, quantity: Decimal, price: Decimal, fee: Decimal = Decimal(0)
 ) -> Position:
     """Apply one fill to the book's position (call inside the transaction that books the fill)."""
-    position = row_locked(Position, book=book, instrument=instrument)
+    position = _position_locked(book=book, instrument=instrument)
     state = position_apply(
         PositionState(position.quantity, position.average_price, position.realized_pnl),
         side=side,
@@ -601,10 +644,23 @@ def plan_work(*, plan_id: int, tick_seq: int | None = None, now: datetime | None
     now = now or datetime.now(UTC)
     sent = 0
     for child_id in selectors.child_orders_due(plan_id=plan_id, now=now):
-        child_order_send(child_order_id=child_id)
+        try:
+            child_order_send(child_order_id=child_id)
+        except DatabaseError:
+            raise  # the task retries: the database, not the algorithm, failed
+        except Exception as error:
+            _algo_failed_by_worker(plan_id, f"working child {child_id} raised {error!r}")
+            return TickOutcome(sent, None, None)
         sent += 1
         if not ExecutionPlan.objects.filter(pk=plan_id, status=PlanStatus.RUNNING).exists():
             return TickOutcome(sent, None, None)
+    try:
+        plan_replan_check(plan_id=plan_id, now=now)
+    except DatabaseError:
+        raise
+    except Exception as error:
+        _algo_failed_by_worker(plan_id, f"re-plan raised {error!r}")
+        return TickOutcome(sent, None, None)
     following = selectors.child_order_next(plan_id=plan_id)
     if following is None:
         return TickOutcome(sent, None, None)
@@ -614,6 +670,33 @@ def plan_work(*, plan_id: int, tick_seq: int | None = None, now: datetime | None
         return TickOutcome(sent, None, None)
     wait = (following.scheduled_at - datetime.now(UTC)).total_seconds()
     return TickOutcome(sent, min(max(wait, 0.0), MAX_TICK_S), seq + 1)
+
+
+def _algo_failed_by_worker(plan_id: int, reason: str) -> None:
+    """The worker's fallback on an exception: a fallback refused (the plan ended meanwhile) is only logged; the
+    fallback queues the plan's next tick itself."""
+    logger.exception("plan %s: %s", plan_id, reason)
+    try:
+        plan_algo_failed(plan_id=plan_id, reason=reason, actor=EXECUTION_ACTOR)
+    except ExecutionRefused as refused:
+        logger.warning("plan %s: no fallback (%s)", plan_id, refused)
+
+
+def plan_algo_failed(*, plan_id: int, reason: str, actor: Actor) -> ExecutionPlan:
+    """A plan's algorithm failed (an exception, a telemetry breach): fall back to the last stable parameter version
+    or the conservative protocol, or halt (see :mod:`execution.fallback`)."""
+    from execution.fallback import plan_algo_failed as fallback
+
+    return fallback(plan_id=plan_id, reason=reason, actor=actor)
+
+
+def plan_fallback_to_rfq(
+    *, plan_id: int, actor: Actor, reason: str = "", dealers: list[str] | None = None, version: int | None = None
+) -> ExecutionPlan:
+    """Switch a plan's residual to an RFQ to trusted dealers (see :mod:`execution.fallback`)."""
+    from execution.fallback import plan_fallback_to_rfq as switch
+
+    return switch(plan_id=plan_id, actor=actor, reason=reason, dealers=dealers, version=version)
 
 
 def plans_stalled_find(*, grace_s: float = 5.0) -> list[int]:

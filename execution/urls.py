@@ -12,5 +12,12 @@ urlpatterns = [
     path("plans/<int:plan_id>/pause/", api.PlanPauseApi.as_view(), name="execution-plan-pause"),
     path("plans/<int:plan_id>/resume/", api.PlanResumeApi.as_view(), name="execution-plan-resume"),
     path("plans/<int:plan_id>/cancel/", api.PlanCancelApi.as_view(), name="execution-plan-cancel"),
+    path("plans/<int:plan_id>/fallback-rfq/", api.PlanFallbackRfqApi.as_view(), name="execution-plan-fallback-rfq"),
+    path("fill-exceptions/", api.FillExceptionListApi.as_view(), name="execution-fill-exceptions"),
+    path(
+        "fill-exceptions/<int:exception_id>/review/",
+        api.FillExceptionReviewApi.as_view(),
+        name="execution-fill-exception-review",
+    ),
     path("positions/", api.PositionListApi.as_view(), name="execution-positions"),
 ]

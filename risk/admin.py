@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from desk.admin_base import ReadOnlyAdmin
-from risk.models import KillSwitch, Limit
+from risk.models import Alert, KillSwitch, Limit
 
 
 @admin.register(Limit)
@@ -13,3 +13,9 @@ class LimitAdmin(ReadOnlyAdmin):
 @admin.register(KillSwitch)
 class KillSwitchAdmin(ReadOnlyAdmin):
     list_display = ["scope", "scope_key", "engaged", "reason", "changed_by", "changed_at"]
+
+
+@admin.register(Alert)
+class AlertAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "kind", "level", "value", "threshold", "action", "plan", "acknowledged"]
+    list_filter = ["kind", "level", "action", "acknowledged"]

@@ -15,7 +15,8 @@ from rest_framework.views import APIView
 from desk.fields import MAX_DIGITS, api_decimal
 from desk.permissions import require_perm
 from risk import selectors, services
-from risk.models import KillSwitch, Limit, LimitKind, LimitScope
+from risk.models import Alert, KillSwitch, Limit, LimitKind, LimitScope
+from risk.telemetry_services import alert_acknowledge
 
 
 def _refused(error: services.RiskRefused) -> ValidationError:
@@ -149,3 +150,48 @@ class KillSwitchRearmApi(APIView):
         except services.RiskRefused as error:
             raise _refused(error) from None
         return Response(KillSwitchOutSerializer(switch).data)
+
+
+@extend_schema_serializer(component_name="RiskAlert")
+class AlertOutSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    scope = serializers.CharField()
+    scope_key = serializers.CharField()
+    kind = serializers.CharField()
+    level = serializers.CharField()
+    value = api_decimal(help_text="in the kind's unit: a fraction, a multiple of the history, or a correlation")
+    threshold = api_decimal()
+    action = serializers.CharField()
+    action_result = serializers.CharField()
+    message = serializers.CharField()
+    plan = serializers.IntegerField(source="plan_id", allow_null=True)
+    instrument = serializers.CharField(source="plan.instrument.symbol", allow_null=True, default=None)
+    created_at = serializers.DateTimeField()
+    acknowledged = serializers.BooleanField()
+
+
+class AlertListApi(ListAPIView):
+    """The open (unacknowledged) risk alerts, newest first; ``?plan=<id>`` for one plan's."""
+
+    permission_classes = [require_perm("risk.view_limit")]
+    serializer_class = AlertOutSerializer
+
+    def get_queryset(self) -> QuerySet[Alert]:
+        plan = self.request.query_params.get("plan")
+        if plan is not None and not plan.isdigit():
+            raise ValidationError({"plan": "a plan id"})
+        return selectors.alerts_open(plan_id=int(plan) if plan else None)
+
+
+class AlertAcknowledgeApi(APIView):
+    """Acknowledge an open alert (a trader or a risk officer): it leaves the open list."""
+
+    permission_classes = [require_perm("risk.view_limit")]
+
+    @extend_schema(request=None, responses=AlertOutSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        try:
+            alert = alert_acknowledge(alert_id=pk, actor=request.user)
+        except services.RiskRefused as error:
+            raise _refused(error) from None
+        return Response(AlertOutSerializer(alert).data)

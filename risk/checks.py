@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # The limit kinds, spelled as :class:`risk.models.LimitKind` values (kept equal by a test): this module stays free
 # of Django so that it can be benchmarked and property-tested on its own.
@@ -22,6 +22,8 @@ MAX_ORDER_NOTIONAL = "max_order_notional"
 MAX_POSITION = "max_position"
 PARTICIPATION_CAP = "participation_cap"
 MAX_DAILY_LOSS = "max_daily_loss"
+# Not a limit row: the rule that no order leaves without a fresh price validated by the market-health monitor.
+VALIDATED_PRICE = "validated_price"
 
 REL_TOL = 1e-9
 BPS = 10_000.0
@@ -80,13 +82,21 @@ class OrderState:
 @dataclass(frozen=True, slots=True)
 class CheckResult:
     """The outcome of one check: ``limit`` is the kind's name, ``observed`` and ``threshold`` are in its unit
-    (``threshold`` after any volatility scaling), ``message`` says it all in one line."""
+    (``threshold`` after any volatility scaling), ``message`` says it all in one line.
+
+    ``describe`` is the message or a function that writes it: formatting the figures costs more than the check
+    itself, and only a refusal's message is read, so the checks pass a function and ``message`` calls it.
+    """
 
     limit: str
     passed: bool
     observed: float
     threshold: float
-    message: str
+    describe: str | Callable[[], str] = field(repr=False, compare=False)
+
+    @property
+    def message(self) -> str:
+        return self.describe if isinstance(self.describe, str) else self.describe()
 
 
 def _fmt(value: float) -> str:
@@ -127,19 +137,22 @@ def price_collar(state: OrderState, limit_bps: float) -> CheckResult:
             False,
             math.nan,
             band,
-            f"{PRICE_COLLAR_BPS}: limit {_fmt(band)} bps, no valid mid to check order price {_fmt(state.price)}",
+            lambda: (
+                f"{PRICE_COLLAR_BPS}: limit {_fmt(band)} bps, no valid mid to check order price {_fmt(state.price)}"
+            ),
         )
     distance = abs(state.price - state.mid) / state.mid * BPS
-    passed = _within(distance, band)
-    scaled = "" if band == limit_bps else f" (set {_fmt(limit_bps)}, widened ×{_fmt(band / limit_bps)} by volatility)"
-    return CheckResult(
-        PRICE_COLLAR_BPS,
-        passed,
-        distance,
-        band,
-        f"{PRICE_COLLAR_BPS}: limit {_fmt(band)} bps{scaled}, order {_fmt(state.price)} is {_fmt(distance)} bps "
-        f"from mid {_fmt(state.mid)}",
-    )
+
+    def describe() -> str:
+        scaled = (
+            "" if band == limit_bps else f" (set {_fmt(limit_bps)}, widened ×{_fmt(band / limit_bps)} by volatility)"
+        )
+        return (
+            f"{PRICE_COLLAR_BPS}: limit {_fmt(band)} bps{scaled}, order {_fmt(state.price)} is {_fmt(distance)} bps "
+            f"from mid {_fmt(state.mid)}"
+        )
+
+    return CheckResult(PRICE_COLLAR_BPS, _within(distance, band), distance, band, describe)
 
 
 def max_order_notional(state: OrderState, limit: float) -> CheckResult:
@@ -150,9 +163,11 @@ def max_order_notional(state: OrderState, limit: float) -> CheckResult:
         _within(notional, limit),
         notional,
         limit,
-        f"{MAX_ORDER_NOTIONAL}: limit {_fmt(limit)}, order {_fmt(state.quantity)} × {_fmt(state.price)}"
-        + ("" if state.multiplier == 1.0 else f" × {_fmt(state.multiplier)}")
-        + f" = {_fmt(notional)}",
+        lambda: (
+            f"{MAX_ORDER_NOTIONAL}: limit {_fmt(limit)}, order {_fmt(state.quantity)} × {_fmt(state.price)}"
+            + ("" if state.multiplier == 1.0 else f" × {_fmt(state.multiplier)}")
+            + f" = {_fmt(notional)}"
+        ),
     )
 
 
@@ -170,16 +185,16 @@ def max_position(state: OrderState, limit: float) -> CheckResult:
     threshold = dynamic_position_limit(limit, state.volatility_ratio)
     after = state.position_after
     passed = _within(abs(after), threshold) or state.reduces_risk
-    scaled = "" if threshold == limit else f" (set {_fmt(limit)}, ÷{_fmt(state.volatility_ratio)} for volatility)"
-    reducing = ", reduces risk" if state.reduces_risk else ""
-    return CheckResult(
-        MAX_POSITION,
-        passed,
-        abs(after),
-        threshold,
-        f"{MAX_POSITION}: limit {_fmt(threshold)}{scaled}, position {_fmt(state.position)} → {_fmt(after)} "
-        f"after the order{reducing}",
-    )
+
+    def describe() -> str:
+        scaled = "" if threshold == limit else f" (set {_fmt(limit)}, ÷{_fmt(state.volatility_ratio)} for volatility)"
+        reducing = ", reduces risk" if state.reduces_risk else ""
+        return (
+            f"{MAX_POSITION}: limit {_fmt(threshold)}{scaled}, position {_fmt(state.position)} → {_fmt(after)} "
+            f"after the order{reducing}"
+        )
+
+    return CheckResult(MAX_POSITION, passed, abs(after), threshold, describe)
 
 
 def participation_cap(state: OrderState, cap: float) -> CheckResult:
@@ -190,8 +205,10 @@ def participation_cap(state: OrderState, cap: float) -> CheckResult:
         _within(state.quantity, allowed),
         state.quantity,
         allowed,
-        f"{PARTICIPATION_CAP}: limit {_fmt(cap)} × recent volume {_fmt(state.recent_volume)} = {_fmt(allowed)}, "
-        f"order {_fmt(state.quantity)}",
+        lambda: (
+            f"{PARTICIPATION_CAP}: limit {_fmt(cap)} × recent volume {_fmt(state.recent_volume)} = "
+            f"{_fmt(allowed)}, order {_fmt(state.quantity)}"
+        ),
     )
 
 
@@ -201,18 +218,40 @@ def max_daily_loss(state: OrderState, limit: float) -> CheckResult:
     loss = -state.pnl_today
     breached = not _within(loss, limit)
     passed = not breached or state.reduces_risk
-    if not breached:
-        status = "within"
-    elif state.reduces_risk:
-        status = "breached, risk-reducing order allowed"
-    else:
-        status = "breached, only risk-reducing orders pass"
+
+    def describe() -> str:
+        if not breached:
+            status = "within"
+        elif state.reduces_risk:
+            status = "breached, risk-reducing order allowed"
+        else:
+            status = "breached, only risk-reducing orders pass"
+        return f"{MAX_DAILY_LOSS}: limit {_fmt(limit)}, loss today {_fmt(loss)} ({status})"
+
+    return CheckResult(MAX_DAILY_LOSS, passed, loss, limit, describe)
+
+
+def validated_price_check(age_s: float | None, max_age_s: float) -> CheckResult:
+    """A validated reference price must exist and be fresh: validated by the market-health monitor at most
+    ``max_age_s`` seconds ago. ``age_s`` is None when the monitor has no price for the underlying (never seen, or
+    halted: no trusted feed)."""
+    if age_s is None or not math.isfinite(age_s):
+        return CheckResult(
+            VALIDATED_PRICE,
+            False,
+            math.nan,
+            max_age_s,
+            lambda: (
+                f"{VALIDATED_PRICE}: no price validated by the market-health monitor (fresh: at most "
+                f"{_fmt(max_age_s)} s old)"
+            ),
+        )
     return CheckResult(
-        MAX_DAILY_LOSS,
-        passed,
-        loss,
-        limit,
-        f"{MAX_DAILY_LOSS}: limit {_fmt(limit)}, loss today {_fmt(loss)} ({status})",
+        VALIDATED_PRICE,
+        _within(age_s, max_age_s),
+        age_s,
+        max_age_s,
+        lambda: f"{VALIDATED_PRICE}: limit {_fmt(max_age_s)} s, validated price is {_fmt(age_s)} s old",
     )
 
 

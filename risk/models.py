@@ -65,3 +65,70 @@ class KillSwitch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope}:{self.scope_key or '*'} {'ENGAGED' if self.engaged else 'armed'}"
+
+
+class AlertKind(models.TextChoices):
+    SLIPPAGE = "slippage", "Realized slippage vs benchmark"
+    IMPACT = "impact", "Market impact vs pre-trade mid"
+    PARTICIPATION = "participation", "Participation (5 min)"
+    FILL_VARIANCE = "fill_variance", "Fill price variance vs history"
+    LEAKAGE = "leakage", "Information leakage score"
+
+
+class AlertLevel(models.TextChoices):
+    ALERT = "alert", "Alert"
+    ACTION = "action", "Action"
+
+
+class AlertAction(models.TextChoices):
+    NONE = "none", "None"
+    PAUSE = "pause", "Pause the plan"
+    REDUCE = "reduce", "Reduce child size"
+    HALT = "halt", "Halt the plan"
+    REVIEW = "review", "Review by a person"
+    REROUTE = "reroute", "Re-route"
+
+
+class Alert(models.Model):
+    """A risk alert: a telemetry metric at or above its threshold, and the action risk took (if any).
+
+    ``value`` and ``threshold`` are in the kind's unit (a fraction, a multiple or a correlation); ``action_result``
+    says what the execution service answered. One open (unacknowledged) alert per plan, kind and level.
+    """
+
+    scope = models.CharField(max_length=16, default="plan", help_text="plan, underlying, book or desk")
+    scope_key = models.CharField(max_length=64, blank=True, default="")
+    kind = models.CharField(max_length=24, choices=AlertKind.choices)
+    level = models.CharField(max_length=8, choices=AlertLevel.choices, default=AlertLevel.ALERT)
+    value = models.DecimalField(max_digits=28, decimal_places=12)
+    threshold = models.DecimalField(max_digits=28, decimal_places=12)
+    action = models.CharField(max_length=8, choices=AlertAction.choices, default=AlertAction.NONE)
+    action_result = models.CharField(max_length=255, blank=True, default="")
+    message = models.CharField(max_length=255)
+    plan = models.ForeignKey(
+        "execution.ExecutionPlan", null=True, blank=True, on_delete=models.PROTECT, related_name="risk_alerts"
+    )
+    created_at = models.DateTimeField(help_text="UTC")
+    acknowledged = models.BooleanField(default=False)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["acknowledged", "created_at"])]
+        constraints = [
+            models.CheckConstraint(condition=Q(threshold__gte=0), name="alert_threshold_non_negative"),
+            models.CheckConstraint(
+                condition=Q(acknowledged=False, acknowledged_at__isnull=True)
+                | Q(acknowledged=True, acknowledged_at__isnull=False),
+                name="alert_acknowledged_has_time",
+            ),
+            models.UniqueConstraint(
+                fields=["plan", "kind", "level"], condition=Q(acknowledged=False), name="alert_one_open_per_plan_kind"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.level} {self.scope}:{self.scope_key} {self.value}"

@@ -11,10 +11,11 @@ listener does), so that nothing an execution plan does can stop it from seeing t
   refuses, the trip is retried at every tick for as long as the underlying stays halted.
 - A return to ``healthy`` re-arms nothing: only a risk officer does (``risk.services.kill_switch_rearm``).
 
-The latest state lives in this process's memory (:func:`market_health_snapshot`), which is right for the embedded
-desk (one process). With several processes, the service would run once (its own process, like the Celery beat)
-and write each change to a shared store — a cache key per underlying on Redis, or a row per underlying — that the
-selectors read instead; the circuit breaker itself already goes through the database.
+The latest state lives in this process's memory (:func:`market_health_snapshot`). Each underlying's validated
+price, state and evaluation time are also published to the desk's cache at every tick (:mod:`risk.reference`):
+Redis when the desk has several processes, so the pre-trade checks of every worker read them. With several
+processes the service runs once (its own process, like the Celery beat); the circuit breaker goes through the
+database.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from django.db import close_old_connections, connection
 
 from desk.events import MARKET_GROUP, broadcast
 from risk.market_health import FeedMonitor, Health, HealthThresholds, SymbolHealth, Transition
+from risk.reference import validated_price_publish
 from risk.services import circuit_breaker_trip
 
 __all__ = [
@@ -155,15 +157,35 @@ class MarketHealthService:
                         finding.message,
                     )
                 transitions.extend(observation.transitions)
+            snapshot = self.monitor.snapshot()
+        self._publish(snapshot, now)
         self._act(transitions)
         return transitions
 
     def handle_tick(self, *, now: datetime | None = None) -> list[Transition]:
         """Re-evaluate without a message (silence, overdue witnesses) and act on the transitions."""
+        now = now or self.clock()
         with self.lock:
-            transitions = list(self.monitor.tick(now=now or self.clock()).transitions)
+            transitions = list(self.monitor.tick(now=now).transitions)
+            snapshot = self.monitor.snapshot()
+        self._publish(snapshot, now)
         self._act(transitions)
         return transitions
+
+    def _publish(self, snapshot: Mapping[str, SymbolHealth], now: datetime) -> None:
+        """Share every underlying's validated price with the pre-trade checks (:mod:`risk.reference`)."""
+        for symbol, health in snapshot.items():
+            try:
+                validated_price_publish(
+                    underlying=symbol,
+                    price=health.price,
+                    state=str(health.state),
+                    source_feed=health.source_feed,
+                    at=now,
+                )
+            except Exception:
+                # A cache outage must not blind the monitor; the checks then see the price age and refuse.
+                logger.exception("could not publish the validated price of %s", symbol)
 
     def _act(self, transitions: list[Transition]) -> None:
         for transition in transitions:

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import reduce
 from operator import or_
 
 from django.db.models import Q, QuerySet
 
-from execution.models import ExecutionPlan, Position
-from risk.models import KillSwitch, Limit, LimitKind, LimitScope
+from desk.models import AuditEvent
+from execution.models import ExecutionPlan, Fill, Position, VenueBook
+from execution.venue import NoVenue, underlying_config
+from risk.models import Alert, KillSwitch, Limit, LimitKind, LimitScope
 from risk.orders import DEFAULT_BOOK
+from risk.telemetry import PlanFill, PlanTelemetryInput, TelemetryThresholds
 
 # Broadest first. Trader and underlying sit side by side below the book; the order only breaks ties.
 SCOPE_RANK: dict[str, int] = {
@@ -149,3 +153,68 @@ def limit_usage(*, scope: str | None = None, scope_key: str | None = None) -> li
         ratio = (used / limit.value).quantize(RATIO_QUANTUM) if limit.value else None
         usage.append(LimitUsage(limit, used, ratio, f"{largest.book} {largest.instrument.symbol} {largest.quantity}"))
     return usage
+
+
+def alerts_open(*, plan_id: int | None = None) -> QuerySet[Alert]:
+    """Unacknowledged risk alerts, newest first (with their plan and its instrument), optionally of one plan.
+    The risk page lists these; ``risk.alert`` events announce new ones as they fire."""
+    alerts = Alert.objects.filter(acknowledged=False).select_related("plan__instrument").order_by("-created_at", "-id")
+    return alerts if plan_id is None else alerts.filter(plan_id=plan_id)
+
+
+PARTICIPATION_WINDOW = timedelta(minutes=5)
+
+
+def plan_telemetry_input(
+    *, plan: ExecutionPlan, now: datetime, thresholds: TelemetryThresholds
+) -> PlanTelemetryInput | None:
+    """The telemetry inputs of a plan, in floats (None before its first fill or without a venue book).
+
+    Fills come with the venue mid just before and after each, as the fill's audit event recorded them; the market
+    volume, mid and volatility are the underlying's primary venue row now; volumes are in coins (contracts times
+    the multiplier), as the venue counts them.
+    """
+    fills = list(
+        Fill.objects.filter(child_order__plan=plan)
+        .order_by("executed_at", "id")
+        .values_list("exec_id", "quantity", "price", "executed_at")
+    )
+    if not fills:
+        return None
+    row = VenueBook.objects.filter(underlying=plan.instrument.base_currency).order_by("pk").first()
+    if row is None:
+        return None
+    mids: dict[str, tuple[float, float]] = {}
+    events = AuditEvent.objects.filter(
+        action="child_order.fill", object_type="execution.childorder", object_id__in=_child_ids(plan)
+    ).values_list("after", flat=True)
+    for after in events:
+        if isinstance(after, dict) and after.get("exec_id") and after.get("mid_before") and after.get("mid_after"):
+            mids[after["exec_id"]] = (float(after["mid_before"]), float(after["mid_after"]))
+    multiplier = float(plan.instrument.multiplier)
+    start = fills[0][3]
+    rows = []
+    for exec_id, quantity, price, executed_at in fills:
+        mid_before, mid_after = mids.get(exec_id, (float(price), float(price)))
+        rows.append(
+            PlanFill((executed_at - start).total_seconds(), float(quantity), float(price), mid_before, mid_after)
+        )
+    own = sum(float(q) for _, q, _, at in fills if at >= now - PARTICIPATION_WINDOW) * multiplier
+    try:
+        reference = underlying_config(plan.instrument.base_currency).volatility_reference
+    except NoVenue:
+        reference = float(row.volatility) or 1.0
+    return PlanTelemetryInput(
+        side_sign=1.0 if plan.side == "buy" else -1.0,
+        fills=tuple(rows),
+        mid_now=float(row.mid),
+        own_volume_5m=own,
+        market_volume_5m=float(row.volume_5m),
+        volatility=float(row.volatility),
+        volatility_ratio=float(row.volatility) / reference,
+        thresholds=thresholds,
+    )
+
+
+def _child_ids(plan: ExecutionPlan) -> list[str]:
+    return [str(pk) for pk in plan.child_orders.values_list("pk", flat=True)]

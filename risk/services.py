@@ -13,11 +13,12 @@ an actor without the role's permission gets :class:`RiskPermissionDenied`.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
@@ -28,9 +29,10 @@ from desk.events import broadcast
 from desk.fields import QUANTUM
 from execution.models import PlanStatus
 from risk import selectors
-from risk.checks import CheckResult, run_checks
+from risk.checks import CheckResult, run_checks, validated_price_check
 from risk.models import KillSwitch, Limit, LimitKind, LimitScope
 from risk.orders import BUY, SELL, MarketState, ProposedOrder, order_state
+from risk.reference import validated_price_get
 
 # MarketState and ProposedOrder are re-exported: callers import the check's whole boundary from here.
 __all__ = [
@@ -182,8 +184,13 @@ def limit_check(*, order: ProposedOrder, actor: Actor) -> CheckReport:
         )
         for switch in selectors.kill_switches_engaged_for(scopes=scopes)
     ]
+    checked = order
+    if settings.RISK_REQUIRE_VALIDATED_PRICE:
+        checked, refusal = _validated_price_apply(order)
+        if refusal is not None:
+            refusals.append(refusal)
     limits = selectors.limits_tightest(scopes=scopes)
-    results = run_checks(order_state(order), {kind: float(limit.value) for kind, limit in limits.items()})
+    results = run_checks(order_state(checked), {kind: float(limit.value) for kind, limit in limits.items()})
     for result in results:
         if not result.passed:
             limit = limits[result.limit]
@@ -201,6 +208,26 @@ def limit_check(*, order: ProposedOrder, actor: Actor) -> CheckReport:
     if refusals:
         _refusals_record(report=report, actor=actor)
     return report
+
+
+def _validated_price_apply(order: ProposedOrder) -> tuple[ProposedOrder, Refusal | None]:
+    """The order with its reference mid replaced by the monitor's fresh validated price (the collar then centres on
+    it), or the refusal naming ``validated_price`` when there is no fresh one (see :mod:`risk.reference`)."""
+    validated = validated_price_get(underlying=order.underlying)
+    usable = validated is not None and validated.price is not None and validated.state != "halted"
+    age = validated.age_s(datetime.now(UTC)) if usable and validated is not None else None
+    result = validated_price_check(age, settings.RISK_VALIDATED_PRICE_MAX_AGE_S)
+    if not result.passed or validated is None or validated.price is None:
+        state = f" (monitor: {validated.state})" if validated is not None and not usable else ""
+        return order, Refusal(
+            result.limit,
+            LimitScope.UNDERLYING,
+            order.underlying,
+            f"{result.message} for {order.underlying}{state}",
+            _finite_or_none(result.observed),
+            result.threshold,
+        )
+    return replace(order, market=replace(order.market, mid=validated.price)), None
 
 
 def _refusals_record(*, report: CheckReport, actor: Actor) -> None:
