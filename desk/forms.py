@@ -10,7 +10,9 @@ from django import forms
 
 from desk.models import Instrument, InstrumentKind, OptionType
 from desk.selectors import AuditFilter, ticket_instruments
-from rfq.models import Counterparty, CounterpartyStatus, PackageType, Side
+from execution.models import PlanStatus
+from rfq.models import Counterparty, CounterpartyStatus, DeskOrderStatus, PackageType, RFQStatus, Side
+from rfq.scoring.scores import Context
 from rfq.services import LegInput
 from risk.models import LimitScope
 
@@ -195,3 +197,62 @@ class AuditFilterForm(forms.Form):
             object_type=data["object_type"].strip(),
             action=data["action"].strip(),
         )
+
+
+class PlanActionForm(forms.Form):
+    """Pause, resume or cancel a plan: an optional reason, and the version the user saw (refused if it moved)."""
+
+    reason = forms.CharField(max_length=200, required=False)
+    version = forms.IntegerField(min_value=0, required=False, widget=forms.HiddenInput)
+
+
+class PlanStatusFilterForm(forms.Form):
+    status = forms.ChoiceField(choices=[("", "any status"), *PlanStatus.choices], required=False)
+
+
+def _blotter_statuses() -> list[tuple[str, str]]:
+    seen: dict[str, str] = {}
+    for choices in (DeskOrderStatus.choices, RFQStatus.choices, PlanStatus.choices):
+        for value, label in choices:
+            seen.setdefault(value, label)
+    return [("", "any status"), *sorted(seen.items())]
+
+
+class BlotterFilterForm(forms.Form):
+    """The blotter's filters (GET, kept in the query string). The day is a UTC date."""
+
+    status = forms.ChoiceField(choices=_blotter_statuses, required=False)
+    instrument = forms.CharField(max_length=64, required=False, widget=forms.TextInput(attrs={"list": "symbols"}))
+    side = forms.ChoiceField(choices=[("", "either side"), *Side.choices], required=False)
+    trader = forms.CharField(max_length=150, required=False, help_text="username")
+    day = forms.DateField(label="Day (UTC)", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean_instrument(self) -> str:
+        symbol = self.cleaned_data["instrument"].strip()
+        if symbol and not Instrument.objects.filter(symbol=symbol).exists():
+            raise forms.ValidationError(f"no instrument {symbol!r}")
+        return symbol
+
+    def filters(self) -> dict[str, Any]:
+        """The cleaned filters as keyword arguments of :class:`desk.pages.queries.BlotterFilter`."""
+        data = self.cleaned_data
+        return {
+            "status": data["status"],
+            "instrument": data["instrument"],
+            "side": data["side"],
+            "trader": data["trader"].strip(),
+            "day": data["day"],
+        }
+
+
+class ScorecardContextForm(forms.Form):
+    """The RFQ the scorecards score dealers for: instrument class and notional (quote currency)."""
+
+    kind = forms.ChoiceField(choices=InstrumentKind.choices, initial=InstrumentKind.SPOT, required=False)
+    notional = forms.DecimalField(
+        min_value=Decimal(1_000), max_value=Decimal(1_000_000_000), decimal_places=2, initial=1_000_000, required=False
+    )
+
+    def scoring_context(self) -> Context:
+        data = self.cleaned_data if self.is_bound and self.is_valid() else {}
+        return Context(kind=data.get("kind") or InstrumentKind.SPOT, notional=float(data.get("notional") or 1_000_000))

@@ -14,7 +14,15 @@ app_name_desk = [
     path("risk/", pages.risk_page, name="risk"),
     path("risk/engage/", pages.risk_engage, name="risk-engage"),
     path("risk/rearm/", pages.risk_rearm, name="risk-rearm"),
+    path("risk/alerts/<int:alert_id>/ack/", pages.risk_alert_ack, name="risk-alert-ack"),
     path("compliance/", pages.compliance, name="compliance"),
+    path("execution/", pages.execution_list, name="execution"),
+    path("execution/<int:plan_id>/", pages.execution_detail, name="execution-detail"),
+    path("execution/<int:plan_id>/<str:action>/", pages.execution_action, name="execution-action"),
+    path("dealers/", pages.dealers_page, name="dealers"),
+    path("models/", pages.models_page, name="models"),
+    path("models/rollback/", pages.model_rollback, name="model-rollback"),
+    path("models/<int:version>/promote/", pages.model_promote, name="model-promote"),
     path("tca/", include("tca.pages")),
 ]
 

@@ -1,5 +1,6 @@
-// Risk page: confirm before engaging a kill switch; reload the switches and limits when one changes
-// (and on every reconnection, to catch up on what happened while the socket was down).
+// Risk page: confirm before engaging a kill switch; reload the switches, gauges and market health when one
+// changes (and on every reconnection, to catch up on what happened while the socket was down); list alerts,
+// kill-switch changes, circuit breakers, market-health changes and refused orders as they arrive.
 (function () {
   const form = document.getElementById("engage-form");
   const dialog = document.getElementById("engage-confirm");
@@ -20,21 +21,70 @@
     });
   }
 
+  let pending = null;
   function refresh() {
-    fetch(location.pathname, {credentials: "same-origin"})
-      .then(function (response) { return response.ok ? response.text() : null; })
-      .then(function (html) {
-        if (!html) return;
-        const fresh = new DOMParser().parseFromString(html, "text/html").getElementById("risk-live");
-        const current = document.getElementById("risk-live");
-        // Do not wipe a re-arm reason being typed.
-        if (fresh && current && !current.contains(document.activeElement)) current.replaceWith(fresh);
-      });
+    if (pending) return;
+    pending = setTimeout(function () {
+      pending = null;
+      fetch(location.pathname, {credentials: "same-origin"})
+        .then(function (response) { return response.ok ? response.text() : null; })
+        .then(function (html) {
+          if (!html) return;
+          const doc = new DOMParser().parseFromString(html, "text/html");
+          ["risk-live", "alert-history"].forEach(function (id) {
+            const fresh = doc.getElementById(id);
+            const current = document.getElementById(id);
+            // Do not wipe a re-arm reason being typed.
+            if (fresh && current && !current.contains(document.activeElement)) current.replaceWith(fresh);
+          });
+        });
+    }, 150);
+  }
+
+  const alerts = document.getElementById("alerts-live");
+  function describe(event, p) {
+    if (event === "risk.kill_switch") {
+      return "kill switch " + p.scope + (p.scope_key ? " " + p.scope_key : "") + (p.engaged ? " ENGAGED" : " re-armed") +
+        (p.reason ? ": " + p.reason : "") + (p.halted_plans && p.halted_plans.length ? " (plans halted: " + p.halted_plans.join(", ") + ")" : "");
+    }
+    if (event === "risk.market_health") {
+      return "market " + p.symbol + " " + p.state + (p.previous ? " (was " + p.previous + ")" : "") +
+        (p.reason && p.state !== "healthy" ? ": " + p.reason : "") + (p.circuit_breaker ? " — circuit breaker tripped" : "");
+    }
+    if (event === "risk.refused") return "order refused: " + JSON.stringify(p);
+    if (event === "risk.alert") {
+      if (p.acknowledged) return "alert " + p.alert + " acknowledged";
+      return "alert [" + p.level + "] " + p.kind + (p.plan ? " plan " + p.plan : "") + ": " + p.message +
+        (p.action && p.action !== "none" ? " → " + p.action + (p.action_result ? " (" + p.action_result + ")" : "") : "");
+    }
+    return event + " " + JSON.stringify(p);
+  }
+  function alert(event, payload) {
+    const item = document.createElement("li");
+    item.dataset.event = event;
+    if (payload && (payload.engaged || payload.state === "halted" || (event === "risk.alert" && payload.level === "action" && !payload.acknowledged))) item.className = "error";
+    item.textContent = new Date().toISOString().slice(11, 19) + "  " + describe(event, payload || {});
+    alerts.prepend(item);
+    while (alerts.children.length > 100) alerts.lastChild.remove();
+  }
+
+  function healthRow(p) {
+    const row = document.querySelector("#market-health tr[data-underlying='" + p.symbol + "']");
+    if (!row) { refresh(); return; }
+    const cell = row.querySelector(".health");
+    cell.textContent = p.state;
+    cell.className = "health " + p.state;
+    row.querySelector(".reason").textContent = p.state === "healthy" ? "" : (p.reason || "");
   }
 
   window.deskSocket({
     stateEl: document.getElementById("ws-state"),
     onOpen: refresh,
-    onEvent: function (event) { if (event === "risk.kill_switch" || event === "risk.limit") refresh(); },
+    onEvent: function (event, payload) {
+      if (event.indexOf("risk.") !== 0) return;
+      alert(event, payload);
+      if (event === "risk.market_health") healthRow(payload);
+      if (event === "risk.kill_switch" || event === "risk.limit" || event === "risk.alert") refresh();
+    },
   });
 })();

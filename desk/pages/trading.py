@@ -1,4 +1,4 @@
-"""The desk's working pages: RFQ ticket, quote board, risk, compliance. Thin: check the role on the server, parse a
+"""The desk's trading pages: RFQ ticket, quote board, risk, compliance. Thin: check the role on the server, parse a
 form, call one service or selector, render. Every page needs ``rfq.view_blotter`` first, so a dealer never sees one."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
@@ -21,28 +21,18 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from desk import selectors
 from desk.audit import chain_verify
 from desk.forms import PACKAGE_LEGS, AuditFilterForm, KillSwitchForm, RFQTicketForm
-from desk.roles import user_roles
+from desk.pages import queries
+from desk.pages.common import base_context, desk_page
 from rfq import selectors as rfq_selectors
 from rfq import services as rfq_services
 from risk import selectors as risk_selectors
 from risk import services as risk_services
+from risk.monitor import market_health_snapshot
 
 AUDIT_PAGE_SIZE = 50
+# Who may acknowledge a risk alert (as ``risk.telemetry_services.ACK_PERMS``): traders and risk officers.
+ALERT_ACK_PERMS = ("risk.change_alert", "risk.engage_killswitch", "execution.change_executionplan")
 EXPORT_CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
-
-
-def desk_page(*perms: str) -> Callable:
-    """Login, then ``rfq.view_blotter`` (no dealer passes) and ``perms``: 403 otherwise, whatever the page shows."""
-
-    def decorate(view: Callable) -> Callable:
-        checked = permission_required(("rfq.view_blotter", *perms), raise_exception=True)(view)
-        return login_required(checked)
-
-    return decorate
-
-
-def _base_context(request: HttpRequest) -> dict[str, Any]:
-    return {"roles": user_roles(request.user)}
 
 
 @desk_page("rfq.add_rfq")
@@ -70,7 +60,7 @@ def rfq_new(request: HttpRequest) -> HttpResponse:
         status = 400
     connections = {c.code: c for c in rfq_selectors.dealer_connections()}
     dealer_rows = [(box, connections.get(str(box.data["value"]))) for box in form["dealers"]]
-    context = _base_context(request) | {
+    context = base_context(request) | {
         "form": form,
         "legs": form.leg_rows(),
         "instruments": selectors.ticket_instruments(),
@@ -87,18 +77,44 @@ def rfq_board(request: HttpRequest, reference: str) -> HttpResponse:
     rfq = rfq_selectors.desk_rfqs_list().filter(reference=reference).first()
     if rfq is None:
         raise Http404("no such RFQ")
-    context = _base_context(request) | {"rfq": rfq, "can_accept": request.user.has_perm("rfq.change_rfq")}
+    context = base_context(request) | {"rfq": rfq, "can_accept": request.user.has_perm("rfq.change_rfq")}
     return render(request, "desk/rfq_board.html", context)
+
+
+def _gauges(usage: list[risk_selectors.LimitUsage]) -> list[dict[str, Any]]:
+    """Limit usage grouped by scope and key, each limit with its percentage (None for the per-order kinds)."""
+    scopes: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in usage:
+        limit = row.limit
+        scope = scopes.setdefault(
+            (limit.scope, limit.scope_key),
+            {"scope": limit.get_scope_display(), "scope_value": limit.scope, "key": limit.scope_key, "limits": []},
+        )
+        pct = None if row.ratio is None else float(row.ratio) * 100
+        scope["limits"].append({"row": row, "pct": pct, "shown": None if pct is None else min(pct, 100.0)})
+    return list(scopes.values())
+
+
+def _markets() -> list[dict[str, Any]]:
+    """Per underlying, the monitor's health (when it runs in this process) beside the venues' latest books."""
+    health = market_health_snapshot()
+    books = {row["underlying"]: row for row in queries.market_books()}
+    names = sorted(set(books) | set(health))
+    return [{"underlying": n, "health": health.get(n), "venues": books.get(n, {}).get("venues", [])} for n in names]
 
 
 def _risk_context(request: HttpRequest, form: KillSwitchForm | None = None) -> dict[str, Any]:
     usage = risk_selectors.limit_usage()
-    return _base_context(request) | {
+    return base_context(request) | {
         "usage": [(row, None if row.ratio is None else min(float(row.ratio) * 100, 100.0)) for row in usage],
+        "gauges": _gauges(usage),
         "switches": risk_selectors.kill_switches_list(),
         "engage_form": form or KillSwitchForm(),
         "can_engage": request.user.has_perm("risk.engage_killswitch"),
         "can_rearm": request.user.has_perm("risk.rearm_killswitch"),
+        "markets": _markets(),
+        "alerts": queries.risk_alerts(),
+        "can_ack": any(request.user.has_perm(p) for p in ALERT_ACK_PERMS),
     }
 
 
@@ -135,6 +151,23 @@ def risk_engage(request: HttpRequest) -> HttpResponse:
 @require_POST
 def risk_rearm(request: HttpRequest) -> HttpResponse:
     return _switch_action(request, risk_services.kill_switch_rearm, "re-armed")
+
+
+@desk_page("risk.view_limit")
+@require_POST
+def risk_alert_ack(request: HttpRequest, alert_id: int) -> HttpResponse:
+    """Acknowledge an open risk alert through the risk service, which checks the role (403 otherwise)."""
+    from risk.telemetry_services import alert_acknowledge  # the risk app's telemetry, loaded when used
+
+    if not any(request.user.has_perm(p) for p in ALERT_ACK_PERMS):
+        raise PermissionDenied("your role may not acknowledge alerts")
+    try:
+        alert_acknowledge(alert_id=alert_id, actor=request.user)
+    except risk_services.RiskRefused as error:
+        messages.error(request, " ".join(error.messages))
+        return render(request, "desk/risk.html", _risk_context(request), status=400)
+    messages.success(request, f"Alert {alert_id} acknowledged.")
+    return redirect("desk:risk")
 
 
 async def _stream(lines: Iterator[str], batch: int = 500) -> AsyncIterator[str]:
@@ -177,7 +210,7 @@ def compliance(request: HttpRequest) -> HttpResponse:
     query = request.GET.copy()
     query.pop("page", None)
     query.pop("format", None)
-    context = _base_context(request) | {
+    context = base_context(request) | {
         "form": form if form.is_bound else AuditFilterForm(),
         "page": page,
         "rows": [(event, _json_or_blank(event.before), _json_or_blank(event.after)) for event in page],
