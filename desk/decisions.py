@@ -105,5 +105,10 @@ def decision_replay(record: DecisionRecord) -> Replay:
     replayer = _REPLAYERS.get(record.kind)
     if replayer is None:
         return Replay(record.pk, record.kind, record.output, None, False, intact, f"no replayer for {record.kind}")
-    replayed = json_normalize(replayer(dict(record.inputs)))
+    try:
+        replayed = json_normalize(replayer(dict(record.inputs)))
+    except (KeyError, TypeError, ValueError) as error:
+        # Recorded by another decision function of the same kind (the backtest's policies), or by older code.
+        reason = f"the stored inputs are not what the {record.kind} replayer reads: {error!r}"
+        return Replay(record.pk, record.kind, record.output, None, False, intact, reason)
     return Replay(record.pk, record.kind, record.output, replayed, replayed == record.output, intact)

@@ -38,6 +38,9 @@ _READ_DESK = [
     "desk.view_decisionrecord",
     "rfq.view_autotradinglimit",
     "rfq.view_scoringmodelversion",
+    "risk.view_alert",
+    "execution.view_algoparamversion",
+    "execution.view_fillexception",
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
@@ -49,6 +52,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "rfq.change_rfq",
         "execution.add_executionplan",
         "execution.change_executionplan",
+        "risk.change_alert",
     ],
     Role.RISK_OFFICER: [
         *_READ_DESK,
@@ -61,6 +65,10 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "rfq.promote_scoring_model",
         "rfq.add_autotradinglimit",
         "rfq.change_autotradinglimit",
+        "risk.change_alert",
+        "execution.add_algoparamversion",
+        "execution.promote_algoparams",
+        "execution.change_fillexception",
     ],
     Role.COMPLIANCE: [*_READ_DESK, "desk.view_auditevent", "desk.export_audit"],
     Role.DEALER: ["rfq.respond_rfq"],

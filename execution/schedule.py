@@ -127,8 +127,10 @@ def plan_schedule(
             if impact.temporary_form == "sqrt":
                 per_coin = spot * impact.temporary_coefficient * math.sqrt(child_coins / impact.reference_volume)
                 per_coin /= child_coins
-            gamma_default = spot * impact.permanent_coefficient / impact.reference_volume
-            eta_default = max(per_coin * tau, gamma_default * tau)
+            # TCA's calibrated scale (the desk's own square-root coefficient against the prior), when it has one.
+            scale = _number(parameters, "impact_scale", 1.0, low=1e-3, high=1e3)
+            gamma_default = scale * spot * impact.permanent_coefficient / impact.reference_volume
+            eta_default = max(scale * per_coin * tau, gamma_default * tau)
             eta = _number(parameters, "eta", eta_default, low=1e-18, high=1e12)
             gamma = _number(parameters, "gamma", gamma_default, low=0, high=1e12)
             risk_aversion = _number(parameters, "risk_aversion", 1e-6, low=0, high=1e6)

@@ -86,7 +86,7 @@ logger = logging.getLogger(__name__)
 EXECUTION_ACTOR = "system:execution"
 PLAN_PROGRESS = "plan.progress"
 # Refusals after which sending the plan's next child would only be refused again: the plan halts.
-HALTING_LIMITS = frozenset({KILL_SWITCH_LIMIT, "max_position", "max_daily_loss", STALE_PRICE})
+HALTING_LIMITS = frozenset({KILL_SWITCH_LIMIT, "max_position", "max_daily_loss", STALE_PRICE, "validated_price"})
 OPEN_PLAN_STATES = (PlanStatus.DRAFT, PlanStatus.RUNNING, PlanStatus.PAUSED, PlanStatus.HALTED)
 DEFAULT_SLIPPAGE_BPS = Decimal(50)
 # The worker looks at a running plan at least this often (seconds), even when its next child is far away.
@@ -123,6 +123,18 @@ def _progress(plan: ExecutionPlan, **extra: Any) -> None:
 
 
 # --- plan creation ---------------------------------------------------------------------------------------------
+
+
+def _calibrated_impact(instrument: Instrument) -> dict[str, Any]:
+    """TCA's feedback into the plans: the square-root coefficient the desk's own fills gave (a stored fit), as a
+    scale on the schedule's impact (η, γ) against the literature prior; nothing when only the prior is known."""
+    from tca.pretrade import DEFAULT_SQRT_COEFFICIENT
+    from tca.selectors import impact_params_latest
+
+    fit = impact_params_latest(instrument)
+    if fit.is_default or fit.fit_id is None or not fit.sqrt_coefficient > 0:
+        return {}
+    return {"impact_scale": fit.sqrt_coefficient / DEFAULT_SQRT_COEFFICIENT, "impact_fit_id": fit.fit_id}
 
 
 def plan_create(
@@ -163,6 +175,8 @@ def plan_create(
     except ValueError as error:
         raise ExecutionRefused({"parameters": str(error)}) from None
     underlying_config_or_refuse(instrument.base_currency)
+    if algorithm == Algorithm.ALMGREN_CHRISS and "impact_scale" not in parameters:
+        parameters = parameters | _calibrated_impact(instrument)
     if rfq_leg is not None and (rfq_leg.instrument_id != instrument.pk or rfq_leg.side != side):
         raise ExecutionRefused({"rfq_leg": "the plan must work the leg's own instrument and side"})
     book = str(parameters.get("book", DEFAULT_BOOK))

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from execution import api
+from execution import api, api_params
 
 urlpatterns = [
     path("plans/", api.PlanListApi.as_view(), name="execution-plans"),
@@ -20,4 +20,11 @@ urlpatterns = [
         name="execution-fill-exception-review",
     ),
     path("positions/", api.PositionListApi.as_view(), name="execution-positions"),
+    path("algo-params/", api_params.AlgoParamListApi.as_view(), name="execution-algo-params"),
+    path("algo-params/rollback/", api_params.AlgoParamRollbackApi.as_view(), name="execution-algo-params-rollback"),
+    path(
+        "algo-params/<int:version_id>/<str:action>/",
+        api_params.AlgoParamActionApi.as_view(),
+        name="execution-algo-params-action",
+    ),
 ]

@@ -10,9 +10,10 @@ Quote ``j`` (price ``p_j``, size ``q_j``, honoured on last look with probability
 and taking it carries the **execution-certainty** cost ``(1 − f_j) · R``: a last-look reject sends the desk back
 to the market, which costs ``R`` bps more (a re-quote). Whatever the book cannot fill goes to the algorithms at
 
-    c_algo = h + η · sqrt(x) + λ σ²_bps T_algo / 3,   x = residual / ADV
+    c_algo = s · μ + h + η · sqrt(x) + λ σ²_bps T_algo / 3,   x = residual / ADV
 
-(half spread ``h``, square-root impact, the risk of a linear schedule over ``T_algo`` seconds).
+(``μ`` the mid's move since arrival in bps, so that the algorithms start from today's mid; half spread ``h``,
+square-root impact, the risk of a linear schedule over ``T_algo`` seconds).
 
 **accept** fills ``Q`` from the book, cheapest effective cost ``c_j + (1 − f_j) R`` first:
 ``C_accept = Σ_j (w_j (c_j + (1 − f_j) R))`` with ``w_j`` the share of ``Q`` taken from ``j``. It is available
@@ -22,17 +23,26 @@ when the book covers ``Q`` and each quote taken beats ``c_algo``.
 ``C_split = Σ_j w_j (c_j + (1 − f_j) R) + (1 − Σ w_j) c_algo``.
 
 **wait(τ)** waits ``τ`` seconds for the dealers still to answer, then does the better of accept and split with
-the book it will have: quotes expiring before ``τ`` are gone, dealer ``i`` has answered with probability
-``π_i · P(T_i ≤ τ)`` (``T_i`` lognormal around its modelled response time) at a price ``c_i ~ N(μ_i, σ_i²)``. Its
-expected cost adds the **delay** cost (the risk of the unfilled order over the wait) and the **leakage** of
+the book it will have: quotes expiring before ``τ`` are gone. Dealer ``i`` has been waited for ``e_i`` seconds
+already without an answer; it answers at all with probability ``π_i`` and its response time ``T_i`` is lognormal
+(median ``m_i``, log-sd ``σ_i``, CDF ``F_i``), so that by the end of the wait it has answered with probability
+
+    ρ_i(τ) = π_i · (F_i(e_i + τ) − F_i(e_i)) / (1 − π_i F_i(e_i))          (Bayes: no answer in e_i seconds)
+
+at a price ``c_i ~ N(μ_i + s·d·τ, σ_i²)``: ``μ_i`` is its modelled cost against the arrival mid were it to answer
+now, and ``d`` the mid's expected drift (bps/s), which moves both its price and the algorithms' by ``s·d·τ``.
+The expected cost adds the **delay** cost (the risk of the unfilled order over the wait) and the **leakage** of
 waiting (the adverse drift ``ℓ`` bps/s while more dealers know of the order):
 
     C_wait(τ) = E[min(C_accept, C_split | book at τ)] + λ σ²_bps τ + ℓ τ,
     σ²_bps = (σ_annual · 10⁴)² / (365 · 86 400)   (bps² per second)
 
-The expectation is a Monte-Carlo average over fixed draws (the decision is a pure function of its inputs).
-The decision is the cheapest of accept, split and the best ``τ`` among the pending dealers' response times;
-``expected_gain_bps`` is what waiting saves over acting now (≤ 0 when acting now is best).
+The expectation is a Monte-Carlo average over ``draws`` fixed draws (:data:`DRAWS` by default), the same draws
+for every wait considered, so that the decision is a pure function of its inputs. The waits considered are, for
+each pending dealer, the time by which it has answered with conditional probability ``q = 0.8`` if it answers at
+all, ``τ_i = m_i exp(σ_i Φ⁻¹(F_i(e_i) + q (1 − F_i(e_i)))) − e_i``, capped at the longest wait. The decision is the
+cheapest of accept, split and the best ``τ``; ``expected_gain_bps`` is what waiting saves over acting now (≤ 0
+when acting now is best).
 """
 
 from __future__ import annotations
@@ -40,11 +50,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from statistics import NormalDist
 
 import numpy as np
 
 SECONDS_PER_YEAR = 365.0 * 86_400.0
-DRAWS = 2048
+DRAWS = 1024
+WAIT_QUANTILE = 0.8
+"""Conditional probability of having answered (if at all) by a considered wait's end."""
+_NORMAL = NormalDist()
 
 
 @dataclass(frozen=True)
@@ -60,8 +74,9 @@ class BookQuote:
 
 @dataclass(frozen=True)
 class PendingDealer:
-    """A dealer still to answer: modelled answer probability, median response time (s), price against arrival mid
-    (bps, mean and standard deviation) and P(last look ok). Pending dealers quote the full size."""
+    """A dealer still to answer: modelled answer probability (before the RFQ was sent), median response time (s),
+    price against arrival mid were it to answer now (bps, mean and standard deviation), P(last look ok), the log-sd
+    of its response time, and the seconds already waited for it. Pending dealers quote the full size."""
 
     dealer: str
     p_answer: float
@@ -70,17 +85,22 @@ class PendingDealer:
     price_sd_bps: float
     p_fill: float = 1.0
     response_sigma: float = 0.5
+    elapsed_s: float = 0.0
 
 
 @dataclass(frozen=True)
 class MarketState:
-    """Arrival mid (quote ccy), volatility (annualized), half spread (bps), average daily volume (contracts)."""
+    """Arrival mid (quote ccy), volatility (annualized), half spread (bps), average daily volume (contracts), the
+    impact coefficient ``η`` (bps at participation 1), the mid's move since arrival (bps, + up) and its expected
+    drift (bps/s, + up)."""
 
     mid: float
     volatility: float
     half_spread_bps: float
     adv: float
     impact_coefficient_bps: float = 100.0
+    move_bps: float = 0.0
+    drift_bps_per_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -118,13 +138,19 @@ def variance_bps2_per_s(volatility: float) -> float:
     return (volatility * 1e4) ** 2 / SECONDS_PER_YEAR
 
 
+def _sign(terms: OrderTerms) -> float:
+    return 1.0 if terms.side == "buy" else -1.0
+
+
 def algo_cost_bps(quantity: float, market: MarketState, terms: OrderTerms) -> float:
-    """Expected cost (bps) of working ``quantity`` contracts with the algorithms: spread, impact and timing risk."""
+    """Expected cost (bps of the arrival mid) of working ``quantity`` contracts with the algorithms from now: the
+    mid's move since arrival, spread, impact and timing risk."""
     if quantity <= 0:
         return 0.0
     participation = quantity / max(market.adv, 1e-9)
     risk = terms.risk_aversion * variance_bps2_per_s(market.volatility) * terms.algo_horizon_s / 3.0
-    return market.half_spread_bps + market.impact_coefficient_bps * math.sqrt(participation) + risk
+    moved = _sign(terms) * market.move_bps
+    return moved + market.half_spread_bps + market.impact_coefficient_bps * math.sqrt(participation) + risk
 
 
 def _fill_plan(
@@ -162,10 +188,32 @@ def _act_now(
     return action, shares, residual, parts
 
 
-def _algo_cost_vector(residual_share: np.ndarray, market: MarketState, terms: OrderTerms) -> np.ndarray:
+def _algo_cost_vector(residual_share: np.ndarray, market: MarketState, terms: OrderTerms, shift: float) -> np.ndarray:
     participation = residual_share * terms.quantity / max(market.adv, 1e-9)
     risk = terms.risk_aversion * variance_bps2_per_s(market.volatility) * terms.algo_horizon_s / 3.0
-    return market.half_spread_bps + market.impact_coefficient_bps * np.sqrt(participation) + risk
+    moved = _sign(terms) * market.move_bps + shift
+    return moved + market.half_spread_bps + market.impact_coefficient_bps * np.sqrt(participation) + risk
+
+
+def _lognormal_cdf(t: float, median: float, sigma: float) -> float:
+    if t <= 0:
+        return 0.0
+    return 0.5 * math.erfc(-math.log(t / median) / (sigma * math.sqrt(2.0)))
+
+
+def answer_reach(dealer: PendingDealer, wait_s: float) -> float:
+    """``ρ_i(τ)``: probability that ``dealer``, silent for ``elapsed_s`` so far, has answered ``wait_s`` from now."""
+    f_now = _lognormal_cdf(dealer.elapsed_s, dealer.response_s, dealer.response_sigma)
+    f_then = _lognormal_cdf(dealer.elapsed_s + wait_s, dealer.response_s, dealer.response_sigma)
+    return dealer.p_answer * (f_then - f_now) / max(1.0 - dealer.p_answer * f_now, 1e-12)
+
+
+def wait_candidate_s(dealer: PendingDealer, max_wait_s: float) -> float:
+    """``τ_i``: seconds until ``dealer`` has answered with probability :data:`WAIT_QUANTILE` if it answers at all."""
+    f_now = _lognormal_cdf(dealer.elapsed_s, dealer.response_s, dealer.response_sigma)
+    level = min(f_now + WAIT_QUANTILE * (1.0 - f_now), 1.0 - 1e-12)
+    until = dealer.response_s * math.exp(dealer.response_sigma * _NORMAL.inv_cdf(level))
+    return min(max(until - dealer.elapsed_s, 0.0), max_wait_s)
 
 
 def _expected_after_wait(
@@ -175,7 +223,8 @@ def _expected_after_wait(
     pending: Sequence[PendingDealer],
     market: MarketState,
     terms: OrderTerms,
-    rng: np.random.Generator,
+    normal: np.ndarray,
+    uniform: np.ndarray,
 ) -> dict[str, float]:
     """Expected parts (bps) of acting after ``wait_s`` seconds, over draws of who answered and at what price."""
     alive = np.array([q.expires_in_s > wait_s for q in book], dtype=bool)
@@ -191,35 +240,28 @@ def _expected_after_wait(
     certainty_prefix = np.concatenate([[0.0], np.cumsum(weights * certainty[order])])
     full = int(np.searchsorted(taken, 1.0 - 1e-12)) if taken[-1] >= 1.0 - 1e-12 else len(taken) - 1
 
-    mean = np.array([d.price_bps for d in pending], dtype=float)
+    # The drift moves whatever is not yet locked in (new quotes, the algorithms) by s·d·τ.
+    shift = _sign(terms) * market.drift_bps_per_s * wait_s
+    mean = np.array([d.price_bps for d in pending], dtype=float) + shift
     sd = np.array([d.price_sd_bps for d in pending], dtype=float)
     pending_certainty = np.array([(1.0 - d.p_fill) * terms.requote_cost_bps for d in pending], dtype=float)
-    reach = np.array(
-        [
-            d.p_answer
-            * 0.5
-            * math.erfc(-math.log(max(wait_s, 1e-9) / d.response_s) / (d.response_sigma * math.sqrt(2)))
-            for d in pending
-        ]
-    )
-    draws = np.arange(DRAWS)
-    price_draw = mean + sd * rng.standard_normal((DRAWS, len(pending)))
-    answered = rng.random((DRAWS, len(pending))) < reach
-    pending_effective = np.where(answered, price_draw + pending_certainty, np.inf)
-    best = np.argmin(pending_effective, axis=1) if len(pending) else np.zeros(DRAWS, dtype=int)
-    best_effective = pending_effective[draws, best] if len(pending) else np.full(DRAWS, np.inf)
+    reach = np.array([answer_reach(d, wait_s) for d in pending], dtype=float)
+    rows = np.arange(len(normal))
+    price_draw = mean + sd * normal
+    pending_effective = np.where(uniform < reach, price_draw + pending_certainty, np.inf)
+    best = np.argmin(pending_effective, axis=1)
+    best_effective = pending_effective[rows, best]
 
-    algo_full = algo_cost_bps(terms.quantity, market, terms)
+    algo_full = float(_algo_cost_vector(np.ones(1), market, terms, shift)[0])
     # Take the book's quotes cheaper than both the best new quote and the algorithms, up to the whole order.
     cut = np.minimum(np.searchsorted(effective, np.minimum(best_effective, algo_full), side="left"), full)
     residual = np.clip(1.0 - taken[cut], 0.0, 1.0)
-    algo_residual = _algo_cost_vector(residual, market, terms)
-    use_pending = np.isfinite(best_effective) & (best_effective < algo_residual) & (residual > 0)
-    price = price_prefix[cut] + np.where(use_pending, residual * price_draw[draws, best] if len(pending) else 0.0, 0.0)
-    certainty_part = certainty_prefix[cut] + np.where(
-        use_pending, residual * pending_certainty[best] if len(pending) else 0.0, 0.0
-    )
-    algo = np.where(use_pending | (residual <= 0), 0.0, residual * algo_residual)
+    algo_residual = _algo_cost_vector(residual, market, terms, shift)
+    use_pending = (best_effective < algo_residual) & (residual > 0)
+    new_share = np.where(use_pending, residual, 0.0)
+    price = price_prefix[cut] + new_share * np.where(use_pending, price_draw[rows, best], 0.0)
+    certainty_part = certainty_prefix[cut] + new_share * pending_certainty[best]
+    algo = np.where(use_pending, 0.0, residual * algo_residual)
     out = {
         "price": float(price.mean()),
         "certainty": float(certainty_part.mean()),
@@ -238,6 +280,7 @@ def wait_or_split(
     market: MarketState,
     terms: OrderTerms,
     seed: int = 0,
+    draws: int = DRAWS,
 ) -> Decision:
     """Decide between accepting the book, waiting for the pending dealers, and splitting (see the module's math).
 
@@ -248,6 +291,7 @@ def wait_or_split(
     market : arrival mid, volatility, spread and volume
     terms : the order and the desk's preferences
     seed : seed of the fixed Monte-Carlo draws of the wait scenarios
+    draws : number of those draws
 
     Returns
     -------
@@ -264,9 +308,14 @@ def wait_or_split(
     action, shares, residual, now_parts = _act_now(costs, p_fill, sizes, market, terms)
     alternatives = {action: now_parts["total"]}
     best_wait: tuple[float, dict[str, float]] | None = None
-    rng_seed = np.random.SeedSequence(seed)
-    for wait_s in sorted({min(d.response_s * 1.5, terms.max_wait_s) for d in pending if d.p_answer > 0}):
-        parts = _expected_after_wait(wait_s, book, costs, pending, market, terms, np.random.default_rng(rng_seed))
+    waits = sorted(w for w in {wait_candidate_s(d, terms.max_wait_s) for d in pending if d.p_answer > 0} if w > 0)
+    if waits:
+        # The same draws for every wait considered (common random numbers): the comparison is not noise.
+        rng = np.random.default_rng(np.random.SeedSequence(seed))
+        normal = rng.standard_normal((draws, len(pending)))
+        uniform = rng.random((draws, len(pending)))
+    for wait_s in waits:
+        parts = _expected_after_wait(wait_s, book, costs, pending, market, terms, normal, uniform)
         alternatives[f"wait {wait_s:.1f}s"] = parts["total"]
         if best_wait is None or parts["total"] < best_wait[1]["total"]:
             best_wait = (wait_s, parts)

@@ -183,3 +183,22 @@ def mids_from_quotes(history: pd.DataFrame) -> pd.DataFrame:
         }
     )
     return frame.reset_index(drop=True)
+
+
+def mids_from_tape_or_quotes(history: pd.DataFrame) -> pd.DataFrame:
+    """The market's mids around ``history``: the TCA market tape where it was recorded (markouts then measure the
+    real market), the quotes' own consensus (:func:`mids_from_quotes`) for instruments the tape does not cover."""
+    from tca.selectors import market_tape_frame
+
+    consensus = mids_from_quotes(history)
+    if history.empty:
+        return consensus
+    times = pd.to_datetime(pd.concat([history["sent_at"], history["accepted_at"]]), utc=True).dropna()
+    start = (times.min() - pd.Timedelta(minutes=1)).to_pydatetime()
+    end = (times.max() + pd.Timedelta(minutes=6)).to_pydatetime()
+    tape = market_tape_frame(start=start, end=end, instruments=sorted(set(history["instrument"])))
+    if tape.empty:
+        return consensus
+    tape = tape.loc[:, ["time", "instrument", "mid", "regime", "volatility"]]
+    rest = consensus.loc[~consensus["instrument"].isin(set(tape["instrument"]))]
+    return pd.concat([tape, rest], ignore_index=True).sort_values("time", kind="stable").reset_index(drop=True)

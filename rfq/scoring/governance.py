@@ -26,7 +26,7 @@ from django.db import transaction
 from desk.audit import audit_record, json_normalize
 from desk.events import broadcast
 from rfq.models import ScoringModelStatus, ScoringModelVersion
-from rfq.scoring.features import mids_from_quotes, request_features
+from rfq.scoring.features import mids_from_tape_or_quotes, request_features
 from rfq.scoring.history import scoring_history_frame
 from rfq.scoring.models import LogisticModel, hyperparameters_of, model_inputs
 from rfq.scoring.services import ScoringModelRefused, scoring_model_train
@@ -50,7 +50,7 @@ def _recent_rows(*, start: datetime, end: datetime, mids: pd.DataFrame | None = 
     history = scoring_history_frame(start=start, end=end)
     if history.empty:
         return pd.DataFrame()
-    return request_features(history, mids if mids is not None else mids_from_quotes(history))
+    return request_features(history, mids if mids is not None else mids_from_tape_or_quotes(history))
 
 
 def model_metrics_on(version: ScoringModelVersion, rows: pd.DataFrame) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from django.db.models import Max
 
 from desk.audit import Actor, audit_record
 from rfq.models import ScoringModelStatus, ScoringModelVersion
-from rfq.scoring.features import mids_from_quotes, request_features
+from rfq.scoring.features import mids_from_tape_or_quotes, request_features
 from rfq.scoring.history import scoring_history_frame
 from rfq.scoring.models import Hyperparameters
 from rfq.scoring.train import frame_sha256, scoring_fit
@@ -71,7 +71,7 @@ def scoring_model_train(
     history = scoring_history_frame(start=start, end=end)
     if history.empty:
         raise ScoringModelRefused("no RFQ history in the training window")
-    rows = request_features(history, mids if mids is not None else mids_from_quotes(history))
+    rows = request_features(history, mids if mids is not None else mids_from_tape_or_quotes(history))
     result = scoring_fit(rows, hp=hp, thresholds=thresholds)
     sha = frame_sha256(history)
     with transaction.atomic():

@@ -97,3 +97,14 @@ def test_api_lists_and_replays_for_desk_roles_not_dealers(client: Client, risk_o
     assert "kind" in bad.json()
     client.force_login(dealer.user)
     assert client.get("/api/v1/decisions/").status_code == 403
+
+
+def test_inputs_the_replayer_cannot_read_are_reported_not_raised() -> None:
+    decision_replayer_register(DecisionKind.HEDGE, _double)
+    record = decision_record(kind=DecisionKind.HEDGE, actor="system:test", inputs={"y": 1}, output={"value": 2})
+
+    replay = decision_replay(record)
+
+    assert not replay.matches
+    assert replay.replayed_output is None
+    assert "'x'" in replay.reason

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from scipy.stats import lognorm
 
 from rfq.decision import (
     BookQuote,
@@ -10,7 +11,9 @@ from rfq.decision import (
     OrderTerms,
     PendingDealer,
     algo_cost_bps,
+    answer_reach,
     variance_bps2_per_s,
+    wait_candidate_s,
     wait_or_split,
 )
 
@@ -53,9 +56,10 @@ def test_waiting_pays_when_a_fast_cheap_dealer_is_about_to_answer_in_a_calm_mark
     )
 
     assert decision.action == "wait"
-    assert decision.wait_s == pytest.approx(1.5)
+    # The wait is the pending dealer's 80th response-time percentile (lognormal, median 1 s, log-sd 0.5).
+    assert decision.wait_s == pytest.approx(lognorm(s=0.5, scale=1.0).ppf(0.8))
     assert decision.expected_gain_bps > 4.0
-    assert decision.costs["delay"] == pytest.approx(0.05 * variance_bps2_per_s(0.4) * 1.5)
+    assert decision.costs["delay"] == pytest.approx(0.05 * variance_bps2_per_s(0.4) * decision.wait_s)
     assert decision.costs["leakage"] > 0
 
 
@@ -135,3 +139,47 @@ def test_bad_orders_are_refused() -> None:
         wait_or_split(book=[], pending=[], market=CALM, terms=OrderTerms(side="hold", quantity=1.0))
     with pytest.raises(ValueError, match="quantity"):
         wait_or_split(book=[], pending=[], market=CALM, terms=OrderTerms(side="buy", quantity=0.0))
+
+
+def test_a_dealer_silent_so_far_answers_with_the_bayes_updated_probability() -> None:
+    dealer = fast_cheap_dealer(p_answer=0.8, response_s=2.0, response_sigma=0.6, elapsed_s=1.5)
+    law = lognorm(s=0.6, scale=2.0)
+
+    reach = answer_reach(dealer, 3.0)
+
+    # P(answers within 3 s more | silent for 1.5 s) = π (F(4.5) − F(1.5)) / (1 − π F(1.5)).
+    expected = 0.8 * (law.cdf(4.5) - law.cdf(1.5)) / (1 - 0.8 * law.cdf(1.5))
+    assert reach == pytest.approx(expected, rel=1e-9)
+    assert answer_reach(dealer, 1e6) == pytest.approx(0.8 * (1 - law.cdf(1.5)) / (1 - 0.8 * law.cdf(1.5)))
+
+
+def test_the_wait_considered_is_the_conditional_response_time_quantile() -> None:
+    dealer = fast_cheap_dealer(response_s=2.0, response_sigma=0.6, elapsed_s=1.5)
+    law = lognorm(s=0.6, scale=2.0)
+
+    wait = wait_candidate_s(dealer, max_wait_s=30.0)
+
+    assert law.cdf(1.5 + wait) == pytest.approx(law.cdf(1.5) + 0.8 * (1 - law.cdf(1.5)), rel=1e-9)
+    assert wait_candidate_s(dealer, max_wait_s=0.5) == pytest.approx(0.5)
+
+
+def test_the_algorithms_start_from_the_mid_of_now_not_the_arrival_mid() -> None:
+    terms_buy, terms_sell = OrderTerms(side="buy", quantity=4.0), OrderTerms(side="sell", quantity=4.0)
+    up = MarketState(mid=100_000.0, volatility=0.4, half_spread_bps=2.0, adv=20_000.0, move_bps=6.0)
+
+    assert algo_cost_bps(4.0, up, terms_buy) == pytest.approx(algo_cost_bps(4.0, CALM, terms_buy) + 6.0)
+    assert algo_cost_bps(4.0, up, terms_sell) == pytest.approx(algo_cost_bps(4.0, CALM, terms_sell) - 6.0)
+
+
+def test_a_market_running_away_from_a_buyer_makes_waiting_dearer() -> None:
+    book, pending = [quote("A", 9.0)], [fast_cheap_dealer(response_s=3.0)]
+    terms = OrderTerms(side="buy", quantity=10.0)
+    rising = MarketState(mid=100_000.0, volatility=0.4, half_spread_bps=2.0, adv=20_000.0, drift_bps_per_s=1.5)
+
+    still = wait_or_split(book=book, pending=pending, market=CALM, terms=terms)
+    running = wait_or_split(book=book, pending=pending, market=rising, terms=terms)
+
+    wait = next(k for k in still.alternatives if k.startswith("wait"))
+    # A new quote and the algorithms both move 1.5 bps/s × τ against the buyer; the book's quote does not.
+    assert running.alternatives[wait] > still.alternatives[wait]
+    assert running.expected_gain_bps < still.expected_gain_bps
