@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import ROUND_DOWN, Decimal
+
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.db import models
@@ -198,6 +200,12 @@ class RFQLeg(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rfq.reference}/{self.leg_no}"
+
+
+def shown_quantity(quantity: Decimal, fraction: Decimal, lot: Decimal) -> Decimal:
+    """The part of ``quantity`` a dealer is shown: ``fraction`` of it, rounded down to whole lots, at least a lot."""
+    lots = (quantity * fraction / lot).to_integral_value(rounding=ROUND_DOWN)
+    return min(max(lots, Decimal(1)) * lot, quantity)
 
 
 class QuoteRequestStatus(models.TextChoices):

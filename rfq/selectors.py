@@ -33,7 +33,10 @@ def dealer_rfqs_list(*, dealer: Counterparty) -> QuerySet[RFQ]:
     )
     return (
         RFQ.objects.filter(pk__in=own_request.values("rfq"))
-        .annotate(dealer_quote_req_id=Subquery(own_request.values("quote_req_id")[:1]))
+        .annotate(
+            dealer_quote_req_id=Subquery(own_request.values("quote_req_id")[:1]),
+            dealer_shown_fraction=Subquery(own_request.values("shown_fraction")[:1]),
+        )
         .prefetch_related("legs__instrument")
         .order_by("-created_at", "-id")
     )

@@ -5,11 +5,12 @@ or the other dealers; another dealer's RFQ, quote or order is a 404."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import django_filters
 from django.db.models import QuerySet
 from django.http import Http404
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.generics import ListAPIView
@@ -22,7 +23,7 @@ from desk.fields import api_decimal
 from desk.permissions import require_perm
 from rfq import selectors, services
 from rfq.api.idempotency import HEADER, idempotent
-from rfq.models import RFQ, Counterparty, DealerOrder, Firmness, Quote, RFQStatus
+from rfq.models import RFQ, Counterparty, DealerOrder, Firmness, Quote, RFQLeg, RFQStatus, shown_quantity
 
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
     HEADER,
@@ -85,7 +86,12 @@ class DealerRFQLegSerializer(serializers.Serializer):
     instrument = serializers.CharField(source="instrument.symbol")
     side = serializers.CharField(help_text="the desk's side: buy means the dealer is asked for an offer")
     ratio = serializers.IntegerField()
-    quantity = api_decimal(help_text="contracts")
+    quantity = serializers.SerializerMethodField(help_text="contracts asked of this dealer (the desk may show part)")
+
+    @extend_schema_field(api_decimal())
+    def get_quantity(self, leg: RFQLeg) -> str:
+        shown = self.context.get("shown_fraction") or Decimal(1)
+        return api_decimal().to_representation(shown_quantity(leg.quantity, shown, leg.instrument.lot_size))
 
 
 @extend_schema_serializer(component_name="DealerRFQ")
@@ -95,10 +101,15 @@ class DealerRFQSerializer(serializers.Serializer):
     status = serializers.CharField()
     package_type = serializers.CharField()
     expires_at = serializers.DateTimeField(allow_null=True)
-    legs = DealerRFQLegSerializer(many=True)
+    legs = serializers.SerializerMethodField()
 
     def get_quote_req_id(self, rfq: RFQ) -> str:
         return rfq.dealer_quote_req_id
+
+    @extend_schema_field(DealerRFQLegSerializer(many=True))
+    def get_legs(self, rfq: RFQ) -> list[dict]:
+        shown = getattr(rfq, "dealer_shown_fraction", None)
+        return DealerRFQLegSerializer(rfq.legs.all(), many=True, context={"shown_fraction": shown}).data
 
 
 class DealerRFQListApi(ListAPIView, DealerApi):

@@ -6,12 +6,15 @@ is stored beside the live one's in the decision record, never acted on.
 
 Waves: the chosen dealers are asked ``wave_size`` at a time, best first; :func:`rfq_wave_next` widens the RFQ to
 the next wave when the quotes so far do not cover the order (a task calls it ``wave_wait_s`` after each wave).
-Spacing: a new RFQ on an instrument asked within the last ``spacing_s`` seconds (longer when the dealers asked
-leak more) is held back, so that the desk's interest is not repeated on the tape.
+Spacing: a new RFQ on an instrument asked within the last ``RFQ_SPACING_S`` seconds (twice that when the dealers
+asked last time have measured leakage) is held back, so that the desk's interest is not repeated on the tape.
+Partial size: when the chosen dealers' measured leakage passes ``RFQ_PARTIAL_LEAK_BPS``, they are shown only part of
+the size (:func:`shown_fraction`); the rest is asked again, or worked, once this part is done.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -26,7 +29,7 @@ from django.db.models import F, Sum
 from desk.audit import Actor, audit_record
 from desk.decisions import decision_record, decision_replayer_register
 from desk.events import broadcast
-from desk.models import DecisionKind
+from desk.models import DecisionKind, DecisionRecord
 from rfq.engine.market import NoMarket, rfq_market
 from rfq.models import (
     RFQ,
@@ -133,9 +136,19 @@ def selection_inputs(*, legs: list[RFQLeg], seed: int) -> dict[str, Any]:
         "statuses": statuses,
         "policy": {k: v for k, v in asdict(policy).items() if k != "exploration"},
         "seed": seed,
+        "partial_leak_bps": float(_setting("RFQ_PARTIAL_LEAK_BPS", 2.0)),
         "live": {"version": live.version if live else None, "estimates": estimates(live)},
         "challenger": {"version": challenger.version, "estimates": estimates(challenger)} if challenger else None,
     }
+
+
+def shown_fraction(leak_bps: float, threshold_bps: float) -> float:
+    """The share of the size to show: all of it while the chosen dealers' measured leakage ``leak_bps`` is within
+    ``threshold_bps`` (0 turns partial display off), else ``threshold / leak`` (the leak scales with the size shown),
+    in steps of 5 %, never below a quarter."""
+    if threshold_bps <= 0 or leak_bps <= threshold_bps:
+        return 1.0
+    return max(0.25, math.floor(threshold_bps / leak_bps * 20.0) / 20.0)
 
 
 def selection_compute(inputs: dict[str, Any]) -> dict[str, Any]:
@@ -150,7 +163,9 @@ def selection_compute(inputs: dict[str, Any]) -> dict[str, Any]:
 
     live = run(inputs["live"]).as_dict()
     shadow = run(inputs["challenger"]).as_dict() if inputs.get("challenger") else None
+    leak = sum(max(row["leak_bps"], 0.0) for row in live["rows"] if row["chosen"])
     return {
+        "shown_fraction": shown_fraction(leak, float(inputs.get("partial_leak_bps", 0.0))),
         "dealers": live["dealers"],
         "expected_cost_bps": live["expected_cost_bps"],
         "rows": live["rows"],
@@ -190,7 +205,8 @@ def dealers_recommend(*, rfq: RFQ, actor: Actor, record: bool = True) -> dict[st
 
 def spacing_wait_s(*, legs: list[RFQLeg], now: datetime) -> float:
     """Seconds to hold a new RFQ back: another RFQ on one of its instruments went out less than the spacing ago.
-    The spacing (``RFQ_SPACING_S``) doubles when the dealers asked last time leaked (positive measured leakage)."""
+    The spacing (``RFQ_SPACING_S``, 0 by default: off) doubles when the dealers asked last time leaked (positive
+    measured leakage in that RFQ's selection record)."""
     base = float(_setting("RFQ_SPACING_S", 0.0))
     if base <= 0:
         return 0.0
@@ -203,8 +219,17 @@ def spacing_wait_s(*, legs: list[RFQLeg], now: datetime) -> float:
     )
     if last is None:
         return 0.0
+    record = (
+        DecisionRecord.objects.filter(kind=DecisionKind.DEALER_SELECTION, object_type="rfq.rfq", object_id=str(last.pk))
+        .order_by("-id")
+        .first()
+    )
+    leaked = record is not None and any(
+        row.get("chosen") and (row.get("leak_bps") or 0.0) > 0 for row in record.output.get("rows", [])
+    )
+    spacing = base * (2.0 if leaked else 1.0)
     elapsed = (now - last.sent_at).total_seconds()
-    return max(0.0, base - elapsed)
+    return max(0.0, spacing - elapsed)
 
 
 def _waves(dealers: list[str], size: int) -> list[list[str]]:
@@ -226,6 +251,8 @@ def rfq_send_selected(*, rfq: RFQ, actor: Actor, wave_size: int | None = None) -
         waves = _waves(recommendation["dealers"], wave_size)
         dealers = {d.code: d for d in Counterparty.objects.filter(code__in=recommendation["dealers"])}
         rfq_send(rfq=rfq, dealers=[dealers[code] for code in waves[0]], actor=actor)
+        fraction = Decimal(str(recommendation["shown_fraction"]))
+        QuoteRequest.objects.filter(rfq=rfq).update(shown_fraction=fraction)
         RFQ.objects.filter(pk=rfq.pk).update(waves=waves[1:], version=F("version") + 1)
         if waves[1:]:
             from rfq.tasks import rfq_wave_next_task
@@ -266,7 +293,9 @@ def rfq_wave_next(*, rfq_id: int, actor: Actor = ENGINE_ACTOR) -> list[str]:
         ]
         from rfq.services import quote_requests_add
 
-        quote_requests_add(rfq=rfq, dealers=dealers, actor=actor)
+        shown = QuoteRequest.objects.filter(rfq=rfq).values_list("shown_fraction", flat=True).first() or Decimal(1)
+        added = quote_requests_add(rfq=rfq, dealers=dealers, actor=actor)
+        QuoteRequest.objects.filter(pk__in=[r.pk for r in added]).update(shown_fraction=shown)
         RFQ.objects.filter(pk=rfq.pk).update(waves=rest, version=F("version") + 1)
         if rest:
             from rfq.tasks import rfq_wave_next_task

@@ -44,7 +44,7 @@ from rfq.fix import codec, store
 from rfq.fix.messages import BusinessProblem, Problem, RejectReason, business_reject
 from rfq.fix.session import Session
 from rfq.fix.store import Outgoing
-from rfq.models import DealerOrder, DealerOrderStatus, QuoteRequest, QuoteRequestStatus, RFQLeg, Side
+from rfq.models import DealerOrder, DealerOrderStatus, QuoteRequest, QuoteRequestStatus, RFQLeg, Side, shown_quantity
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +82,11 @@ def quote_request_body(request: QuoteRequest) -> list[tuple[int, str]]:
     body: list[tuple[int, str]] = [(131, request.quote_req_id), (146, "1")]
     if len(legs) == 1:
         leg = legs[0]
-        body += [(55, leg.instrument.symbol), (54, SIDE_TO_FIX[leg.side]), (38, _qty(leg.quantity * shown))]
+        body += [
+            (55, leg.instrument.symbol),
+            (54, SIDE_TO_FIX[leg.side]),
+            (38, _qty(shown_quantity(leg.quantity, shown, leg.instrument.lot_size))),
+        ]
     else:
         # A package: one unit of it, the legs say what one unit holds (field order as in FIX44 QuotReqGrp).
         body += [(55, NOT_APPLICABLE), (54, "1"), (38, "1"), (555, str(len(legs)))]
@@ -91,7 +95,7 @@ def quote_request_body(request: QuoteRequest) -> list[tuple[int, str]]:
                 (600, leg.instrument.symbol),
                 (623, str(leg.ratio)),
                 (624, SIDE_TO_FIX[leg.side]),
-                (687, _qty(leg.quantity * shown)),
+                (687, _qty(shown_quantity(leg.quantity, shown, leg.instrument.lot_size))),
             ]
     if rfq.expires_at is not None:
         # ExpireTime belongs to the NoRelatedSym entry in FIX 4.4, hence last, inside the group.

@@ -364,3 +364,52 @@ def test_a_package_fills_whole_and_books_each_leg_at_prices_that_sum_to_the_pack
         "BTC-60K-C": Decimal(2),
         "BTC-60K-P": Decimal(2),
     }
+
+
+def test_shown_fraction_follows_the_measured_leakage() -> None:
+    from rfq.engine.selection import shown_fraction
+
+    assert shown_fraction(1.0, 2.0) == 1.0
+    assert shown_fraction(4.0, 2.0) == 0.5
+    assert shown_fraction(7.0, 2.0) == 0.25  # 2/7 = 0.2857 → 0.25 in 5 % steps
+    assert shown_fraction(100.0, 2.0) == 0.25  # never below a quarter
+    assert shown_fraction(100.0, 0.0) == 1.0  # off
+
+
+def test_leaky_dealers_see_part_of_the_size_over_rest(trader, instrument, market, dealers, settings, client) -> None:  # noqa: ANN001
+    from rfq.engine import selection
+
+    settings.RFQ_PARTIAL_LEAK_BPS = 2.0
+    real = selection.prior_estimates
+
+    def leaky(codes: list[str]):  # noqa: ANN202
+        frame = real(codes)
+        frame["leak_bps"] = 3.0  # 3 bps each: any dealer chosen passes the 2 bps threshold
+        return frame
+
+    selection.prior_estimates = leaky
+    try:
+        rfq = _new_rfq(trader, instrument, quantity="8")
+        sent = rfq_send_selected(rfq=rfq, actor=trader, wave_size=1)
+    finally:
+        selection.prior_estimates = real
+
+    assert sent["shown_fraction"] < 1.0
+    request = QuoteRequest.objects.select_related("dealer").get(rfq=rfq)
+    assert request.shown_fraction == Decimal(str(sent["shown_fraction"]))
+    code = request.dealer.code
+    listed = client.get(
+        f"/api/v1/dealer/rfqs/{rfq.reference}/", HTTP_AUTHORIZATION=f"DealerKey key-{code.lower()}:dealer-secret-xyz"
+    )
+    assert listed.status_code == 200, listed.content
+    shown = Decimal(listed.json()["legs"][0]["quantity"])
+    assert shown == (Decimal(8) * request.shown_fraction).quantize(Decimal("0.0001"))
+    assert shown < Decimal(8)
+
+
+def test_repeated_rfqs_on_an_instrument_are_spaced(trader, instrument, market, dealers, settings) -> None:  # noqa: ANN001
+    settings.RFQ_SPACING_S = 30.0
+    rfq_send_selected(rfq=_new_rfq(trader, instrument), actor=trader)
+
+    with pytest.raises(QuoteRefused, match="spacing"):
+        rfq_send_selected(rfq=_new_rfq(trader, instrument), actor=trader)
