@@ -482,10 +482,16 @@ def dealer_quotes_cancel(*, dealer: Counterparty, reason: str) -> int:
     return len(quotes)
 
 
-def quote_accept(*, quote: Quote, actor: Actor, quantity: Decimal | None = None) -> DealerOrder:
+def quote_accept(
+    *, quote: Quote, actor: Actor, quantity: Decimal | None = None, leg_no: int | None = None
+) -> DealerOrder:
     """The desk takes a live, firm, unexpired quote: a DealerOrder (FIX NewOrderSingle with the QuoteID) goes to the
     dealer, who fills it or rejects it on last look. ``quantity`` (single-leg RFQs) takes part of the order from
-    this quote, within its size; the RFQ stays open (partially accepted) until the accepted quantity covers it."""
+    this quote, within its size; the RFQ stays open (partially accepted) until the accepted quantity covers it.
+
+    A package is all or none: its quote is taken whole at the package price, unless the trader allowed legging on
+    the RFQ; then ``leg_no`` takes one leg of the quote at its own price, and the RFQ is accepted once every leg is
+    (possibly from different dealers)."""
     with transaction.atomic():
         quote = Quote.objects.select_for_update(of=("self",)).select_related("rfq", "dealer").get(pk=quote.pk)
         rfq = RFQ.objects.select_for_update().get(pk=quote.rfq_id)
@@ -522,6 +528,25 @@ def quote_accept(*, quote: Quote, actor: Actor, quantity: Decimal | None = None)
                 raise QuoteRefused(f"quantity {wanted} is more than the quote's size {size}")
             side, quantity, leg = rfq_leg.side, wanted, rfq_leg
             complete = taken + wanted >= rfq_leg.quantity
+        elif leg_no is not None:
+            if not rfq.allow_legging:
+                raise QuoteRefused(f"RFQ {rfq.reference} is all or none: legging was not allowed")
+            chosen = next((ql for ql in legs if ql.leg.leg_no == leg_no), None)
+            if chosen is None:
+                raise QuoteRefused(f"quote {quote.quote_id} has no leg {leg_no}")
+            buy = chosen.leg.side == Side.BUY
+            price = chosen.offer_price if buy else chosen.bid_price
+            if price is None:
+                raise QuoteRefused(f"quote {quote.quote_id} has no {'offer' if buy else 'bid'} for leg {leg_no}")
+            done_legs = set(
+                DealerOrder.objects.filter(quote__rfq=rfq, leg__isnull=False)
+                .exclude(status=DealerOrderStatus.REJECTED)
+                .values_list("leg__leg_no", flat=True)
+            )
+            if leg_no in done_legs:
+                raise QuoteRefused(f"leg {leg_no} of RFQ {rfq.reference} is already taken")
+            side, quantity, leg = chosen.leg.side, chosen.leg.quantity, chosen.leg
+            complete = len(done_legs | {leg_no}) == rfq.legs.count()
         else:
             if quantity is not None:
                 raise QuoteRefused("a package is taken whole (all or none)")

@@ -180,17 +180,26 @@ class DeskDealerOrderSerializer(serializers.Serializer):
 
 
 class QuoteAcceptApi(APIView):
-    """Take a live firm quote in full: the dealer gets the order and fills it or rejects it on last look."""
+    """Take a live firm quote: in full by default; ``quantity`` takes part of a single-instrument quote, ``leg_no``
+    one leg of a package quote when the RFQ allows legging. The dealer gets the order and fills it or rejects it on
+    last look."""
 
     permission_classes = [require_perm("rfq.change_rfq")]
 
-    @extend_schema(request=None, responses={201: DeskDealerOrderSerializer})
+    @extend_schema_serializer(component_name="QuoteAcceptIn")
+    class InputSerializer(serializers.Serializer):
+        quantity = api_decimal(required=False, min_value=Decimal("0"))
+        leg_no = serializers.IntegerField(required=False, min_value=1)
+
+    @extend_schema(request=InputSerializer, responses={201: DeskDealerOrderSerializer})
     def post(self, request: Request, pk: int) -> Response:
         quote = Quote.objects.filter(pk=pk).first()
         if quote is None:
             raise Http404
+        body = self.InputSerializer(data=request.data or {})
+        body.is_valid(raise_exception=True)
         try:
-            order = services.quote_accept(quote=quote, actor=request.user)
+            order = services.quote_accept(quote=quote, actor=request.user, **body.validated_data)
         except services.QuoteRefused as error:
             raise ValidationError({"detail": error.messages}) from None
         return Response(DeskDealerOrderSerializer(order).data, status=201)

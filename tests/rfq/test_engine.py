@@ -413,3 +413,76 @@ def test_repeated_rfqs_on_an_instrument_are_spaced(trader, instrument, market, d
 
     with pytest.raises(QuoteRefused, match="spacing"):
         rfq_send_selected(rfq=_new_rfq(trader, instrument), actor=trader)
+
+
+def test_legging_takes_each_leg_from_its_best_dealer_only_when_allowed(trader, instrument, market, dealers) -> None:  # noqa: ANN001
+    from rfq.services import quote_accept, rfq_send
+
+    future = datetime.now(UTC) + timedelta(days=30)
+    legs = [
+        LegInput(
+            factories.instrument_create(
+                symbol=f"BTC-L-{kind}",
+                kind=InstrumentKind.OPTION,
+                underlying=instrument,
+                strike=Decimal(60000),
+                expiry=future,
+                option_type=kind,
+                lot_size=Decimal("0.1"),
+            ),
+            "buy",
+            Decimal(1),
+        )
+        for kind in ("call", "put")
+    ]
+
+    def quoted(rfq: RFQ, dealer, call: int, put: int):  # noqa: ANN001, ANN202
+        request = QuoteRequest.objects.get(rfq=rfq, dealer=dealer)
+        return quote_receive(
+            dealer=dealer,
+            quote_req_id=request.quote_req_id,
+            quote_id=f"LEG-{rfq.pk}-{dealer.code}",
+            legs=[
+                QuoteLegInput(leg_no=n, offer_price=Decimal(p), offer_size=Decimal(1)) for n, p in ((1, call), (2, put))
+            ],
+            valid_until=datetime.now(UTC) + timedelta(seconds=60),
+            package_price=Decimal(call + put),
+        )
+
+    for dealer in dealers[:2]:
+        dealer.instrument_classes = []
+        dealer.save(update_fields=["instrument_classes"])
+    whole = rfq_create(legs=legs, actor=trader, package_type="straddle")
+    rfq_send(rfq=whole, dealers=dealers[:2], actor=trader)
+    with pytest.raises(QuoteRefused, match="all or none"):
+        quote_accept(quote=quoted(whole, dealers[0], 3000, 2600), actor=trader, leg_no=1)
+
+    legged = rfq_create(legs=legs, actor=trader, package_type="straddle", allow_legging=True)
+    rfq_send(rfq=legged, dealers=dealers[:2], actor=trader)
+    a = quoted(legged, dealers[0], 3000, 2600)  # best call
+    b = quoted(legged, dealers[1], 3100, 2500)  # best put
+    first = quote_accept(quote=a, actor=trader, leg_no=1)
+    legged.refresh_from_db()
+    assert legged.status == RFQStatus.PARTIALLY_ACCEPTED
+    second = quote_accept(quote=b, actor=trader, leg_no=2)
+    legged.refresh_from_db()
+
+    assert legged.status == RFQStatus.ACCEPTED
+    assert (first.leg.leg_no, first.price, second.leg.leg_no, second.price) == (1, Decimal(3000), 2, Decimal(2500))
+
+
+def test_the_accept_api_takes_part_of_a_quote_and_names_a_bad_quantity(trader, instrument, market, dealers) -> None:  # noqa: ANN001
+    rfq = factories.rfq_create(trader=trader, instrument=instrument, dealers=dealers[:1], quantity="5")
+    quote = _quote(rfq, dealers[0], offer=market * 1.001, bid=market * 0.999, size="5")
+    client = Client()
+    client.force_login(trader)
+
+    bad = client.post(f"/api/v1/quotes/{quote.pk}/accept/", {"quantity": "-1"}, content_type="application/json")
+    part = client.post(f"/api/v1/quotes/{quote.pk}/accept/", {"quantity": "2"}, content_type="application/json")
+
+    assert bad.status_code == 400
+    assert "quantity" in bad.json()
+    assert part.status_code == 201, part.content
+    assert Decimal(part.json()["quantity"]) == Decimal(2)
+    rfq.refresh_from_db()
+    assert rfq.status == RFQStatus.PARTIALLY_ACCEPTED
