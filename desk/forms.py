@@ -7,11 +7,12 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
+from django.db import models
 
 from desk.models import Instrument, InstrumentKind, OptionType
 from desk.selectors import AuditFilter, ticket_instruments
 from execution.models import PlanStatus
-from rfq.models import Counterparty, CounterpartyStatus, DeskOrderStatus, PackageType, RFQStatus, Side
+from rfq.models import Counterparty, CounterpartyStatus, DeskOrderStatus, PackageType, RFQStatus, Side, TradingMode
 from rfq.scoring.scores import Context
 from rfq.services import LegInput
 from risk.models import LimitScope
@@ -34,20 +35,51 @@ class InstrumentChoiceField(forms.ModelChoiceField):
         return obj.symbol
 
 
+class DealerSelection(models.TextChoices):
+    DESK = "desk", "Let the desk choose (waves)"
+    MANUAL = "manual", "Pick the dealers myself"
+
+
+MAX_RISK_AVERSION = 10.0
+DEFAULT_RISK_AVERSION = 0.05
+
+
 class RFQTicketForm(forms.Form):
-    """One RFQ: a package type, up to ``MAX_LEGS`` legs (instrument, side, ratio, quantity) and its dealers."""
+    """One RFQ: a package type, up to ``MAX_LEGS`` legs (instrument, side, ratio, quantity), who picks the dealers
+    (the desk in waves, or the trader's own ticks), the trading mode and the urgency (risk aversion).
+
+    ``auto_allowed``: whether automatic mode may be chosen (the user's automatic-mode limit is enabled); when it is
+    not, choosing it is refused on ``mode``. A post without ``selection`` (an older client) is a manual pick."""
 
     package_type = forms.ChoiceField(choices=TICKET_PACKAGES, initial=PackageType.SINGLE)
+    selection = forms.ChoiceField(
+        label="Dealers asked",
+        choices=DealerSelection.choices,
+        initial=DealerSelection.DESK,
+        required=False,
+        widget=forms.RadioSelect,
+    )
     dealers = forms.ModelMultipleChoiceField(
         queryset=Counterparty.objects.filter(status=CounterpartyStatus.ACTIVE).order_by("code"),
         to_field_name="code",
         widget=forms.CheckboxSelectMultiple,
-        error_messages={"required": "choose at least one dealer"},
+        required=False,
     )
     expires_in_s = forms.IntegerField(label="Expires in (s)", min_value=5, max_value=3600, initial=60)
+    mode = forms.ChoiceField(label="Mode", choices=TradingMode.choices, initial=TradingMode.MANUAL, required=False)
+    risk_aversion = forms.FloatField(
+        label="Urgency (risk aversion λ, 1/bps)",
+        min_value=0.0,
+        max_value=MAX_RISK_AVERSION,
+        initial=DEFAULT_RISK_AVERSION,
+        required=False,
+        help_text="higher: take the quotes there are rather than wait for better ones",
+        widget=forms.NumberInput(attrs={"step": "0.01"}),
+    )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, auto_allowed: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.auto_allowed = auto_allowed
         instruments = ticket_instruments()
         for number in range(1, MAX_LEGS + 1):
             self.fields[f"leg{number}_instrument"] = InstrumentChoiceField(
@@ -72,6 +104,28 @@ class RFQTicketForm(forms.Form):
             }
             for number in range(1, MAX_LEGS + 1)
         ]
+
+    def clean_mode(self) -> str:
+        mode = self.cleaned_data.get("mode") or TradingMode.MANUAL
+        if mode == TradingMode.AUTO and not self.auto_allowed:
+            raise forms.ValidationError("automatic mode is not enabled for you: a risk officer sets its limits")
+        return mode
+
+    def clean_risk_aversion(self) -> float:
+        value = self.cleaned_data.get("risk_aversion")
+        return DEFAULT_RISK_AVERSION if value is None else value
+
+    def clean_selection(self) -> str:
+        return self.cleaned_data.get("selection") or DealerSelection.MANUAL
+
+    def _clean_dealers_choice(self, data: dict[str, Any]) -> None:
+        dealers = data.get("dealers")
+        if "dealers" in self.errors:
+            return
+        if data.get("selection") == DealerSelection.MANUAL and not dealers:
+            self.add_error("dealers", "choose at least one dealer")
+        elif data.get("selection") == DealerSelection.DESK and dealers:
+            self.add_error("dealers", "untick them to let the desk choose, or pick the dealers yourself")
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -100,6 +154,7 @@ class RFQTicketForm(forms.Form):
             )
         if package and not self.errors:
             self._package_check(package, legs)
+        self._clean_dealers_choice(data)
         data["legs"] = [leg for _, leg in legs]
         return data
 

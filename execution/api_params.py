@@ -75,7 +75,7 @@ class AlgoParamActionApi(APIView):
 
     permission_classes = [require_perm("execution.promote_algoparams")]
 
-    @extend_schema(request=None, responses=VersionOutSerializer)
+    @extend_schema(request=None, responses=VersionOutSerializer, operation_id="v1_execution_algo_params_action")
     def post(self, request: Request, version_id: int, action: str) -> Response:
         services = {"validate": algo_params.algo_params_validate, "promote": algo_params.algo_params_promote}
         if action not in services:

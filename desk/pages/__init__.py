@@ -3,7 +3,17 @@
 from desk.pages.common import base_context, desk_page
 from desk.pages.dealers import dealers_page, model_promote, model_rollback, models_page
 from desk.pages.execution import execution_action, execution_detail, execution_list
-from desk.pages.trading import compliance, rfq_board, rfq_new, risk_alert_ack, risk_engage, risk_page, risk_rearm
+from desk.pages.trading import (
+    compliance,
+    rfq_act_page,
+    rfq_auto_panel,
+    rfq_board,
+    rfq_new,
+    risk_alert_ack,
+    risk_engage,
+    risk_page,
+    risk_rearm,
+)
 
 __all__ = [
     "base_context",
@@ -16,6 +26,8 @@ __all__ = [
     "model_promote",
     "model_rollback",
     "models_page",
+    "rfq_act_page",
+    "rfq_auto_panel",
     "rfq_board",
     "rfq_new",
     "risk_alert_ack",

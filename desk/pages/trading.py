@@ -11,20 +11,31 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from desk import selectors
 from desk.audit import chain_verify
-from desk.forms import PACKAGE_LEGS, AuditFilterForm, KillSwitchForm, RFQTicketForm
+from desk.forms import PACKAGE_LEGS, AuditFilterForm, DealerSelection, KillSwitchForm, RFQTicketForm
+from desk.models import AuditEvent, DecisionKind, DecisionRecord
 from desk.pages import queries
 from desk.pages.common import base_context, desk_page
 from rfq import selectors as rfq_selectors
 from rfq import services as rfq_services
+from rfq.engine.auto import auto_limit_for, rfq_act
+from rfq.engine.selection import rfq_send_selected
+from rfq.models import TradingMode
 from risk import selectors as risk_selectors
 from risk import services as risk_services
 from risk.monitor import market_health_snapshot
@@ -35,11 +46,19 @@ ALERT_ACK_PERMS = ("risk.change_alert", "risk.engage_killswitch", "execution.cha
 EXPORT_CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
 
 
+def _auto_allowed(user: Any) -> bool:
+    limit = auto_limit_for(user)
+    return limit is not None and limit.enabled
+
+
 @desk_page("rfq.add_rfq")
 @require_http_methods(["GET", "POST"])
 def rfq_new(request: HttpRequest) -> HttpResponse:
-    """The RFQ ticket: a Django form; on success the RFQ is created and sent in one transaction."""
-    form = RFQTicketForm(request.POST if request.method == "POST" else None)
+    """The RFQ ticket: a Django form; on success the RFQ is created and sent in one transaction, to the dealers the
+    desk chooses (in waves, :func:`rfq.engine.selection.rfq_send_selected`) or to the ones the trader ticked. Its
+    script shows the pre-trade estimate and the dealers the desk would ask as the legs are typed."""
+    auto_allowed = _auto_allowed(request.user)
+    form = RFQTicketForm(request.POST if request.method == "POST" else None, auto_allowed=auto_allowed)
     status = 200
     if request.method == "POST":
         if form.is_valid():
@@ -51,8 +70,13 @@ def rfq_new(request: HttpRequest) -> HttpResponse:
                         actor=request.user,
                         package_type=data["package_type"],
                         expires_in=timedelta(seconds=data["expires_in_s"]),
+                        mode=data["mode"],
+                        risk_aversion=data["risk_aversion"],
                     )
-                    rfq_services.rfq_send(rfq=rfq, dealers=list(data["dealers"]), actor=request.user)
+                    if data["selection"] == DealerSelection.DESK:
+                        rfq_send_selected(rfq=rfq, actor=request.user)
+                    else:
+                        rfq_services.rfq_send(rfq=rfq, dealers=list(data["dealers"]), actor=request.user)
             except rfq_services.QuoteRefused as error:
                 form.add_error(None, error.messages)
             else:
@@ -66,19 +90,106 @@ def rfq_new(request: HttpRequest) -> HttpResponse:
         "instruments": selectors.ticket_instruments(),
         "dealer_rows": dealer_rows,
         "package_legs": {key: [[t, s] for t, s in legs] for key, legs in PACKAGE_LEGS.items()},
+        "auto_allowed": auto_allowed,
+        "mode_value": form["mode"].value() or TradingMode.MANUAL,
+        "selection_value": form["selection"].value() or DealerSelection.DESK,
     }
     return render(request, "desk/rfq_new.html", context, status=status)
+
+
+def _desk_rfq(reference: str) -> Any:
+    rfq = rfq_selectors.desk_rfqs_list().filter(reference=reference).first()
+    if rfq is None:
+        raise Http404("no such RFQ")
+    return rfq
+
+
+def _auto_actions(rfq: Any) -> list[DecisionRecord]:
+    """What the desk did itself on ``rfq`` in automatic mode: its ``auto_accept`` decision records, newest first."""
+    return list(
+        DecisionRecord.objects.filter(
+            kind=DecisionKind.AUTO_ACCEPT, object_type="rfq.rfq", object_id=str(rfq.pk)
+        ).order_by("-pk")
+    )
+
+
+def _auto_declined(rfq: Any) -> list[AuditEvent]:
+    """The automatic-mode recommendations the desk left to the trader (beyond the limits), newest first."""
+    return list(
+        AuditEvent.objects.filter(action="rfq.auto_declined", object_type="rfq.rfq", object_id=str(rfq.pk)).order_by(
+            "-seq"
+        )[:5]
+    )
+
+
+def _board_context(request: HttpRequest, rfq: Any) -> dict[str, Any]:
+    auto = rfq.mode == TradingMode.AUTO
+    return base_context(request) | {
+        "rfq": rfq,
+        "can_accept": request.user.has_perm("rfq.change_rfq"),
+        "auto": auto,
+        "auto_actions": _auto_actions(rfq) if auto else [],
+        "auto_declined": _auto_declined(rfq) if auto else [],
+    }
 
 
 @desk_page("rfq.view_rfq")
 @require_GET
 def rfq_board(request: HttpRequest, reference: str) -> HttpResponse:
-    """The quote board: the page is a shell; its script loads the RFQ from the API and reloads it on each event."""
-    rfq = rfq_selectors.desk_rfqs_list().filter(reference=reference).first()
-    if rfq is None:
-        raise Http404("no such RFQ")
-    context = base_context(request) | {"rfq": rfq, "can_accept": request.user.has_perm("rfq.change_rfq")}
-    return render(request, "desk/rfq_board.html", context)
+    """The quote board: the page is a shell; its script loads the RFQ from the API and reloads it on each event,
+    and the recommendation panel asks the engine again whenever the quotes change."""
+    rfq = _desk_rfq(reference)
+    return render(request, "desk/rfq_board.html", _board_context(request, rfq))
+
+
+@desk_page("rfq.view_rfq")
+@require_GET
+def rfq_auto_panel(request: HttpRequest, reference: str) -> HttpResponse:
+    """The automatic-mode panel of the board alone (what the desk did itself), for its script to refresh."""
+    rfq = _desk_rfq(reference)
+    return render(request, "desk/_rfq_auto.html", _board_context(request, rfq))
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+@desk_page("rfq.change_rfq")
+@require_POST
+def rfq_act_page(request: HttpRequest, reference: str) -> HttpResponse:
+    """Carry out the recommendation the desk made for this RFQ (``decision_id``, a stored ``quote_decision``):
+    accept or split as recommended, through :func:`rfq.engine.auto.rfq_act`. JSON (201 / 400) for the board's
+    script, else a redirect to the board with a message."""
+    rfq = _desk_rfq(reference)
+    raw = request.POST.get("decision_id", "")
+    record = None
+    if raw.isdigit():
+        record = DecisionRecord.objects.filter(
+            pk=int(raw), kind=DecisionKind.QUOTE_DECISION, object_type="rfq.rfq", object_id=str(rfq.pk)
+        ).first()
+    error: dict[str, Any] | None = None
+    if record is None:
+        error = {"decision_id": "no recommendation with this id for this RFQ"}
+    else:
+        try:
+            with transaction.atomic():
+                done = rfq_act(rfq=rfq, output=record.output, actor=request.user)
+        except ValidationError as refused:  # the RFQ rules' or the risk checks' refusal, saying why
+            error = {"detail": " ".join(refused.messages)}
+    if error is not None:
+        if _wants_json(request):
+            return JsonResponse(error, status=400)
+        text = "; ".join(f"{k}: {v}" if k != "detail" else v for k, v in error.items())
+        messages.error(request, f"Not carried out: {text}")
+        return render(request, "desk/rfq_board.html", _board_context(request, rfq), status=400)
+    action = record.output["action"]
+    summary = f"{action.capitalize()} as recommended: {len(done['dealer_orders'])} dealer order(s)"
+    if done.get("plan"):
+        summary += f", the rest to the algorithms (plan {done['plan']})"
+    if _wants_json(request):
+        return JsonResponse(done | {"action": action, "message": summary + "."}, status=201)
+    messages.success(request, summary + ".")
+    return redirect("desk:rfq-board", reference=rfq.reference)
 
 
 def _gauges(usage: list[risk_selectors.LimitUsage]) -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ from typing import Any
 
 from desk.audit import Actor, json_normalize
 from desk.decisions import decision_record, decision_replayer_register
-from desk.models import DecisionKind
+from desk.models import DecisionKind, DecisionRecord
 from rfq.decision import BookQuote, MarketState, OrderTerms, PendingDealer, wait_or_split
 from rfq.engine.market import rfq_market
 from rfq.engine.selection import prior_estimates
@@ -185,9 +185,30 @@ def explain(output: dict[str, Any]) -> str:
     return f"{head}; expected cost {costs['total']:.2f} bps of the mark ({parts})"
 
 
+REUSE_S = 10.0
+"""A recommendation on the same quotes and the same dealers still to answer, younger than this, is not stored
+again: a board polling every few seconds would otherwise write a decision record each time."""
+
+
+def _book_key(inputs: dict[str, Any]) -> list[Any]:
+    return [sorted(inputs["quote_ids"]), sorted(p["dealer"] for p in inputs["pending"])]
+
+
 def rfq_recommendation(*, rfq: RFQ, actor: Actor, record: bool = True) -> dict[str, Any]:
-    """The desk's recommendation for ``rfq`` now, with its cost parts and explanation; stored as a decision."""
+    """The desk's recommendation for ``rfq`` now, with its cost parts and explanation; stored as a decision (the
+    last one is returned again while the book it saw is unchanged and younger than :data:`REUSE_S`)."""
     inputs = recommendation_inputs(rfq=rfq)
+    if record:
+        last = (
+            DecisionRecord.objects.filter(
+                kind=DecisionKind.QUOTE_DECISION, object_type="rfq.rfq", object_id=str(rfq.pk)
+            )
+            .order_by("-id")
+            .first()
+        )
+        fresh = last is not None and (datetime.now(UTC) - last.decided_at).total_seconds() < REUSE_S
+        if fresh and "quote_ids" in last.inputs and _book_key(last.inputs) == _book_key(inputs):
+            return last.output | {"explanation": last.explanation, "decision_id": last.pk, "rfq": rfq.reference}
     output = recommendation_compute(inputs)
     explanation = explain(output)
     record_id = None

@@ -84,6 +84,7 @@ def test_trader_sends_an_rfq_sees_quotes_arrive_live_and_accepts_the_best(
     # a ticket without a dealer comes back naming the field, with what was typed
     page.select_option("#id_leg1_instrument", instrument.symbol)
     page.fill("#id_leg1_quantity", "2.5")
+    page.check("#id_selection_1")  # pick the dealers myself (the desk chooses by default), and tick none
     page.click("#send-rfq")
     page.wait_for_selector(".error-summary")
     assert "Dealers: choose at least one dealer" in page.text_content(".error-summary")

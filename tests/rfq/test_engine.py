@@ -486,3 +486,17 @@ def test_the_accept_api_takes_part_of_a_quote_and_names_a_bad_quantity(trader, i
     assert Decimal(part.json()["quantity"]) == Decimal(2)
     rfq.refresh_from_db()
     assert rfq.status == RFQStatus.PARTIALLY_ACCEPTED
+
+
+def test_a_polled_recommendation_on_an_unchanged_book_is_stored_once(trader, instrument, market, dealers) -> None:  # noqa: ANN001
+    rfq = factories.rfq_create(trader=trader, instrument=instrument, dealers=dealers[:2], quantity="5")
+    _quote(rfq, dealers[0], offer=market * 1.001, bid=market * 0.999)
+
+    first = rfq_recommendation(rfq=rfq, actor=trader)
+    again = rfq_recommendation(rfq=rfq, actor=trader)
+    _quote(rfq, dealers[1], offer=market * 1.0005, bid=market * 0.999)
+    changed = rfq_recommendation(rfq=rfq, actor=trader)
+
+    assert again["decision_id"] == first["decision_id"]
+    assert changed["decision_id"] != first["decision_id"]
+    assert DecisionRecord.objects.filter(kind=DecisionKind.QUOTE_DECISION, object_id=str(rfq.pk)).count() == 2

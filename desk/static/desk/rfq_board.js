@@ -144,7 +144,12 @@
         if (!response.ok) throw new Error("the RFQ could not be loaded (" + response.status + ")");
         return response.json();
       })
-      .then(function (data) { rfq = data; render(); })
+      .then(function (data) {
+        rfq = data;
+        render();
+        // The recommendation panel (board.js) follows the RFQ as this page loads it.
+        document.dispatchEvent(new CustomEvent("desk:rfq", {detail: data}));
+      })
       .catch(function (error) { show(error.message, "error"); })
       .finally(function () {
         loading = null;
