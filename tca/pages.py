@@ -84,6 +84,7 @@ def _report_and_frames(
         benchmark=benchmark,  # type: ignore[arg-type]
         source_descriptions=sources.SOURCE_DESCRIPTIONS,
         tape=tape,
+        benchmark_orders=True,
     )
     return report, fills, tape
 
@@ -164,6 +165,28 @@ def _by_group(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _benchmark_table(report: dict[str, Any]) -> dict[str, Any]:
+    """The report's ``benchmarks`` per group as table rows: one ``{"bps", "cost", "orders"}`` cell per benchmark."""
+    section = report.get("benchmarks") or {}
+    names = section.get("names", [])
+
+    def line(row: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "group": row["group"],
+            "orders": row["orders"],
+            "orders_without_tape": row["orders_without_tape"],
+            "notional": row["notional"],
+            "cells": [row[name] for name in names],
+        }
+
+    return {
+        "names": names,
+        "descriptions": section.get("descriptions", {}),
+        "rows": [line(row) for row in section.get("rows", [])],
+        "total": line(section["total"]) if section.get("total") else None,
+    }
+
+
 def _pretrade_url() -> str:
     try:
         return reverse("api:tca-pretrade")
@@ -174,7 +197,8 @@ def _pretrade_url() -> str:
 @desk_page()
 @require_GET
 def tca_page(request: HttpRequest) -> HttpResponse:
-    """The period's TCA report (table, cost waterfall, cost by group, dealer markout curves, the algorithms' schedule
+    """The period's TCA report (table, benchmark slippage by group, cost waterfall, cost by group, dealer markout
+    curves, the algorithms' schedule
     against the market's volume from the tape), its CSV and JSON downloads
     (``?format=csv|json``, the ``tca_report`` renderers) and the pre-trade estimator."""
     bound = bool(request.GET.get("start") or request.GET.get("end") or request.GET.get("group_by"))
@@ -215,6 +239,7 @@ def tca_page(request: HttpRequest) -> HttpResponse:
         "report": report,
         "parts_order": metrics.PARTS,
         "waterfall": waterfall,
+        "benchmark_table": _benchmark_table(report),
         "chart_data": {
             "waterfall": {key: waterfall[key] for key in ("labels", "values", "currency")},
             "by_group": _by_group(report),

@@ -2,7 +2,8 @@
 
 A report is a plain dict (see :func:`tca_report_build`); its ``rows`` are the groups of
 :func:`tca.metrics.aggregate`, costs in the quote currency, positive when the desk paid, the parts of each row
-adding up exactly to its ``total_cost`` (whole cents).
+adding up exactly to its ``total_cost`` (whole cents); its ``benchmarks`` the slippage of each order and group
+against arrival, interval VWAP, TWAP and close (:func:`benchmark_section`).
 """
 
 from __future__ import annotations
@@ -17,15 +18,23 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from tca import metrics
+from tca import benchmarks, metrics
 
 GROUP_BY_CHOICES: tuple[str, ...] = ("dealer", "algo", "trader", "leg", "period")
 FORMAT_CHOICES: tuple[str, ...] = ("html", "csv", "json", "parquet")
 FILE_ONLY_FORMATS: tuple[str, ...] = ("parquet",)
 """Binary formats: written to a file, never printed."""
 ROW_FIELDS: tuple[str, ...] = ("group", "quantity", "notional", "total_cost")
+BENCHMARK_CSV_COLUMNS: tuple[str, ...] = (
+    "orders",
+    "orders_without_tape",
+    *(f"{name}_{field}" for name in benchmarks.BENCHMARK_NAMES for field in ("bps", "cost")),
+)
+"""The benchmark columns the CSV adds after :func:`report_header`'s (from the report's ``benchmarks`` rows)."""
+UNATTRIBUTED = "(unattributed)"
 
 
 def _currency(fills: pd.DataFrame) -> str:
@@ -55,6 +64,7 @@ def tca_report_build(
     benchmark: metrics.Benchmark = "decision",
     source_descriptions: dict[str, str] | None = None,
     tape: pd.DataFrame | None = None,
+    benchmark_orders: bool = False,
 ) -> dict[str, Any]:
     """The report of a period: one row per group, with what priced it and what could not be priced.
 
@@ -66,14 +76,18 @@ def tca_report_build(
     start, end : the period, inclusive dates (for the header only).
     benchmark : ``"decision"`` or ``"arrival"``.
     source_descriptions : what each ``benchmark_source`` value means.
-    tape : the market tape around the fills (:func:`tca.selectors.market_tape_frame`), for the markouts; None: no
-        markouts.
+    tape : the market tape around the fills (:func:`tca.selectors.market_tape_frame`), for the markouts and the
+        interval benchmarks; None: no markouts, and only the arrival benchmark.
+    benchmark_orders : also list every order's benchmarks in ``benchmarks["orders"]`` (the command and the page's
+        downloads do; a list of dicts per order costs time on large periods); False: an empty list.
 
     Returns
     -------
     ``{"from", "to", "group_by", "benchmark", "currency", "parts", "rows", "fills", "unpriced_fills",
-    "fills_without_tape", "benchmark_sources", "markouts", "note", "empty"}``; ``rows`` as
+    "fills_without_tape", "benchmark_sources", "markouts", "packages", "benchmarks", "note", "empty"}``; ``rows`` as
     :func:`tca.metrics.aggregate` (Decimal amounts), empty with a note saying so when the period has no fill;
+    ``benchmarks`` the fills' slippage against arrival, interval VWAP, TWAP and close per order and per group
+    (:func:`benchmark_section`);
     ``fills_without_tape`` counts the fills the market tape did not cover (priced from their own trade, see
     :mod:`tca.sources`); ``markouts`` the dealer markout curves (:func:`dealer_markouts`); ``packages`` the
     multi-leg packages judged as packages (:func:`package_rows`).
@@ -97,6 +111,12 @@ def tca_report_build(
                 f"; {without_tape} fills had no market tape around them (fills_without_tape): priced from their own "
                 "quote or limit, so their delay, timing and permanent impact are not measured"
             )
+    section = benchmark_section(fills, orders, tape, group_by=group_by, with_orders=benchmark_orders)
+    if section["total"]["orders_without_tape"]:
+        note += (
+            f"; {section['total']['orders_without_tape']} orders had no market tape over their interval "
+            "(benchmarks.total.orders_without_tape): their VWAP, TWAP and close slippage is not measured"
+        )
     return {
         "from": start.isoformat(),
         "to": end.isoformat(),
@@ -111,9 +131,99 @@ def tca_report_build(
         "benchmark_sources": _sources(fills, source_descriptions or {}),
         "markouts": dealer_markouts(fills, tape) if tape is not None else [],
         "packages": package_rows(fills, orders, benchmark=benchmark),
+        "benchmarks": section,
         "note": note,
         "empty": not fill_count,
     }
+
+
+def _benchmark_row(group: str, sums: dict[str, Any]) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "group": group,
+        "orders": int(sums["orders"]),
+        "orders_without_tape": int(sums["orders_without_tape"]),
+        "quantity": float(sums["quantity"]),
+        "notional": metrics.cents_to_decimal(round(float(sums["notional"]) * 100)),
+    }
+    for name in benchmarks.BENCHMARK_NAMES:
+        priced = int(sums[f"{name}_orders"])
+        row[name] = {
+            "bps": _finite_or_none(sums[f"{name}_bps"]) if priced else None,
+            "cost": metrics.cents_to_decimal(sums[f"{name}_cost"]) if priced else None,
+            "orders": priced,
+        }
+    return row
+
+
+def benchmark_section(
+    fills: pd.DataFrame, orders: pd.DataFrame, tape: pd.DataFrame | None, *, group_by: str, with_orders: bool = True
+) -> dict[str, Any]:
+    """The report's ``benchmarks``: the average fill price of each order against the arrival mid, the interval VWAP
+    (the tape's volume-weighted mid standing in for the market's prints), the interval TWAP and the close
+    (:func:`tca.benchmarks.order_benchmark_slippage`), per order and added up per group of ``group_by``.
+
+    Returns
+    -------
+    ``{"names", "descriptions", "rows", "total", "orders"}``: ``rows`` one dict per group (sorted, named like the
+    report's rows) and ``total`` the same over every order: ``group``, ``orders``, ``orders_without_tape`` (orders
+    whose interval the tape does not cover: counted, their VWAP, TWAP and close unknown), ``quantity``, ``notional``
+    (Decimal, quote ccy) and per benchmark name ``{"bps", "cost", "orders"}``: the notional-weighted slippage in
+    basis points, the cost in the quote currency (Decimal, the sum of the orders' costs to the cent, positive when
+    the desk paid, fees not included) and how many orders have that benchmark (``bps`` and ``cost`` None when
+    none). ``orders`` one dict per order: ``order_id``, ``group``, the columns of
+    :data:`tca.benchmarks.ORDER_SLIPPAGE_COLUMNS` (times as ISO text, costs rounded to the cent, unknowns None);
+    empty unless ``with_orders``.
+    """
+    slippage = benchmarks.order_benchmark_slippage(fills, orders, tape)
+    if group_by in orders.columns and not slippage.empty:
+        keys = orders.drop_duplicates("order_id").set_index("order_id")[group_by].reindex(slippage.index)
+    else:
+        keys = pd.Series(None, index=slippage.index, dtype=object)
+    labels = keys.astype(object).where(keys.notna(), UNATTRIBUTED).map(str)
+    by_group = benchmarks.benchmark_groups(slippage, labels.to_numpy())
+    everything = benchmarks.benchmark_groups(slippage, pd.Series("all", index=slippage.index).to_numpy())
+    empty_total = dict.fromkeys(["orders", "orders_without_tape", "quantity", "notional"], 0) | {
+        f"{name}_{field}": 0 for name in benchmarks.BENCHMARK_NAMES for field in ("orders", "bps", "cost")
+    }
+    total = everything.iloc[0].to_dict() if len(everything) else empty_total
+    return {
+        "names": list(benchmarks.BENCHMARK_NAMES),
+        "descriptions": dict(benchmarks.BENCHMARK_DESCRIPTIONS),
+        "rows": [_benchmark_row(str(group), sums) for group, sums in by_group.iterrows()],
+        "total": _benchmark_row("all", total),
+        "orders": _order_records(slippage, labels) if with_orders else [],
+    }
+
+
+def _nullable(values: np.ndarray) -> list[object]:
+    """Floats as a list of Python floats, NaN as None (JSON null)."""
+    out = values.astype(object)
+    out[~np.isfinite(values)] = None
+    return out.tolist()
+
+
+def _order_records(slippage: pd.DataFrame, labels: pd.Series) -> list[dict[str, Any]]:
+    if slippage.empty:
+        return []
+    columns: dict[str, list[object]] = {
+        "order_id": [str(value) for value in slippage.index],
+        "group": labels.astype(str).tolist(),
+    }
+    for name in benchmarks.ORDER_SLIPPAGE_COLUMNS:
+        values = slippage[name]
+        if name in ("arrival_time", "end_time"):
+            times = pd.to_datetime(values, utc=True)
+            text = times.dt.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+            columns[name] = text.astype(object).where(times.notna(), None).tolist()
+        elif name == "instrument":
+            columns[name] = values.astype(object).where(values.notna(), None).tolist()
+        elif name == "has_tape":
+            columns[name] = values.astype(bool).tolist()
+        else:
+            numbers = values.to_numpy(dtype=float)
+            columns[name] = _nullable(np.round(numbers, 2) if name == "notional" or name.endswith("_cost") else numbers)
+    keys = list(columns)
+    return [dict(zip(keys, row, strict=True)) for row in zip(*columns.values(), strict=True)]
 
 
 def package_rows(
@@ -246,14 +356,51 @@ def report_header() -> list[str]:
     return [*ROW_FIELDS, *metrics.PARTS, "fills", "unpriced_fills"]
 
 
+def _benchmark_cells(row: dict[str, Any] | None) -> list[str]:
+    if row is None:
+        return [""] * len(BENCHMARK_CSV_COLUMNS)
+    cells = [str(row["orders"]), str(row["orders_without_tape"])]
+    for name in benchmarks.BENCHMARK_NAMES:
+        bps, cost = row[name]["bps"], row[name]["cost"]
+        cells += ["" if bps is None else f"{bps:.2f}", "" if cost is None else str(cost)]
+    return cells
+
+
 def report_csv(report: dict[str, Any]) -> str:
-    """The rows as CSV (a header line even when empty); amounts written exactly, as decimals to the cent."""
+    """The rows as CSV (a header line even when empty); amounts written exactly, as decimals to the cent; after
+    the cost columns, each group's benchmark slippage (:data:`BENCHMARK_CSV_COLUMNS`: bps to two places, costs to
+    the cent, empty where unknown)."""
+    section = {row["group"]: row for row in report.get("benchmarks", {}).get("rows", [])}
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(report_header())
+    writer.writerow([*report_header(), *BENCHMARK_CSV_COLUMNS])
     for row in report["rows"]:
-        writer.writerow(_flat_row(row))
+        writer.writerow([*_flat_row(row), *_benchmark_cells(section.get(str(row["group"])))])
     return buffer.getvalue()
+
+
+def _benchmarks_html(section: dict[str, Any], currency: str) -> str:
+    esc = html.escape
+    names = section["names"]
+    head = "".join(f"<th>{esc(name)} bps</th><th>{esc(name)} cost</th>" for name in names)
+
+    def cells(row: dict[str, Any]) -> str:
+        out = f"<td>{esc(str(row['group']))}</td><td>{row['orders']}</td><td>{row['orders_without_tape']}</td>"
+        out += f"<td>{esc(str(row['notional']))}</td>"
+        for name in names:
+            bps, cost = row[name]["bps"], row[name]["cost"]
+            out += f"<td>{'no tape' if bps is None else f'{bps:.2f}'}</td><td>{'' if cost is None else cost}</td>"
+        return out
+
+    body = "".join(f"<tr>{cells(row)}</tr>" for row in section["rows"])
+    notes = "".join(f"<li><code>{esc(name)}</code>: {esc(text)}</li>" for name, text in section["descriptions"].items())
+    return (
+        f"<h2>Benchmarks</h2><p>The average fill price against each benchmark, basis points weighted by notional, "
+        f"costs in {esc(currency or 'the quote currency')} (positive = the desk paid, fees not included).</p>"
+        f'<table class="benchmarks"><thead><tr><th>group</th><th>orders</th><th>orders_without_tape</th>'
+        f"<th>notional</th>{head}</tr></thead><tbody>{body}</tbody>"
+        f"<tfoot><tr>{cells(section['total'])}</tr></tfoot></table><ul>{notes}</ul>"
+    )
 
 
 def report_html(report: dict[str, Any]) -> str:
@@ -290,6 +437,8 @@ def report_html(report: dict[str, Any]) -> str:
             "<tr>" + "".join(f"<td>{esc(cell)}</td>" for cell in _flat_row(row)) + "</tr>" for row in report["rows"]
         )
         parts.append(f'<table class="tca"><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>')
+        if report.get("benchmarks"):
+            parts.append(_benchmarks_html(report["benchmarks"], report["currency"]))
     else:
         parts.append('<p class="empty">No fills in this period.</p>')
     parts.append("</body></html>")
@@ -330,6 +479,9 @@ def report_parquet(report: dict[str, Any], path: str | Path) -> Path:
     fields += [pa.field("fills", pa.int64()), pa.field("unpriced_fills", pa.int64())]
     table = pa.Table.from_pandas(frame, schema=pa.schema(fields), preserve_index=False)
     header = {key: value for key, value in report.items() if key not in ("rows",)}
+    if "benchmarks" in header:
+        # the groups' benchmarks go in the metadata, not the (possibly long) list of orders
+        header["benchmarks"] = {key: value for key, value in header["benchmarks"].items() if key != "orders"}
     metadata = dict(table.schema.metadata or {})
     metadata[b"tca_report"] = json.dumps(_number(header)).encode()
     target = Path(path)

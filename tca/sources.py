@@ -42,6 +42,9 @@ SOURCE_DESCRIPTIONS: dict[str, str] = {
 """What each ``benchmark_source`` value means, for the report's notes."""
 
 GROUP_COLUMNS: tuple[str, ...] = ("dealer", "algo", "trader", "leg", "period")
+INTERVAL_COLUMNS: tuple[str, ...] = ("instrument", "arrival_time", "end_time")
+"""The orders' columns for the interval benchmarks (:func:`tca.benchmarks.order_benchmark_slippage`): the
+instrument, the arrival (the RFQ sent, the plan started) and the end (the order's last fill, in the period or not)."""
 
 TAPE_MAX_AGE_S = 10.0
 """Oldest tape sample (seconds before the moment priced) that still counts as market data around it."""
@@ -122,14 +125,15 @@ def fills_and_orders(
     ``fills`` with the metrics' columns plus ``exec_id``, ``instrument``, ``currency``, ``time``,
     ``benchmark_source``, ``on_tape`` and the grouping columns (``dealer``, ``algo``, ``trader``, ``leg``,
     ``period`` = the fill's UTC date); ``orders`` one row per ``order_key`` with the metrics' columns,
-    ``benchmark_source`` and the grouping columns of its first fill (``period`` = the date of its last fill).
+    ``benchmark_source``, the grouping columns of its first fill (``period`` = the date of its last fill) and
+    :data:`INTERVAL_COLUMNS`.
     """
     if raw.empty:
         fill_columns = ["order_id", "side", "quantity", "price", "fee", "mid_at_fill", "half_spread_at_fill"]
         order_columns = ["order_id", "side", "target_quantity", "decision_price", "arrival_mid", "end_mid"]
         return (
             pd.DataFrame(columns=[*fill_columns, "mid_after", "benchmark_source", "on_tape", *GROUP_COLUMNS]),
-            pd.DataFrame(columns=[*order_columns, "benchmark_source", *GROUP_COLUMNS]),
+            pd.DataFrame(columns=[*order_columns, "benchmark_source", *GROUP_COLUMNS, *INTERVAL_COLUMNS]),
         )
     is_dealer = (raw["source"] == "dealer").to_numpy()
     bid = raw["quote_bid"].astype(float).to_numpy()
@@ -143,6 +147,7 @@ def fills_and_orders(
     source = np.where(is_dealer, QUOTE_MID, FIRST_CHILD_LIMIT)
     source = np.where(np.isfinite(mid), source, NO_BENCHMARK)
     times = pd.to_datetime(raw["executed_at"], utc=True)
+    arrived = pd.to_datetime(raw["arrival_at"].fillna(raw["decision_at"]).fillna(raw["executed_at"]), utc=True)
     on_tape = np.zeros(len(raw), dtype=bool)
     end_mid_by_order: pd.Series | None = None
 
@@ -153,7 +158,6 @@ def fills_and_orders(
         tape_spread = tape_asof(tape, instrument, times, strict=True, column="spread")
         tape_after = tape_asof(tape, instrument, times + window, max_age_s=TAPE_MAX_AGE_S + PERMANENT_WINDOW_S)
         decided = pd.to_datetime(raw["decision_at"].fillna(raw["executed_at"]), utc=True)
-        arrived = pd.to_datetime(raw["arrival_at"].fillna(raw["decision_at"]).fillna(raw["executed_at"]), utc=True)
         tape_decision = tape_asof(tape, instrument, decided)
         tape_arrival = tape_asof(tape, instrument, arrived)
         last_fill = pd.to_datetime(raw["order_last_fill_at"], utc=True)
@@ -206,6 +210,7 @@ def fills_and_orders(
         _target=raw["order_target"].astype(float).to_numpy(),
         _filled_total=raw["order_filled_total"].astype(float).to_numpy(),
         _last=pd.to_datetime(raw["order_last_fill_at"], utc=True).to_numpy(),
+        _arrived=arrived.to_numpy(),
     ).groupby("order_id", sort=False)
     orders = by_order.agg(
         side=("side", "first"),
@@ -220,6 +225,8 @@ def fills_and_orders(
         target=("_target", "first"),
         filled_total=("_filled_total", "first"),
         last_fill_at=("_last", "first"),
+        instrument=("instrument", "first"),
+        arrival_time=("_arrived", "first"),
     ).reset_index()
     unfilled = (orders["target"] - orders["filled_total"]).clip(lower=0.0).fillna(0.0)
     last_fill = pd.to_datetime(orders["last_fill_at"], utc=True)
@@ -230,5 +237,7 @@ def fills_and_orders(
         on_tape_orders = orders["benchmark_source"] == TAPE
         orders.loc[on_tape_orders, "end_mid"] = orders.loc[on_tape_orders, "order_id"].map(end_mid_by_order)
     orders["period"] = last_fill.dt.strftime("%Y-%m-%d")
+    orders["arrival_time"] = pd.to_datetime(orders["arrival_time"], utc=True)
+    orders["end_time"] = last_fill
     order_columns = ["order_id", "side", "target_quantity", "decision_price", "arrival_mid", "end_mid"]
-    return fills, orders.loc[:, [*order_columns, "benchmark_source", *GROUP_COLUMNS]]
+    return fills, orders.loc[:, [*order_columns, "benchmark_source", *GROUP_COLUMNS, *INTERVAL_COLUMNS]]

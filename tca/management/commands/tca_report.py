@@ -24,7 +24,8 @@ def _date(value: str) -> date:
 class Command(BaseCommand):
     help = (
         "Post-trade TCA of the fills executed between two dates (inclusive, UTC): implementation shortfall and its "
-        "parts per dealer, algorithm, trader, leg or day."
+        "parts, and the slippage against arrival, interval VWAP, TWAP and close, per dealer, algorithm, trader, leg "
+        "or day."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -73,6 +74,7 @@ class Command(BaseCommand):
             benchmark=options["benchmark"],
             source_descriptions=sources.SOURCE_DESCRIPTIONS,
             tape=tape,
+            benchmark_orders=True,
         )
         if output:
             written = reports.report_write(report, output_format=output_format, path=output)
