@@ -25,7 +25,7 @@ from rfq.api.desk import RFQLegInSerializer
 from rfq.engine.auto import auto_limit_for, auto_trading_limit_set, rfq_act
 from rfq.engine.market import NoMarket
 from rfq.engine.recommend import rfq_recommendation
-from rfq.engine.selection import selection_compute, selection_inputs
+from rfq.engine.selection import selection_compute, selection_inputs, selection_seed
 from rfq.models import RFQ, AutoTradingLimit, PackageType, RFQLeg, ScoringModelVersion
 
 
@@ -57,7 +57,7 @@ class SelectionPreviewApi(APIView):
             )
             for n, leg in enumerate(body.validated_data["legs"], start=1)
         ]
-        inputs = selection_inputs(legs=legs, seed=0)
+        inputs = selection_inputs(legs=legs, seed=selection_seed(legs=legs))
         output = selection_compute(inputs)
         return Response(output | {"model_version": inputs["live"]["version"], "context": inputs["context"]})
 

@@ -14,6 +14,7 @@ the size (:func:`shown_fraction`); the rest is asked again, or worked, once this
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
@@ -107,6 +108,18 @@ def _candidates(kind: str) -> tuple[list[str], dict[str, str]]:
     return codes, statuses
 
 
+SEED_WINDOW_S = 300
+
+
+def selection_seed(*, legs: list[RFQLeg], now: datetime | None = None) -> int:
+    """The seed of a selection's draws (exploration and Monte Carlo): the same for the same legs within a
+    :data:`SEED_WINDOW_S` window, so that the dealers a ticket previews are the ones the RFQ is then sent to."""
+    now = now or datetime.now(UTC)
+    key = "|".join(f"{leg.instrument_id}:{leg.side}:{leg.ratio}:{Decimal(leg.quantity).normalize()}" for leg in legs)
+    window = int(now.timestamp() // SEED_WINDOW_S)
+    return int.from_bytes(hashlib.sha256(f"{key}|{window}".encode()).digest()[:4], "big")
+
+
 def selection_inputs(*, legs: list[RFQLeg], seed: int) -> dict[str, Any]:
     """What the selection reads for an RFQ of ``legs`` (saved or not): the context, every candidate's status and
     estimates from the live model (the prior without one) and from the challenger, the policy and the seed."""
@@ -180,7 +193,8 @@ decision_replayer_register(DecisionKind.DEALER_SELECTION, selection_compute)
 
 def dealers_recommend(*, rfq: RFQ, actor: Actor, record: bool = True) -> dict[str, Any]:
     """The dealers the desk would ask for ``rfq``, each with its score and why; stored as a decision record."""
-    inputs = selection_inputs(legs=list(rfq.legs.select_related("instrument__underlying")), seed=rfq.pk)
+    legs = list(rfq.legs.select_related("instrument__underlying").order_by("leg_no"))
+    inputs = selection_inputs(legs=legs, seed=selection_seed(legs=legs))
     output = selection_compute(inputs)
     chosen = ", ".join(output["dealers"]) or "nobody"
     explanation = (

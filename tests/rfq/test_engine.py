@@ -500,3 +500,17 @@ def test_a_polled_recommendation_on_an_unchanged_book_is_stored_once(trader, ins
     assert again["decision_id"] == first["decision_id"]
     assert changed["decision_id"] != first["decision_id"]
     assert DecisionRecord.objects.filter(kind=DecisionKind.QUOTE_DECISION, object_id=str(rfq.pk)).count() == 2
+
+
+def test_the_ticket_preview_names_the_dealers_the_rfq_is_then_sent_to(trader, instrument, market, dealers) -> None:  # noqa: ANN001
+    client = Client()
+    client.force_login(trader)
+    preview = client.post(
+        "/api/v1/rfqs/preview/",
+        {"legs": [{"instrument": "BTC-USD", "side": "buy", "quantity": "5"}]},
+        content_type="application/json",
+    ).json()
+
+    sent = rfq_send_selected(rfq=_new_rfq(trader, instrument), actor=trader)
+
+    assert [code for wave in sent["waves"] for code in wave] == preview["dealers"]

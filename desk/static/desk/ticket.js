@@ -197,7 +197,7 @@
         bps(data.expected_cost_bps) + " bps."
       : "No dealer can be asked now.";
     if (exploring && chosenOrder.length) {
-      selectionCost.textContent += " Exploring: the estimates are sampled again when the RFQ is sent, so the desk's choice then may differ.";
+      selectionCost.textContent += " Exploring: the estimates are a sample (the same for these legs for five minutes).";
     }
     selectionCost.hidden = false;
   }
