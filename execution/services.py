@@ -79,14 +79,16 @@ from execution.venue import (
 )
 from rfq.models import RFQLeg, Side
 from risk.orders import DEFAULT_BOOK, MarketState, ProposedOrder
-from risk.services import KILL_SWITCH_LIMIT, CheckReport, limit_check
+from risk.services import KILL_SWITCH_LIMIT, SCOPE_REDUCING_LIMIT, CheckReport, limit_check
 
 logger = logging.getLogger(__name__)
 
 EXECUTION_ACTOR = "system:execution"
 PLAN_PROGRESS = "plan.progress"
 # Refusals after which sending the plan's next child would only be refused again: the plan halts.
-HALTING_LIMITS = frozenset({KILL_SWITCH_LIMIT, "max_position", "max_daily_loss", STALE_PRICE, "validated_price"})
+HALTING_LIMITS = frozenset(
+    {KILL_SWITCH_LIMIT, SCOPE_REDUCING_LIMIT, "max_position", "max_daily_loss", STALE_PRICE, "validated_price"}
+)
 OPEN_PLAN_STATES = (PlanStatus.DRAFT, PlanStatus.RUNNING, PlanStatus.PAUSED, PlanStatus.HALTED)
 DEFAULT_SLIPPAGE_BPS = Decimal(50)
 # The worker looks at a running plan at least this often (seconds), even when its next child is far away.
@@ -414,6 +416,7 @@ def child_order_proposed(*, child: ChildOrder, now: datetime) -> ProposedOrder:
         market=_market_state(plan, book, mid, row),
         multiplier=instrument.multiplier,
         reference=child.client_order_id,
+        strategy=str(plan.parameters.get("strategy", "")),
     )
 
 

@@ -491,7 +491,12 @@ def quote_accept(
 
     A package is all or none: its quote is taken whole at the package price, unless the trader allowed legging on
     the RFQ; then ``leg_no`` takes one leg of the quote at its own price, and the RFQ is accepted once every leg is
-    (possibly from different dealers)."""
+    (possibly from different dealers).
+
+    Before the dealer order is created, what is taken passes the pre-trade check (:mod:`risk.acceptance`): a
+    refusal raises :class:`QuoteRefused` naming the limit, the figure and the threshold; only its audit is kept."""
+    from risk.acceptance import TakenLeg, acceptance_check
+
     with transaction.atomic():
         quote = Quote.objects.select_for_update(of=("self",)).select_related("rfq", "dealer").get(pk=quote.pk)
         rfq = RFQ.objects.select_for_update().get(pk=quote.rfq_id)
@@ -528,6 +533,7 @@ def quote_accept(
                 raise QuoteRefused(f"quantity {wanted} is more than the quote's size {size}")
             side, quantity, leg = rfq_leg.side, wanted, rfq_leg
             complete = taken + wanted >= rfq_leg.quantity
+            risk_legs = [TakenLeg(rfq_leg, side, wanted, price)]
         elif leg_no is not None:
             if not rfq.allow_legging:
                 raise QuoteRefused(f"RFQ {rfq.reference} is all or none: legging was not allowed")
@@ -547,35 +553,46 @@ def quote_accept(
                 raise QuoteRefused(f"leg {leg_no} of RFQ {rfq.reference} is already taken")
             side, quantity, leg = chosen.leg.side, chosen.leg.quantity, chosen.leg
             complete = len(done_legs | {leg_no}) == rfq.legs.count()
+            risk_legs = [TakenLeg(chosen.leg, side, quantity, price)]
         else:
             if quantity is not None:
                 raise QuoteRefused("a package is taken whole (all or none)")
             units = min(ql.leg.quantity / ql.leg.ratio for ql in legs)
             # The order is in package units (each leg's quantity / its ratio) at the net package price per unit.
             price, side, quantity, leg = quote.package_price, Side.BUY, units, None
-        order = DealerOrder.objects.create(
-            cl_ord_id=f"D-{uuid.uuid4().hex[:16]}",
-            quote=quote,
-            dealer=quote.dealer,
-            leg=leg,
-            side=side,
-            quantity=quantity,
-            price=price,
-        )
-        quote.status = QuoteStatus.ACCEPTED
-        quote.save(update_fields=["status"])
-        rfq.status = RFQStatus.ACCEPTED if complete else RFQStatus.PARTIALLY_ACCEPTED
-        rfq.version += 1
-        rfq.save(update_fields=["status", "version"])
-        audit_record(
-            actor=actor,
-            action="quote.accept",
-            obj=quote,
-            before={"status": QuoteStatus.LIVE},
-            after={"status": quote.status, "cl_ord_id": order.cl_ord_id, "price": price, "quantity": quantity},
-        )
-        _notify_gateway(kind="dealer_order", obj_id=order.pk, dealer=quote.dealer)
-        broadcast(event="quote.accepted", payload={"rfq": rfq.reference, "quote_id": quote.quote_id})
+            risk_legs = [
+                TakenLeg(ql.leg, ql.leg.side, units * ql.leg.ratio, leg_price)
+                for ql in sorted(legs, key=lambda ql: ql.leg.leg_no)
+                if (leg_price := ql.offer_price if ql.leg.side == Side.BUY else ql.bid_price) is not None
+            ]
+        # The refusal's audit commits with this transaction; nothing else is written when refused.
+        refused = acceptance_check(quote=quote, taken=risk_legs, actor=actor)
+        if refused is None:
+            order = DealerOrder.objects.create(
+                cl_ord_id=f"D-{uuid.uuid4().hex[:16]}",
+                quote=quote,
+                dealer=quote.dealer,
+                leg=leg,
+                side=side,
+                quantity=quantity,
+                price=price,
+            )
+            quote.status = QuoteStatus.ACCEPTED
+            quote.save(update_fields=["status"])
+            rfq.status = RFQStatus.ACCEPTED if complete else RFQStatus.PARTIALLY_ACCEPTED
+            rfq.version += 1
+            rfq.save(update_fields=["status", "version"])
+            audit_record(
+                actor=actor,
+                action="quote.accept",
+                obj=quote,
+                before={"status": QuoteStatus.LIVE},
+                after={"status": quote.status, "cl_ord_id": order.cl_ord_id, "price": price, "quantity": quantity},
+            )
+            _notify_gateway(kind="dealer_order", obj_id=order.pk, dealer=quote.dealer)
+            broadcast(event="quote.accepted", payload={"rfq": rfq.reference, "quote_id": quote.quote_id})
+    if refused is not None:
+        raise QuoteRefused(f"quote {quote.quote_id} refused by risk: {refused.message}")
     return order
 
 

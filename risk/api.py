@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from desk.fields import MAX_DIGITS, api_decimal
 from desk.permissions import require_perm
 from risk import selectors, services
-from risk.models import Alert, KillSwitch, Limit, LimitKind, LimitScope
+from risk.models import Alert, KillSwitch, Limit, LimitKind, LimitScope, ScopeState
 from risk.telemetry_services import alert_acknowledge
 
 
@@ -41,7 +41,8 @@ class LimitOutSerializer(serializers.Serializer):
 class KillSwitchOutSerializer(serializers.Serializer):
     scope = serializers.CharField()
     scope_key = serializers.CharField()
-    engaged = serializers.BooleanField()
+    state = serializers.CharField(help_text="active, reducing (only risk-reducing orders pass) or halted")
+    engaged = serializers.BooleanField(help_text="state == halted")
     reason = serializers.CharField()
     changed_by = serializers.CharField()
     changed_at = serializers.DateTimeField(allow_null=True)
@@ -109,7 +110,7 @@ class KillSwitchListApi(ListAPIView):
 
     permission_classes = [require_perm("risk.view_killswitch")]
     serializer_class = KillSwitchOutSerializer
-    filterset_fields = ["engaged", "scope"]
+    filterset_fields = ["engaged", "scope", "state"]
 
     def get_queryset(self) -> QuerySet[KillSwitch]:
         return selectors.kill_switches_list()
@@ -149,6 +150,30 @@ class KillSwitchRearmApi(APIView):
             switch = services.kill_switch_rearm(**body.validated_data, actor=request.user)
         except services.RiskRefused as error:
             raise _refused(error) from None
+        return Response(KillSwitchOutSerializer(switch).data)
+
+
+@extend_schema_serializer(component_name="RiskScopeStateIn")
+class ScopeStateInSerializer(KillSwitchInSerializer):
+    state = serializers.ChoiceField(choices=ScopeState.choices)
+
+
+class ScopeStateSetApi(APIView):
+    """Set a scope's state: halted (engage its kill switch), reducing (only risk-reducing orders pass) or active
+    (re-arm: ``risk.rearm_killswitch``, a risk officer); risk officers."""
+
+    permission_classes = [require_perm("risk.engage_killswitch")]
+
+    @extend_schema(request=ScopeStateInSerializer, responses=KillSwitchOutSerializer)
+    def post(self, request: Request) -> Response:
+        body = ScopeStateInSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            switch = services.scope_state_set(**body.validated_data, actor=request.user)
+        except services.RiskRefused as error:
+            raise _refused(error) from None
+        except services.RiskPermissionDenied as error:
+            raise PermissionDenied(str(error)) from None
         return Response(KillSwitchOutSerializer(switch).data)
 
 

@@ -22,6 +22,8 @@ MAX_ORDER_NOTIONAL = "max_order_notional"
 MAX_POSITION = "max_position"
 PARTICIPATION_CAP = "participation_cap"
 MAX_DAILY_LOSS = "max_daily_loss"
+MAX_DEALER_EXPOSURE = "max_dealer_exposure"
+MAX_ORDER_RATE = "max_order_rate"
 # Not a limit row: the rule that no order leaves without a fresh price validated by the market-health monitor.
 VALIDATED_PRICE = "validated_price"
 
@@ -56,6 +58,9 @@ class OrderState:
         Realized plus unrealized P&L of the book today, quote currency (negative: a loss).
     volatility_ratio : float
         Realized volatility over its reference level (1.0 in a calm market, 2.0 when volatility doubled).
+    dealer_exposure : float
+        Notional already exposed to the order's dealer (open orders plus today's fills), quote currency; NaN when
+        the order goes to no dealer.
     """
 
     side_sign: float
@@ -67,6 +72,7 @@ class OrderState:
     recent_volume: float = 0.0
     pnl_today: float = 0.0
     volatility_ratio: float = 1.0
+    dealer_exposure: float = math.nan
 
     @property
     def position_after(self) -> float:
@@ -231,6 +237,44 @@ def max_daily_loss(state: OrderState, limit: float) -> CheckResult:
     return CheckResult(MAX_DAILY_LOSS, passed, loss, limit, describe)
 
 
+def max_dealer_exposure(state: OrderState, limit: float) -> CheckResult:
+    """Exposure to the dealer after the order = exposure before + order notional, quote currency, at most
+    ``limit``. An order to no dealer (NaN exposure) is not concerned and passes."""
+    if math.isnan(state.dealer_exposure):
+        return CheckResult(
+            MAX_DEALER_EXPOSURE,
+            True,
+            0.0,
+            limit,
+            lambda: f"{MAX_DEALER_EXPOSURE}: limit {_fmt(limit)}, the order goes to no dealer",
+        )
+    notional = state.quantity * state.price * state.multiplier
+    after = state.dealer_exposure + notional
+    return CheckResult(
+        MAX_DEALER_EXPOSURE,
+        _within(after, limit),
+        after,
+        limit,
+        lambda: (
+            f"{MAX_DEALER_EXPOSURE}: limit {_fmt(limit)}, exposure {_fmt(state.dealer_exposure)} + order "
+            f"{_fmt(notional)} = {_fmt(after)}"
+        ),
+    )
+
+
+def order_rate(count: float, window_s: float, limit: float) -> CheckResult:
+    """``count`` orders (this one included) in the last ``window_s`` seconds: their rate, orders per second, at
+    most ``limit``. Not in :data:`CHECKS`: the count comes from an atomic counter, not from the order's state."""
+    rate = count / window_s
+    return CheckResult(
+        MAX_ORDER_RATE,
+        _within(rate, limit),
+        rate,
+        limit,
+        lambda: f"{MAX_ORDER_RATE}: limit {_fmt(limit)}/s, {_fmt(count)} orders in {_fmt(window_s)} s = {_fmt(rate)}/s",
+    )
+
+
 def validated_price_check(age_s: float | None, max_age_s: float) -> CheckResult:
     """A validated reference price must exist and be fresh: validated by the market-health monitor at most
     ``max_age_s`` seconds ago. ``age_s`` is None when the monitor has no price for the underlying (never seen, or
@@ -264,6 +308,7 @@ CHECKS: dict[str, Check] = {
     MAX_POSITION: max_position,
     PARTICIPATION_CAP: participation_cap,
     MAX_DAILY_LOSS: max_daily_loss,
+    MAX_DEALER_EXPOSURE: max_dealer_exposure,
 }
 
 

@@ -10,9 +10,17 @@ from desk.fields import price_field
 
 
 class LimitScope(models.TextChoices):
+    """The hierarchy, broadest first: firm > desk > book > strategy > trader / dealer / underlying > instrument.
+
+    A strategy is named by a plan's ``parameters["strategy"]`` (an RFQ's is its book): without one, the strategy is
+    the book. The dealer scope covers what the desk takes from one dealer (RFQ acceptances)."""
+
+    FIRM = "firm", "Firm"
     DESK = "desk", "Desk"
     BOOK = "book", "Book"
+    STRATEGY = "strategy", "Strategy"
     TRADER = "trader", "Trader"
+    DEALER = "dealer", "Dealer"
     UNDERLYING = "underlying", "Underlying"
     INSTRUMENT = "instrument", "Instrument"
 
@@ -23,6 +31,17 @@ class LimitKind(models.TextChoices):
     MAX_DAILY_LOSS = "max_daily_loss", "Max daily loss (quote ccy)"
     PRICE_COLLAR_BPS = "price_collar_bps", "Price collar around mid (bps)"
     PARTICIPATION_CAP = "participation_cap", "Participation cap (fraction of volume)"
+    MAX_DEALER_EXPOSURE = "max_dealer_exposure", "Max exposure to one dealer (quote ccy, open + filled today)"
+    MAX_ORDER_RATE = "max_order_rate", "Max order rate (orders per second over the sliding window)"
+
+
+class ScopeState(models.TextChoices):
+    """The state of a scope: ACTIVE (orders pass the limits), REDUCING (only risk-reducing orders pass) or HALTED
+    (nothing passes: the kill switch is engaged)."""
+
+    ACTIVE = "active", "Active"
+    REDUCING = "reducing", "Reducing only"
+    HALTED = "halted", "Halted"
 
 
 class Limit(models.Model):
@@ -46,10 +65,12 @@ class Limit(models.Model):
 
 
 class KillSwitch(models.Model):
-    """A kill switch at a scope of the hierarchy (desk > book > trader/underlying > plan)."""
+    """A kill switch at a scope of the hierarchy, holding the scope's state. ``engaged`` is ``state == HALTED`` (kept
+    for the pages and callers that only ask whether the scope is halted)."""
 
     scope = models.CharField(max_length=16, choices=LimitScope.choices)
     scope_key = models.CharField(max_length=64, blank=True, default="")
+    state = models.CharField(max_length=8, choices=ScopeState.choices, default=ScopeState.ACTIVE)
     engaged = models.BooleanField(default=False)
     reason = models.CharField(max_length=255, blank=True, default="")
     changed_by = models.CharField(max_length=150, blank=True, default="", help_text="user or system component")
@@ -61,10 +82,16 @@ class KillSwitch(models.Model):
             ("engage_killswitch", "Can engage a kill switch"),
             ("rearm_killswitch", "Can re-arm a kill switch"),
         ]
-        constraints = [models.UniqueConstraint(fields=["scope", "scope_key"], name="killswitch_unique_scope")]
+        constraints = [
+            models.UniqueConstraint(fields=["scope", "scope_key"], name="killswitch_unique_scope"),
+            models.CheckConstraint(
+                condition=Q(engaged=True, state="halted") | Q(engaged=False, state__in=["active", "reducing"]),
+                name="killswitch_engaged_is_halted",
+            ),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.scope}:{self.scope_key or '*'} {'ENGAGED' if self.engaged else 'armed'}"
+        return f"{self.scope}:{self.scope_key or '*'} {self.state.upper()}"
 
 
 class AlertKind(models.TextChoices):

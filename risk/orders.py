@@ -39,6 +39,9 @@ class MarketState:
     volatility_ratio : Decimal
         Realized volatility over its reference level (1 calm, 2 doubled); drives the dynamic position limit and
         the collar width.
+    dealer_exposure : Decimal or None
+        Notional already exposed to the order's dealer (open dealer orders plus today's fills, and the legs of the
+        same package checked before this one), quote currency; None for an order to no dealer.
     """
 
     mid: Decimal | None
@@ -47,6 +50,7 @@ class MarketState:
     realized_pnl_today: Decimal = Decimal(0)
     unrealized_pnl_today: Decimal = Decimal(0)
     volatility_ratio: Decimal = Decimal(1)
+    dealer_exposure: Decimal | None = None
 
     @property
     def pnl_today(self) -> Decimal:
@@ -80,6 +84,16 @@ class ProposedOrder:
         Units of base currency per contract (notional = quantity × price × multiplier).
     reference : str
         What the order is (a child order's client order id, an RFQ reference, a hedge id): names it in the audit.
+    strategy : str
+        The strategy it trades for; empty: its book (a book without named strategies is one strategy).
+    dealer : str
+        The dealer's code when the order goes to a dealer (an RFQ acceptance); empty otherwise.
+    mid_is_underlying : bool
+        True when ``market.mid`` is on the underlying's price scale (spot, perpetuals): the monitor's validated
+        price then replaces it. False for an option, whose mid the caller prices: the validated price is still
+        required fresh, but the collar stays on the caller's mid.
+    counts_toward_rate : bool
+        False for the legs of one dealer order but the last: an acceptance is one order for the order-rate limit.
     """
 
     book: str
@@ -92,6 +106,10 @@ class ProposedOrder:
     market: MarketState
     multiplier: Decimal = Decimal(1)
     reference: str = ""
+    strategy: str = ""
+    dealer: str = ""
+    mid_is_underlying: bool = True
+    counts_toward_rate: bool = True
 
     @property
     def signed_quantity(self) -> Decimal:
@@ -113,4 +131,5 @@ def order_state(order: ProposedOrder) -> OrderState:
         recent_volume=float(market.recent_volume),
         pnl_today=float(market.pnl_today),
         volatility_ratio=float(market.volatility_ratio),
+        dealer_exposure=float(market.dealer_exposure) if market.dealer_exposure is not None else float("nan"),
     )

@@ -30,14 +30,16 @@ from desk.fields import QUANTUM
 from execution.models import PlanStatus
 from risk import selectors
 from risk.checks import CheckResult, run_checks, validated_price_check
-from risk.models import KillSwitch, Limit, LimitKind, LimitScope
+from risk.models import KillSwitch, Limit, LimitKind, LimitScope, ScopeState
 from risk.orders import BUY, SELL, MarketState, ProposedOrder, order_state
+from risk.rate import rate_take
 from risk.reference import validated_price_get
 
 # MarketState and ProposedOrder are re-exported: callers import the check's whole boundary from here.
 __all__ = [
     "CIRCUIT_BREAKER_ACTOR",
     "KILL_SWITCH_LIMIT",
+    "SCOPE_REDUCING_LIMIT",
     "CheckReport",
     "MarketState",
     "ProposedOrder",
@@ -49,10 +51,13 @@ __all__ = [
     "kill_switch_rearm",
     "limit_check",
     "limit_set",
+    "scope_state_set",
 ]
 
 CIRCUIT_BREAKER_ACTOR = "system:circuit_breaker"
 KILL_SWITCH_LIMIT = "kill_switch"
+# The refusal of a non-reducing order under a REDUCING scope.
+SCOPE_REDUCING_LIMIT = "scope_reducing"
 # A system component (the circuit breaker, the demo seeding) may engage switches and set limits; re-arming is a
 # person's decision.
 SYSTEM_PREFIX = "system:"
@@ -158,12 +163,16 @@ def _scope_label(scope: str, scope_key: str) -> str:
 
 
 def limit_check(*, order: ProposedOrder, actor: Actor) -> CheckReport:
-    """Run the pre-trade checks on ``order`` against the tightest applicable limits and the kill switches.
+    """Run the pre-trade checks on ``order`` against the tightest applicable limits and the scopes' states.
 
-    Two queries when the order passes. When it is refused, one ``risk.refused`` audit event per reason (naming the
-    limit, its scope, the figures and the order) is written in one transaction, and a ``risk.refused`` event is
-    broadcast after commit. Call it outside a transaction that the refusal would roll back: the audit of a refusal
-    must survive it.
+    Two queries when the order passes. A HALTED scope (engaged kill switch) refuses every order, a REDUCING one
+    every order that does not strictly shrink the book's position. A ``max_dealer_exposure`` limit applies to an
+    order to a dealer only. Every ``max_order_rate`` limit along the hierarchy is counted (each scope has its own
+    counter, :mod:`risk.rate`), last and only when nothing else refused, so that a refused order uses no slot.
+
+    When it is refused, one ``risk.refused`` audit event per reason (naming the limit, its scope, the figures and
+    the order) is written in one transaction, and a ``risk.refused`` event is broadcast after commit. Call it
+    outside a transaction that the refusal would roll back: the audit of a refusal must survive it.
 
     Raises
     ------
@@ -172,42 +181,90 @@ def limit_check(*, order: ProposedOrder, actor: Actor) -> CheckReport:
     """
     _order_validate(order)
     scopes = selectors.order_scopes(
-        book=order.book, trader=order.trader, underlying=order.underlying, instrument=order.instrument
+        book=order.book,
+        trader=order.trader,
+        underlying=order.underlying,
+        instrument=order.instrument,
+        strategy=order.strategy,
+        dealer=order.dealer,
     )
-    refusals = [
-        Refusal(
-            KILL_SWITCH_LIMIT,
-            switch.scope,
-            switch.scope_key,
-            f"{KILL_SWITCH_LIMIT}: {_scope_label(switch.scope, switch.scope_key)} engaged by {switch.changed_by}"
-            + (f" ({switch.reason})" if switch.reason else ""),
-        )
-        for switch in selectors.kill_switches_engaged_for(scopes=scopes)
-    ]
+    state = order_state(order)
+    refusals = [_state_refusal(switch, order) for switch in selectors.scope_states_for(scopes=scopes)]
+    refusals = [refusal for refusal in refusals if refusal is not None]
     checked = order
     if settings.RISK_REQUIRE_VALIDATED_PRICE:
         checked, refusal = _validated_price_apply(order)
         if refusal is not None:
             refusals.append(refusal)
-    limits = selectors.limits_tightest(scopes=scopes)
-    results = run_checks(order_state(checked), {kind: float(limit.value) for kind, limit in limits.items()})
+    rows = selectors.limits_for(scopes=scopes)
+    limits = selectors.tightest_of(row for row in rows if row.kind != LimitKind.MAX_ORDER_RATE)
+    if order.dealer:
+        # A block taken from a dealer trades off-venue: the venues' participation cap does not concern it.
+        limits.pop(LimitKind.PARTICIPATION_CAP, None)
+    else:
+        limits.pop(LimitKind.MAX_DEALER_EXPOSURE, None)
+    if checked is not order:
+        state = order_state(checked)
+    results = run_checks(state, {kind: float(limit.value) for kind, limit in limits.items()})
     for result in results:
         if not result.passed:
             limit = limits[result.limit]
-            refusals.append(
-                Refusal(
-                    result.limit,
-                    limit.scope,
-                    limit.scope_key,
-                    f"{result.message} [{_scope_label(limit.scope, limit.scope_key)}]",
-                    _finite_or_none(result.observed),
-                    _finite_or_none(result.threshold),
-                )
-            )
+            refusals.append(_limit_refusal(result, limit))
+    if not refusals and order.counts_toward_rate:
+        rate_results, refusal = _rates_take([row for row in rows if row.kind == LimitKind.MAX_ORDER_RATE])
+        results.extend(rate_results)
+        if refusal is not None:
+            refusals.append(refusal)
     report = CheckReport(order=order, results=tuple(results), refusals=tuple(refusals))
     if refusals:
         _refusals_record(report=report, actor=actor)
     return report
+
+
+def _limit_refusal(result: CheckResult, limit: Limit) -> Refusal:
+    return Refusal(
+        result.limit,
+        limit.scope,
+        limit.scope_key,
+        f"{result.message} [{_scope_label(limit.scope, limit.scope_key)}]",
+        _finite_or_none(result.observed),
+        _finite_or_none(result.threshold),
+    )
+
+
+def _state_refusal(switch: KillSwitch, order: ProposedOrder) -> Refusal | None:
+    """The refusal a HALTED or REDUCING scope gives ``order``, or None (a risk-reducing order under REDUCING)."""
+    label = _scope_label(switch.scope, switch.scope_key)
+    why = f" ({switch.reason})" if switch.reason else ""
+    if switch.state == ScopeState.HALTED:
+        message = f"{KILL_SWITCH_LIMIT}: {label} engaged by {switch.changed_by}{why}"
+        return Refusal(KILL_SWITCH_LIMIT, switch.scope, switch.scope_key, message)
+    position = order.market.position
+    after = position + order.signed_quantity
+    if abs(after) < abs(position):
+        return None
+    message = (
+        f"{SCOPE_REDUCING_LIMIT}: {label} is REDUCING (set by {switch.changed_by}{why}): only risk-reducing orders "
+        f"pass, position {position.normalize()} → {after.normalize()} after the order"
+    )
+    return Refusal(
+        SCOPE_REDUCING_LIMIT, switch.scope, switch.scope_key, message, float(abs(after)), float(abs(position))
+    )
+
+
+def _rates_take(rows: list[Limit]) -> tuple[list[CheckResult], Refusal | None]:
+    """Take a slot from the counter of every order-rate limit; on the first refusal give every slot back."""
+    results: list[CheckResult] = []
+    give_backs = []
+    for limit in rows:
+        result, give_back = rate_take(scope=limit.scope, scope_key=limit.scope_key, limit=float(limit.value))
+        results.append(result)
+        give_backs.append(give_back)
+        if not result.passed:
+            for undo in give_backs:
+                undo()
+            return results, _limit_refusal(result, limit)
+    return results, None
 
 
 def _validated_price_apply(order: ProposedOrder) -> tuple[ProposedOrder, Refusal | None]:
@@ -227,6 +284,8 @@ def _validated_price_apply(order: ProposedOrder) -> tuple[ProposedOrder, Refusal
             _finite_or_none(result.observed),
             result.threshold,
         )
+    if not order.mid_is_underlying:
+        return order, None
     return replace(order, market=replace(order.market, mid=validated.price)), None
 
 
@@ -267,10 +326,12 @@ def _scope_validate(scope: str, scope_key: str) -> tuple[str, str]:
     if scope not in LimitScope.values:
         raise RiskRefused({"scope": f"scope must be one of {', '.join(LimitScope.values)}, not {scope!r}"})
     scope_key = (scope_key or "").strip()
-    if scope == LimitScope.DESK and scope_key:
-        raise RiskRefused({"scope_key": "the desk scope takes no key"})
-    if scope != LimitScope.DESK and not scope_key:
-        raise RiskRefused({"scope_key": f"the {scope} scope needs a key (book, username, underlying or symbol)"})
+    if scope in selectors.KEYLESS_SCOPES and scope_key:
+        raise RiskRefused({"scope_key": f"the {scope} scope takes no key"})
+    if scope not in selectors.KEYLESS_SCOPES and not scope_key:
+        raise RiskRefused(
+            {"scope_key": f"the {scope} scope needs a key (book, strategy, username, dealer, underlying or symbol)"}
+        )
     if len(scope_key) > 64:
         raise RiskRefused({"scope_key": "at most 64 characters"})
     return scope, scope_key
@@ -342,6 +403,7 @@ def _switch_state(switch: KillSwitch) -> dict[str, Any]:
     return {
         "scope": switch.scope,
         "scope_key": switch.scope_key,
+        "state": switch.state,
         "engaged": switch.engaged,
         "reason": switch.reason,
         "changed_by": switch.changed_by,
@@ -399,9 +461,9 @@ def kill_switch_engage(*, scope: str, scope_key: str, reason: str, actor: Actor)
                 _switch_broadcast(switch, halted)
             return switch
         before = _switch_state(switch)
-        switch.engaged, switch.reason = True, reason[:255]
+        switch.state, switch.engaged, switch.reason = ScopeState.HALTED, True, reason[:255]
         switch.changed_by, switch.changed_at = actor_label(actor)[:150], datetime.now(UTC)
-        switch.save(update_fields=["engaged", "reason", "changed_by", "changed_at"])
+        switch.save(update_fields=["state", "engaged", "reason", "changed_by", "changed_at"])
         halted = _plans_halt(switch=switch, actor=actor)
         audit_record(
             actor=actor,
@@ -415,8 +477,9 @@ def kill_switch_engage(*, scope: str, scope_key: str, reason: str, actor: Actor)
 
 
 def kill_switch_rearm(*, scope: str, scope_key: str, reason: str, actor: Actor) -> KillSwitch:
-    """Re-arm an engaged kill switch: orders under it may pass again (other switches and limits still apply).
-    Halted plans stay halted. Only a person with ``risk.rearm_killswitch`` (a risk officer), never a system actor.
+    """Re-arm a HALTED or REDUCING scope back to ACTIVE: orders under it may pass again (other switches and limits
+    still apply). Halted plans stay halted. Only a person with ``risk.rearm_killswitch`` (a risk officer), never a
+    system actor.
     """
     _require(actor, "risk.rearm_killswitch", system_allowed=False)
     scope, scope_key = _scope_validate(scope, scope_key)
@@ -425,17 +488,54 @@ def kill_switch_rearm(*, scope: str, scope_key: str, reason: str, actor: Actor) 
         raise RiskRefused({"reason": "say why the switch is re-armed"})
     with transaction.atomic():
         switch = KillSwitch.objects.select_for_update().filter(scope=scope, scope_key=scope_key).first()
-        if switch is None or not switch.engaged:
+        if switch is None or switch.state == ScopeState.ACTIVE:
             raise RiskRefused(f"the kill switch {_scope_label(scope, scope_key)} is not engaged")
         before = _switch_state(switch)
-        switch.engaged, switch.reason = False, reason[:255]
+        switch.state, switch.engaged, switch.reason = ScopeState.ACTIVE, False, reason[:255]
         switch.changed_by, switch.changed_at = actor_label(actor)[:150], datetime.now(UTC)
-        switch.save(update_fields=["engaged", "reason", "changed_by", "changed_at"])
+        switch.save(update_fields=["state", "engaged", "reason", "changed_by", "changed_at"])
         audit_record(
             actor=actor, action="risk.kill_switch.rearm", obj=switch, before=before, after=_switch_state(switch)
         )
         _switch_broadcast(switch, [])
     return switch
+
+
+def scope_reducing_set(*, scope: str, scope_key: str, reason: str, actor: Actor) -> KillSwitch:
+    """Put a scope in REDUCING: only orders that strictly shrink the book's position pass under it. From ACTIVE or
+    from HALTED (a step back from a halt is a risk decision too). Running plans keep running: their
+    position-growing children are refused (and the plan halted by the execution worker's rule).
+    Risk officers (``risk.engage_killswitch``) and system actors only; audited ``risk.scope_state``."""
+    _require(actor, "risk.engage_killswitch", system_allowed=True)
+    scope, scope_key = _scope_validate(scope, scope_key)
+    reason = (reason or "").strip()
+    if not reason:
+        raise RiskRefused({"reason": "say why the scope is set to reducing"})
+    with transaction.atomic():
+        switch = _switch_locked(scope, scope_key)
+        if switch.state == ScopeState.REDUCING:
+            return switch
+        before = _switch_state(switch)
+        switch.state, switch.engaged, switch.reason = ScopeState.REDUCING, False, reason[:255]
+        switch.changed_by, switch.changed_at = actor_label(actor)[:150], datetime.now(UTC)
+        switch.save(update_fields=["state", "engaged", "reason", "changed_by", "changed_at"])
+        audit_record(actor=actor, action="risk.scope_state", obj=switch, before=before, after=_switch_state(switch))
+        _switch_broadcast(switch, [])
+    return switch
+
+
+def scope_state_set(*, scope: str, scope_key: str, state: str, reason: str, actor: Actor) -> KillSwitch:
+    """Set a scope's state: HALTED engages its kill switch (:func:`kill_switch_engage`), REDUCING lets only
+    risk-reducing orders pass (:func:`scope_reducing_set`), ACTIVE re-arms it (:func:`kill_switch_rearm`, a risk
+    officer only)."""
+    if state not in ScopeState.values:
+        raise RiskRefused({"state": f"state must be one of {', '.join(ScopeState.values)}, not {state!r}"})
+    action = {
+        ScopeState.HALTED: kill_switch_engage,
+        ScopeState.REDUCING: scope_reducing_set,
+        ScopeState.ACTIVE: kill_switch_rearm,
+    }[ScopeState(state)]
+    return action(scope=scope, scope_key=scope_key, reason=reason, actor=actor)
 
 
 def circuit_breaker_trip(*, underlying: str, reason: str) -> KillSwitch:

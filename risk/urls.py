@@ -11,6 +11,7 @@ urlpatterns = [
     path("kill-switches/", api.KillSwitchListApi.as_view(), name="risk-kill-switches"),
     path("kill-switches/engage/", api.KillSwitchEngageApi.as_view(), name="risk-kill-switch-engage"),
     path("kill-switches/rearm/", api.KillSwitchRearmApi.as_view(), name="risk-kill-switch-rearm"),
+    path("kill-switches/state/", api.ScopeStateSetApi.as_view(), name="risk-scope-state"),
     path("alerts/", api.AlertListApi.as_view(), name="risk-alerts"),
     path("alerts/<int:pk>/acknowledge/", api.AlertAcknowledgeApi.as_view(), name="risk-alert-acknowledge"),
 ]

@@ -122,7 +122,7 @@ def test_engage_and_rearm_are_for_risk_officers_only(trader, compliance, risk_of
     ("path", "body", "field"),
     [
         ("/kill-switches/engage/", {"scope": "book", "scope_key": "B1"}, "reason"),
-        ("/kill-switches/engage/", {"scope": "firm", "reason": "x"}, "scope"),
+        ("/kill-switches/engage/", {"scope": "galaxy", "reason": "x"}, "scope"),
         ("/kill-switches/engage/", {"scope": "book", "reason": "x"}, "scope_key"),
         ("/kill-switches/rearm/", {"scope": "book", "scope_key": "B1", "reason": "x"}, "detail"),
     ],

@@ -329,7 +329,8 @@ def test_a_trader_cannot_engage_and_an_armed_switch_cannot_be_rearmed(risk_offic
 @pytest.mark.parametrize(
     ("scope", "scope_key", "reason", "field"),
     [
-        ("firm", "", "x", "scope"),
+        ("galaxy", "", "x", "scope"),
+        (LimitScope.FIRM, "F1", "x", "scope_key"),
         (LimitScope.DESK, "B1", "x", "scope_key"),
         (LimitScope.BOOK, "", "x", "scope_key"),
         (LimitScope.BOOK, "B1", "  ", "reason"),

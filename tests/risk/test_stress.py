@@ -119,6 +119,7 @@ def _stress(*args: str) -> str:
     return out.getvalue()
 
 
+@pytest.mark.django_db
 def test_command_prints_exactly_the_report_keys() -> None:
     report = json.loads(_stress("--scenario", "vol-spike", "--seed", str(SEED), "--json"))
     assert set(report) == PRINTED_KEYS
@@ -129,6 +130,7 @@ def test_command_prints_exactly_the_report_keys() -> None:
     assert all(math.isfinite(report[key]) for key in ("loss", "daily_loss_limit", "max_loss_seen"))
 
 
+@pytest.mark.django_db
 def test_command_without_safeguards_and_a_limit_of_its_own() -> None:
     report = json.loads(
         _stress(
@@ -140,12 +142,14 @@ def test_command_without_safeguards_and_a_limit_of_its_own() -> None:
     assert report["max_loss_seen"] > 500000
 
 
+@pytest.mark.django_db
 def test_command_text_output_names_the_halt() -> None:
     text = _stress("--scenario", "vol-spike", "--seed", str(SEED))
     assert "halted after" in text
     assert "orders after the halt: 0" in text
 
 
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     ("args", "named"),
     [
@@ -159,3 +163,40 @@ def test_command_text_output_names_the_halt() -> None:
 def test_command_refuses_bad_arguments(args: tuple[str, ...], named: str) -> None:
     with pytest.raises(CommandError, match=named):
         _stress(*args)
+
+
+@pytest.mark.django_db
+def test_command_reads_the_desks_daily_loss_and_position_limits() -> None:
+    from decimal import Decimal
+
+    from risk.models import Limit, LimitKind, LimitScope
+
+    # given the desk's own limits (the firm's looser position limit loses to the desk's)
+    Limit.objects.create(scope=LimitScope.DESK, kind=LimitKind.MAX_DAILY_LOSS, value=Decimal(900_000))
+    Limit.objects.create(scope=LimitScope.DESK, kind=LimitKind.MAX_POSITION, value=Decimal(120))
+    Limit.objects.create(scope=LimitScope.FIRM, kind=LimitKind.MAX_POSITION, value=Decimal(500))
+    # an inactive or book-level row is not the desk's
+    Limit.objects.create(scope=LimitScope.DESK, kind=LimitKind.MAX_ORDER_NOTIONAL, value=Decimal(1), is_active=False)
+    Limit.objects.create(scope=LimitScope.BOOK, scope_key="B1", kind=LimitKind.MAX_DAILY_LOSS, value=Decimal(1))
+
+    report = json.loads(_stress("--scenario", "vol-spike", "--seed", str(SEED), "--json"))
+
+    # then the replay is the one with those limits, not the defaults
+    expected = stress_run(
+        "vol-spike", seed=SEED, config=StressConfig(daily_loss_limit=900_000.0, max_position=120.0)
+    ).as_dict()
+    assert report == json.loads(json.dumps(expected))
+    assert report["daily_loss_limit"] == 900_000
+    text = _stress("--scenario", "vol-spike", "--seed", str(SEED))
+    assert "daily_loss_limit 900000 (desk limit), max_position 120 (desk limit)" in text
+    # and the command line still wins over the desk's figure
+    own = json.loads(_stress("--scenario", "vol-spike", "--seed", str(SEED), "--daily-loss-limit", "700000", "--json"))
+    assert own["daily_loss_limit"] == 700_000
+
+
+@pytest.mark.django_db
+def test_command_without_desk_limits_uses_the_defaults() -> None:
+    text = _stress("--scenario", "vol-spike", "--seed", str(SEED))
+    default = StressConfig()
+    assert f"daily_loss_limit {default.daily_loss_limit:g} (default)" in text
+    assert f"max_position {default.max_position:g} (default)" in text

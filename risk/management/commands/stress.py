@@ -11,7 +11,28 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from execution.market import SCENARIOS
+from risk import selectors
+from risk.models import LimitKind
 from risk.stress import StressConfig, stress_run
+
+# StressConfig field ← the Limit kind it reads.
+LIMIT_FIELDS = {"daily_loss_limit": LimitKind.MAX_DAILY_LOSS, "max_position": LimitKind.MAX_POSITION}
+
+
+def _config_from_limits(config: StressConfig) -> tuple[StressConfig, dict[str, str]]:
+    """``config`` with the desk's daily-loss and position limits where they are set (the tightest at the firm or
+    desk scope), and where each figure comes from."""
+    rows = selectors.stress_limits()
+    changes: dict[str, float] = {}
+    source: dict[str, str] = {}
+    for name, kind in LIMIT_FIELDS.items():
+        row = rows.get(kind)
+        if row is not None and row.value > 0:
+            changes[name] = float(row.value)
+            source[name] = f"{row.scope} limit"
+        else:
+            source[name] = "default"
+    return replace(config, **changes), source
 
 
 class Command(BaseCommand):
@@ -29,7 +50,7 @@ class Command(BaseCommand):
             "--daily-loss-limit",
             type=float,
             default=None,
-            help=f"USD (default {StressConfig().daily_loss_limit:g})",
+            help=f"USD (default: the desk's max_daily_loss limit, else {StressConfig().daily_loss_limit:g})",
         )
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -40,12 +61,13 @@ class Command(BaseCommand):
         seed = options["seed"]
         if seed < 0:
             raise CommandError(f"--seed must be 0 or more, not {seed}")
-        config = StressConfig()
+        config, source = _config_from_limits(StressConfig())
         limit = options["daily_loss_limit"]
         if limit is not None:
             if not (math.isfinite(limit) and limit > 0):
                 raise CommandError(f"--daily-loss-limit must be a positive number of USD, not {limit}")
             config = replace(config, daily_loss_limit=limit)
+            source["daily_loss_limit"] = "--daily-loss-limit"
         result = stress_run(scenario, seed=seed, safeguards=not options["no_safeguards"], config=config)
         report = result.as_dict()
         if options["json"]:
@@ -53,6 +75,9 @@ class Command(BaseCommand):
             return
         mode = "with safeguards" if result.safeguards else "without safeguards"
         self.stdout.write(f"{scenario} (seed {seed}) {mode}")
+        self.stdout.write(
+            "  limits: " + ", ".join(f"{name} {getattr(config, name):g} ({origin})" for name, origin in source.items())
+        )
         self.stdout.write(
             f"  loss {result.loss:,.2f} USD (max seen {result.max_loss_seen:,.2f}), "
             f"daily limit {result.daily_loss_limit:,.2f}"

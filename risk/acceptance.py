@@ -1,0 +1,137 @@
+"""The pre-trade check of an RFQ acceptance: what the desk takes from a dealer, as proposed orders.
+
+:func:`rfq.services.quote_accept` calls :func:`acceptance_check` before it creates the dealer order: a single leg is
+one order (the leg's instrument and side, the quantity taken, the quoted price); a package taken whole is one order
+per leg (units × ratio at the leg's quoted price), and every one must pass; a leg taken under legging is that leg.
+
+The market state of each order comes from the venues (the underlying's primary lit book: its mid, volume and
+volatility; an option's mid is Black–Scholes on the book's volatility) and from the desk's book (position and
+P&L today). The dealer's exposure (its open dealer orders and today's fills, plus the package's earlier legs)
+feeds the ``max_dealer_exposure`` limit. The participation cap does not apply: an acceptance trades off-venue with
+the dealer. The order rate counts the acceptance once: a package's last leg takes the slot, once every other leg
+has passed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from django.db.models import Sum
+
+from desk.audit import Actor
+from desk.fields import to_decimal
+from desk.models import Instrument, InstrumentKind
+from risk import selectors
+from risk.orders import DEFAULT_BOOK, MarketState, ProposedOrder
+from risk.services import CheckReport, limit_check
+
+if TYPE_CHECKING:
+    from rfq.models import Quote, RFQLeg
+
+
+@dataclass(frozen=True)
+class TakenLeg:
+    """One leg of what is taken: ``quantity`` contracts on the desk's ``side`` at ``price`` (per unit)."""
+
+    leg: RFQLeg
+    side: str
+    quantity: Decimal
+    price: Decimal
+
+
+def _underlying(instrument: Instrument) -> str:
+    return instrument.underlying.base_currency if instrument.underlying_id else instrument.base_currency
+
+
+def _market_state(
+    *, instrument: Instrument, book: str, now: datetime, dealer_exposure: Decimal
+) -> tuple[MarketState, bool]:
+    """The state an acceptance trades into, and whether its mid is on the underlying's scale (see
+    :attr:`ProposedOrder.mid_is_underlying`)."""
+    from execution.models import Position
+    from rfq.engine.market import NoMarket, instrument_mid, underlying_state
+
+    option = instrument.kind == InstrumentKind.OPTION
+    position = Position.objects.filter(book=book, instrument=instrument).first()
+    realized = Position.objects.filter(book=book).aggregate(total=Sum("realized_pnl"))["total"] or Decimal(0)
+    held = position.quantity if position is not None else Decimal(0)
+    try:
+        market = underlying_state(_underlying(instrument))
+    except NoMarket:
+        return MarketState(mid=None, position=held, realized_pnl_today=realized, dealer_exposure=dealer_exposure), (
+            not option
+        )
+    multiplier = instrument.multiplier
+    mid = to_decimal(instrument_mid(instrument, spot=market.spot, volatility=market.volatility, now=now)) / multiplier
+    unrealized = Decimal(0)
+    if position is not None and position.quantity:
+        unrealized = position.quantity * (mid - position.average_price) * multiplier
+    volatility_ratio = Decimal(1)
+    try:
+        from execution.venue import NoVenue, underlying_config
+
+        reference = underlying_config(_underlying(instrument)).volatility_reference
+        if reference > 0:
+            volatility_ratio = to_decimal(market.volatility / reference)
+    except NoVenue:
+        pass
+    # No recent volume: the participation cap concerns orders sent to the venues, not a block taken off-venue.
+    return (
+        MarketState(
+            mid=mid,
+            position=held,
+            realized_pnl_today=realized,
+            unrealized_pnl_today=unrealized,
+            volatility_ratio=volatility_ratio,
+            dealer_exposure=dealer_exposure,
+        ),
+        not option,
+    )
+
+
+def acceptance_orders(
+    *, quote: Quote, taken: list[TakenLeg], now: datetime | None = None, book: str = DEFAULT_BOOK, strategy: str = ""
+) -> list[ProposedOrder]:
+    """The proposed orders of an acceptance, one per leg taken, in leg order (the last one counts toward the
+    order rate)."""
+    now = now or datetime.now(UTC)
+    rfq = quote.rfq
+    dealer = quote.dealer.code
+    exposure = selectors.dealer_exposure(dealer=dealer, now=now)
+    orders = []
+    for number, item in enumerate(taken, start=1):
+        instrument = item.leg.instrument
+        market, on_underlying = _market_state(instrument=instrument, book=book, now=now, dealer_exposure=exposure)
+        orders.append(
+            ProposedOrder(
+                book=book,
+                trader=rfq.created_by.username,
+                instrument=instrument.symbol,
+                underlying=_underlying(instrument),
+                side=item.side,
+                quantity=item.quantity,
+                limit_price=item.price,
+                market=market,
+                multiplier=instrument.multiplier,
+                reference=f"{rfq.reference}/{quote.quote_id}/L{item.leg.leg_no}",
+                strategy=strategy,
+                dealer=dealer,
+                mid_is_underlying=on_underlying,
+                counts_toward_rate=number == len(taken),
+            )
+        )
+        exposure += abs(item.quantity * item.price * instrument.multiplier)
+    return orders
+
+
+def acceptance_check(*, quote: Quote, taken: list[TakenLeg], actor: Actor) -> CheckReport | None:
+    """Check every leg taken, in order; the first refused leg's report (its refusals are audited by
+    :func:`~risk.services.limit_check`), or None when all pass. The legs after a refused one are not checked."""
+    for order in acceptance_orders(quote=quote, taken=taken):
+        report = limit_check(order=order, actor=actor)
+        if not report.passed:
+            return report
+    return None
