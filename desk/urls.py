@@ -16,6 +16,7 @@ app_name_desk = [
     path("risk/", pages.risk_page, name="risk"),
     path("risk/engage/", pages.risk_engage, name="risk-engage"),
     path("risk/rearm/", pages.risk_rearm, name="risk-rearm"),
+    path("risk/reduce/", pages.risk_reduce, name="risk-reduce"),
     path("risk/alerts/<int:alert_id>/ack/", pages.risk_alert_ack, name="risk-alert-ack"),
     path("compliance/", pages.compliance, name="compliance"),
     path("execution/", pages.execution_list, name="execution"),

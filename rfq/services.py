@@ -115,7 +115,7 @@ def _legs_tradable(*, legs: list[LegInput], now: datetime, package_type: str | N
             raise QuoteRefused(f"leg {number}: {instrument.symbol} expired at {instrument.expiry.isoformat()}")
         underlying = instrument.underlying.base_currency if instrument.underlying_id else instrument.base_currency
         halted = kill_switches_engaged_for(
-            scopes=[("desk", ""), ("underlying", underlying), ("instrument", instrument.symbol)]
+            scopes=[("firm", ""), ("desk", ""), ("underlying", underlying), ("instrument", instrument.symbol)]
         )
         if halted:
             switch = halted[0]

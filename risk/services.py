@@ -437,13 +437,22 @@ def _plans_halt(*, switch: KillSwitch, actor: Actor) -> list[int]:
     return [plan.pk for plan in plans]
 
 
+def _rfqs_cancel(*, switch: KillSwitch, actor: Actor) -> list[str]:
+    """Cancel the open RFQs the switch covers (their live quotes can no longer be taken), each audited."""
+    # rfq builds on risk (its acceptance check): imported here to keep the import graph acyclic.
+    from rfq.engine.lifecycle import rfqs_cancel_under
+
+    reason = f"kill switch {_scope_label(switch.scope, switch.scope_key)}: {switch.reason}"
+    return rfqs_cancel_under(scope=switch.scope, scope_key=switch.scope_key, actor=actor, reason=reason)
+
+
 def _switch_broadcast(switch: KillSwitch, halted: list[int]) -> None:
     broadcast(event="risk.kill_switch", payload=_switch_state(switch) | {"halted_plans": halted})
 
 
 def kill_switch_engage(*, scope: str, scope_key: str, reason: str, actor: Actor) -> KillSwitch:
     """Engage the kill switch at (``scope``, ``scope_key``): every order under it is refused from now on, and the
-    running execution plans it covers are halted in the same transaction.
+    running execution plans and the open RFQs it covers are halted and cancelled in the same transaction.
 
     Idempotent: engaging an engaged switch changes nothing but still halts a plan that started under it since.
     Risk officers (``risk.engage_killswitch``) and system actors (``system:...``) only.
@@ -457,6 +466,7 @@ def kill_switch_engage(*, scope: str, scope_key: str, reason: str, actor: Actor)
         switch = _switch_locked(scope, scope_key)
         if switch.engaged:
             halted = _plans_halt(switch=switch, actor=actor)
+            _rfqs_cancel(switch=switch, actor=actor)
             if halted:
                 _switch_broadcast(switch, halted)
             return switch
@@ -465,12 +475,13 @@ def kill_switch_engage(*, scope: str, scope_key: str, reason: str, actor: Actor)
         switch.changed_by, switch.changed_at = actor_label(actor)[:150], datetime.now(UTC)
         switch.save(update_fields=["state", "engaged", "reason", "changed_by", "changed_at"])
         halted = _plans_halt(switch=switch, actor=actor)
+        cancelled = _rfqs_cancel(switch=switch, actor=actor)
         audit_record(
             actor=actor,
             action="risk.kill_switch.engage",
             obj=switch,
             before=before,
-            after=_switch_state(switch) | {"halted_plans": halted},
+            after=_switch_state(switch) | {"halted_plans": halted, "cancelled_rfqs": cancelled},
         )
         _switch_broadcast(switch, halted)
     return switch

@@ -13,6 +13,7 @@ from desk.pages.trading import (
     risk_engage,
     risk_page,
     risk_rearm,
+    risk_reduce,
 )
 
 __all__ = [
@@ -34,4 +35,5 @@ __all__ = [
     "risk_engage",
     "risk_page",
     "risk_rearm",
+    "risk_reduce",
 ]

@@ -258,6 +258,17 @@ def risk_engage(request: HttpRequest) -> HttpResponse:
     return _switch_action(request, risk_services.kill_switch_engage, "engaged")
 
 
+@desk_page("risk.engage_killswitch")
+@require_POST
+def risk_reduce(request: HttpRequest) -> HttpResponse:
+    """Put a scope in REDUCING: only orders that shrink the position pass until a risk officer re-arms it."""
+
+    def reduce(**fields: Any) -> Any:
+        return risk_services.scope_state_set(state="reducing", **fields)
+
+    return _switch_action(request, reduce, "set to reduce only")
+
+
 @desk_page("risk.rearm_killswitch")
 @require_POST
 def risk_rearm(request: HttpRequest) -> HttpResponse:

@@ -1,11 +1,13 @@
-"""The end of an RFQ: expiry of the RFQ, its quote requests and quotes, and the release of the desk orders it
-aggregated (those not filled go back to ``new`` so that the next aggregation takes them again)."""
+"""The end of an RFQ: expiry or cancellation (a kill switch cancels the open RFQs under its scope) of the RFQ, its
+quote requests and quotes, and the release of the desk orders it aggregated (those not filled go back to ``new`` so
+that the next aggregation takes them again)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from django.db import transaction
+from django.db.models import Q, QuerySet
 
 from desk.audit import Actor, audit_record
 from desk.events import broadcast
@@ -78,3 +80,63 @@ def rfqs_expire_due(*, now: datetime | None = None) -> list[str]:
         status__in=[RFQStatus.SENT, RFQStatus.QUOTED, RFQStatus.DRAFT], expires_at__lte=now
     ).values_list("pk", "reference")
     return [reference for pk, reference in due if rfq_expire(rfq_id=pk, now=now)]
+
+
+CANCELLABLE = (RFQStatus.DRAFT, RFQStatus.SENT, RFQStatus.QUOTED, RFQStatus.PARTIALLY_ACCEPTED)
+
+
+def rfq_cancel(*, rfq_id: int, actor: Actor, reason: str) -> bool:
+    """Cancel an open RFQ: its live quotes are cancelled (never accepted from now on), its open requests expire,
+    its waves stop and its unfilled desk orders are released. Dealer orders already sent stay with their dealers
+    (a fill or a last-look reject still books). False when it was no longer open."""
+    with transaction.atomic():
+        rfq = RFQ.objects.select_for_update().filter(pk=rfq_id).first()
+        if rfq is None or rfq.status not in CANCELLABLE:
+            return False
+        before = rfq.status
+        rfq.status, rfq.version, rfq.waves = RFQStatus.CANCELLED, rfq.version + 1, []
+        rfq.save(update_fields=["status", "version", "waves"])
+        requests = QuoteRequest.objects.filter(
+            rfq=rfq, status__in=[QuoteRequestStatus.PENDING, QuoteRequestStatus.SENT, QuoteRequestStatus.QUOTED]
+        ).update(status=QuoteRequestStatus.EXPIRED)
+        quotes = Quote.objects.filter(rfq=rfq, status=QuoteStatus.LIVE).update(status=QuoteStatus.CANCELLED)
+        released = _orders_release(rfq=rfq, actor=actor)
+        audit_record(
+            actor=actor,
+            action="rfq.cancel",
+            obj=rfq,
+            before={"status": before},
+            after={
+                "status": rfq.status,
+                "reason": reason,
+                "requests": requests,
+                "quotes": quotes,
+                "orders_released": released,
+            },
+        )
+    broadcast(event="rfq.cancelled", payload={"rfq": rfq.reference, "reason": reason})
+    return True
+
+
+def rfqs_open_under(*, scope: str, scope_key: str) -> QuerySet[RFQ]:
+    """The open RFQs a kill switch at (``scope``, ``scope_key``) covers: every one for the firm, desk, book and
+    strategy scopes (RFQs are the desk's), those on an underlying's or an instrument's legs, a trader's own, or
+    those sent to a dealer."""
+    rfqs = RFQ.objects.filter(status__in=CANCELLABLE)
+    if scope == "underlying":
+        rfqs = rfqs.filter(
+            Q(legs__instrument__base_currency=scope_key) | Q(legs__instrument__underlying__base_currency=scope_key)
+        )
+    elif scope == "instrument":
+        rfqs = rfqs.filter(legs__instrument__symbol=scope_key)
+    elif scope == "trader":
+        rfqs = rfqs.filter(created_by__username=scope_key)
+    elif scope == "dealer":
+        rfqs = rfqs.filter(quote_requests__dealer__code=scope_key)
+    return rfqs.distinct()
+
+
+def rfqs_cancel_under(*, scope: str, scope_key: str, actor: Actor, reason: str) -> list[str]:
+    """Cancel every open RFQ under a kill switch's scope; their references."""
+    rows = list(rfqs_open_under(scope=scope, scope_key=scope_key).values_list("pk", "reference"))
+    return [reference for pk, reference in rows if rfq_cancel(rfq_id=pk, actor=actor, reason=reason)]

@@ -103,7 +103,8 @@ def test_compliance_cannot_post_anything(client_for, compliance, trader, dealer,
     assert accept.status_code == 403
     assert create.status_code == 403
     assert RFQ.objects.count() == 1
-    assert Quote.objects.get().status == QuoteStatus.LIVE
+    # The kill switch cancelled the open RFQ's quote; compliance's accept changed nothing.
+    assert Quote.objects.get().status == QuoteStatus.CANCELLED
     assert KillSwitch.objects.get().engaged
 
 

@@ -206,3 +206,20 @@ def test_open_alerts_are_listed_and_acknowledged_by_desk_roles_only(  # noqa: AN
     again = client.post(f"/desk/risk/alerts/{open_alert.pk}/ack/")
     assert again.status_code == 400
     assert "already acknowledged" in again.content.decode()
+
+
+def test_a_risk_officer_sets_a_scope_to_reduce_only_and_a_trader_may_not(client, risk_officer, trader) -> None:  # noqa: ANN001
+    from risk.models import KillSwitch
+
+    client.force_login(trader)
+    refused = client.post("/desk/risk/reduce/", {"scope": "underlying", "scope_key": "BTC", "reason": "x"})
+    assert refused.status_code == 403
+    client.force_login(risk_officer)
+
+    done = client.post("/desk/risk/reduce/", {"scope": "underlying", "scope_key": "BTC", "reason": "vol too high"})
+    page = client.get("/desk/risk/")
+
+    assert done.status_code == 302
+    assert KillSwitch.objects.get(scope="underlying", scope_key="BTC").state == "reducing"
+    assert "REDUCING only" in page.content.decode()
+    assert "Re-arm" in page.content.decode()

@@ -84,10 +84,13 @@ def test_a_halted_or_reducing_scope_refuses_a_growing_acceptance(sent_rfq, deale
         quote_accept(quote=quote, actor=trader)
     _nothing_stored(sent_rfq)
 
+    # Halting the scope cancels its open RFQs (and their quotes): nothing can be taken any more.
     scope_state_set(scope="book", scope_key="desk", state="halted", reason="drill", actor=risk_officer)
-    with pytest.raises(QuoteRefused, match="kill_switch: book:desk engaged"):
+    with pytest.raises(QuoteRefused, match="cancelled"):
         quote_accept(quote=quote, actor=trader)
-    _nothing_stored(sent_rfq)
+    sent_rfq.refresh_from_db()
+    assert sent_rfq.status == RFQStatus.CANCELLED
+    assert not DealerOrder.objects.exists()
 
 
 def test_a_reducing_scope_lets_a_sale_that_shrinks_the_long_position_through(  # noqa: PLR0913

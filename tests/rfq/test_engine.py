@@ -514,3 +514,30 @@ def test_the_ticket_preview_names_the_dealers_the_rfq_is_then_sent_to(trader, in
     sent = rfq_send_selected(rfq=_new_rfq(trader, instrument), actor=trader)
 
     assert [code for wave in sent["waves"] for code in wave] == preview["dealers"]
+
+
+def test_a_kill_switch_cancels_the_open_rfqs_under_its_scope_and_their_quotes_cannot_be_taken(
+    trader, risk_officer, instrument, market, dealers, account
+) -> None:  # noqa: ANN001
+    from rfq.services import quote_accept
+
+    eth = factories.instrument_create(symbol="ETH-USD", base_currency="ETH")
+    order = factories.desk_order_create(trader=trader, instrument=instrument, account=account)
+    order.status = DeskOrderStatus.AGGREGATED
+    order.save(update_fields=["status"])
+    btc_rfq = factories.rfq_create(trader=trader, instrument=instrument, dealers=dealers[:1], orders=[order])
+    quote = _quote(btc_rfq, dealers[0], offer=market * 1.001, bid=market * 0.999)
+    eth_rfq = factories.rfq_create(trader=trader, instrument=eth, dealers=dealers[:1])
+
+    kill_switch_engage(scope="underlying", scope_key="BTC", reason="bad prints", actor=risk_officer)
+
+    btc_rfq.refresh_from_db()
+    eth_rfq.refresh_from_db()
+    order.refresh_from_db()
+    assert btc_rfq.status == RFQStatus.CANCELLED
+    assert eth_rfq.status == RFQStatus.SENT
+    assert order.status == DeskOrderStatus.NEW
+    with pytest.raises(QuoteRefused):
+        quote_accept(quote=quote, actor=trader)
+    engaged = AuditEvent.objects.get(action="risk.kill_switch.engage")
+    assert engaged.after["cancelled_rfqs"] == [btc_rfq.reference]

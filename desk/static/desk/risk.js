@@ -7,6 +7,9 @@
   if (form && dialog) {
     form.addEventListener("submit", function (event) {
       if (form.dataset.confirmed === "1") return;
+      // "Reduce only" posts to its own view: it halts nothing, so it needs no confirmation (and must not be
+      // turned into an engage by the dialog's re-submit).
+      if (event.submitter && event.submitter.id === "reduce") return;
       event.preventDefault();
       const scope = form.elements.scope.value;
       const key = form.elements.scope_key.value.trim();
@@ -44,7 +47,7 @@
   const alerts = document.getElementById("alerts-live");
   function describe(event, p) {
     if (event === "risk.kill_switch") {
-      return "kill switch " + p.scope + (p.scope_key ? " " + p.scope_key : "") + (p.engaged ? " ENGAGED" : " re-armed") +
+      return "kill switch " + p.scope + (p.scope_key ? " " + p.scope_key : "") + (p.engaged ? " ENGAGED" : (p.state === "reducing" ? " REDUCING only" : " re-armed")) +
         (p.reason ? ": " + p.reason : "") + (p.halted_plans && p.halted_plans.length ? " (plans halted: " + p.halted_plans.join(", ") + ")" : "");
     }
     if (event === "risk.market_health") {
