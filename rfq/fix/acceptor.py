@@ -23,7 +23,7 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import connections
 
 from rfq.fix import store
-from rfq.fix.session import Application, Session, SessionConfig, SessionRegistry, State
+from rfq.fix.session import MAX_RESEND_REQUESTS, Application, Session, SessionConfig, SessionRegistry, State
 
 logger = logging.getLogger(__name__)
 
@@ -188,6 +188,8 @@ async def fix_gateway_serve(
     dictionary: Path | None = None,
     on_ready: Callable[[int], None] | None = None,
     application: Application | None = None,
+    resend_timeout: float | None = None,
+    max_resend_requests: int = MAX_RESEND_REQUESTS,
 ) -> None:
     """Run the FIX acceptor until ``stop_event`` is set, then log sessions out and return.
 
@@ -203,10 +205,15 @@ async def fix_gateway_serve(
         The FIX44.xml to validate against in conformance mode (default: the one the quickfix package installs).
     on_ready
         Called with the bound port once the gateway accepts connections and listens for outbound events.
+    resend_timeout, max_resend_requests
+        How long (seconds; None: HeartBtInt plus 20 %) a ResendRequest may stay unanswered before it is sent
+        again, and how many in a row before the session is logged out (see :class:`SessionConfig`).
     """
     config = SessionConfig(
         sender_comp_id=conformance[0] if conformance else "DESK",
         conformance_peer=conformance[1] if conformance else None,
+        resend_timeout=resend_timeout,
+        max_resend_requests=max_resend_requests,
     )
     gateway = Gateway(application=application or _default_application(conformance, dictionary), config=config)
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fix-db")

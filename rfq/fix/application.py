@@ -24,8 +24,15 @@ Inbound (dealer → desk):
   rejected on last look (Text(58) the reason); ExecType 0 (new) is an acknowledgement and changes nothing.
 
 A message the desk refuses (unknown QuoteReqID, expired RFQ, bad price…) gets a BusinessMessageReject (j) with the
-reason from the service; a message with a missing or malformed field gets a session Reject (3) before it reaches
-the services. A dealer's live quotes are cancelled when its session drops.
+reason from the service; one that lacks a field required only in its case (LastQty/LastPx on a fill, the package
+price on a Quote for a multi-leg QuoteRequest) gets one with BusinessRejectReason 5 (conditionally required field
+missing); a message with a missing or malformed field gets a session Reject (3) before it reaches the services.
+
+A message with PossResend(97)=Y may have been processed already under another MsgSeqNum: it is ignored (no reply)
+when its business object exists (the dealer's QuoteID, a declined QuoteReqID, an order already rejected on last
+look; a fill's ExecID is idempotent in the service itself), and processed like any other message otherwise.
+
+A dealer's live quotes are cancelled when its session drops.
 """
 
 from __future__ import annotations
@@ -41,10 +48,29 @@ from asgiref.sync import sync_to_async
 
 from rfq import services
 from rfq.fix import codec, store
-from rfq.fix.messages import BusinessProblem, Problem, RejectReason, business_reject
+from rfq.fix.messages import (
+    BusinessProblem,
+    BusinessRefused,
+    BusinessRejectReason,
+    Problem,
+    RejectReason,
+    business_id,
+    business_reject,
+    conditional_problem,
+)
 from rfq.fix.session import Session
 from rfq.fix.store import Outgoing
-from rfq.models import DealerOrder, DealerOrderStatus, QuoteRequest, QuoteRequestStatus, RFQLeg, Side, shown_quantity
+from rfq.models import (
+    Counterparty,
+    DealerOrder,
+    DealerOrderStatus,
+    Quote,
+    QuoteRequest,
+    QuoteRequestStatus,
+    RFQLeg,
+    Side,
+    shown_quantity,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -192,6 +218,10 @@ def check_fields(message: simplefix.FixMessage) -> Problem | None:
             return Problem(RejectReason.INCORRECT_DATA_FORMAT, tag, f"Incorrect data format for value: {tag}")
         if tag in _ENUMS and value not in _ENUMS[tag]:
             return Problem(RejectReason.VALUE_INCORRECT, tag, f"Value is incorrect (out of range) for this tag: {tag}")
+    first_in_group = _tag_after(message, 555)
+    if first_in_group is not None and first_in_group in _LEG_TAGS and first_in_group != 600:
+        # The entry must open with LegSymbol(600), else its fields would be read into no leg or the wrong one.
+        return Problem(RejectReason.REPEATING_GROUP_OUT_OF_ORDER, first_in_group, "Repeating group fields out of order")
     repeated = codec.repeated_tag(message, _LEG_TAGS)
     if repeated is not None:
         return Problem(RejectReason.TAG_APPEARS_MORE_THAN_ONCE, repeated, f"Tag appears more than once: {repeated}")
@@ -201,11 +231,16 @@ def check_fields(message: simplefix.FixMessage) -> Problem | None:
             return Problem(RejectReason.INCORRECT_DATA_FORMAT, 555, "Incorrect data format for value: 555")
         if int(count) != len(_groups(message, 555, 600)):
             return Problem(RejectReason.INCORRECT_NUM_IN_GROUP, 555, "Incorrect NumInGroup count for repeating group")
-    if kind == "8" and codec.field(message, 150) == "F":
-        for tag in (31, 32):
-            if message.get(tag) is None:
-                return Problem(RejectReason.REQUIRED_TAG_MISSING, tag, f"Required tag missing: {tag}")
     return None
+
+
+def _tag_after(message: simplefix.FixMessage, tag: int) -> int | None:
+    """The tag that follows the first ``tag`` in the message, or None."""
+    wire = codec.tags(message)
+    if tag not in wire:
+        return None
+    index = wire.index(tag) + 1
+    return wire[index] if index < len(wire) else None
 
 
 # ----------------------------------------------------------------------------- the application
@@ -230,8 +265,23 @@ class DealerApplication:
             "AG": self._on_quote_request_reject,
             "8": self._on_execution_report,
         }[kind]
+        if codec.field(message, 97) == "Y" and _already_processed(session, message):
+            logger.info(
+                "FIX %s: %s #%d is a PossResend of %r, already processed",
+                session.peer_comp_id,
+                kind,
+                seq,
+                business_id(message),
+            )
+            return []
         try:
+            problem = conditional_problem(message)
+            if problem is not None:
+                raise BusinessRefused(problem)
             handler(session, message)
+        except BusinessRefused as exc:
+            logger.info("FIX %s: %s #%d refused: %s", session.peer_comp_id, kind, seq, exc.problem.text)
+            return [business_reject(ref_seq=seq, ref_msg_type=kind, problem=exc.problem)]
         except services.QuoteRefused as exc:
             ref_id = codec.field(message, {"S": 117, "AG": 131, "8": 11}[kind]) or ""
             text = "; ".join(exc.messages)
@@ -243,13 +293,20 @@ class DealerApplication:
         assert session.counterparty is not None
         valid_until = codec.parse_utc_timestamp(codec.field(message, 62) or "")
         legs = quote_legs(message)
+        quote_req_id = codec.field(message, 131) or ""
+        has_legs = codec.field(message, 555) is not None
         package_price = None
-        if codec.field(message, 555) is not None:
-            package_price = _decimal(message, 133) or _decimal(message, 132)
+        if has_legs:
+            package_price = _decimal(message, 133) if message.get(133) is not None else _decimal(message, 132)
+        if package_price is None and _is_package(session.counterparty, quote_req_id):
+            missing = "OfferPx(133) or BidPx(132), the package price," if has_legs else "NoLegs(555), the leg prices,"
+            text = f"{missing} is required on a Quote for a multi-leg QuoteRequest"
+            reason = BusinessRejectReason.CONDITIONALLY_REQUIRED_FIELD_MISSING
+            raise BusinessRefused(BusinessProblem(int(reason), business_id(message), text))
         firmness = "indicative" if codec.field(message, 537) == "0" else "firm"
         services.quote_receive(
             dealer=session.counterparty,
-            quote_req_id=codec.field(message, 131) or "",
+            quote_req_id=quote_req_id,
             quote_id=codec.field(message, 117) or "",
             legs=legs,
             valid_until=valid_until,
@@ -351,6 +408,28 @@ class DealerApplication:
             return [Outgoing("D", dealer_order_body(order))]
 
         return await session.send_application(effect, guard=guard)
+
+
+def _is_package(dealer: Counterparty, quote_req_id: str) -> bool:
+    """Whether this dealer's QuoteRequest is for a multi-leg RFQ (False for an unknown one: the service refuses it)."""
+    requests = QuoteRequest.objects.filter(dealer=dealer, quote_req_id=quote_req_id).values("rfq_id")
+    return RFQLeg.objects.filter(rfq_id__in=requests).count() > 1
+
+
+def _already_processed(session: Session, message: simplefix.FixMessage) -> bool:
+    """Whether the business effect of this message exists already (the PossResend(97)=Y check)."""
+    dealer = session.counterparty
+    kind = codec.msg_type(message)
+    if kind == "S":
+        return Quote.objects.filter(dealer=dealer, quote_id=codec.field(message, 117) or "").exists()
+    if kind == "AG":
+        requests = QuoteRequest.objects.filter(dealer=dealer, quote_req_id=codec.field(message, 131) or "")
+        return requests.filter(status=QuoteRequestStatus.DECLINED).exists()
+    if kind == "8" and codec.field(message, 150) == "8":
+        orders = DealerOrder.objects.filter(dealer=dealer, cl_ord_id=codec.field(message, 11) or "")
+        return orders.filter(status=DealerOrderStatus.REJECTED).exists()
+    # A fill is idempotent by ExecID in the service; an acknowledgement (ExecType 0) changes nothing.
+    return False
 
 
 def _waiting_for(counterparty_pk: int) -> tuple[list[int], list[int]]:

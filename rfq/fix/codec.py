@@ -245,6 +245,7 @@ def encode(
     sending_time: datetime | None = None,
     poss_dup: bool = False,
     orig_sending_time: str | None = None,
+    poss_resend: bool = False,
 ) -> bytes:
     """Encode one message with its standard header, BodyLength and CheckSum."""
     message = simplefix.FixMessage()
@@ -255,6 +256,8 @@ def encode(
     message.append_pair(34, seq)
     if poss_dup:
         message.append_pair(43, "Y")
+    if poss_resend:
+        message.append_pair(97, "Y")
     message.append_pair(52, format_utc_timestamp(sending_time or datetime.now(UTC)))
     if orig_sending_time is not None:
         message.append_pair(122, orig_sending_time)

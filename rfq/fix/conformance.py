@@ -5,7 +5,11 @@ engines do in their acceptance runs: every application message that passes valid
 (the dictionary the ``quickfix`` package installs) is sent back to its sender. Validation follows the session
 protocol's SessionRejectReason codes: a tag not in the dictionary (0), a required tag missing (1), a tag not
 defined for the message type (2), a wrong enumeration value (5), a wrong data format (6), a repeated tag (13), a
-repeating group with the wrong count (16) or whose entries do not start with the group's first field (15).
+repeating group with the wrong count (16) or whose entries do not start with the group's first field (15). A
+message that passes but lacks a field the specification requires in its case (QuoteID on a previously quoted
+NewOrderSingle…, see :data:`rfq.fix.messages.CONDITIONAL_RULES`) gets a BusinessMessageReject reason 5 instead of
+its echo; one with PossResend(97)=Y whose business id (ClOrdID, QuoteID…) this session already received is not
+echoed again.
 """
 
 from __future__ import annotations
@@ -20,8 +24,15 @@ from typing import TYPE_CHECKING
 
 import simplefix
 
-from rfq.fix import codec
-from rfq.fix.messages import Problem, RejectReason
+from rfq.fix import codec, store
+from rfq.fix.messages import (
+    BUSINESS_ID_TAGS,
+    Problem,
+    RejectReason,
+    business_id,
+    business_reject,
+    conditional_problem,
+)
 from rfq.fix.store import Outgoing
 
 if TYPE_CHECKING:
@@ -236,7 +247,22 @@ class EchoApplication:
         return self.dictionary.validate(message)
 
     def handle(self, *, session: Session, message: simplefix.FixMessage, seq: int) -> Sequence[Outgoing]:
-        return [Outgoing(codec.msg_type(message), codec.body_fields(message))]
+        kind = codec.msg_type(message)
+        ref_id = business_id(message)
+        # Runs before this message is stored: a match is an earlier message with the same business id.
+        if (
+            codec.field(message, 97) == "Y"
+            and session.record is not None
+            and ref_id
+            and store.inbound_exists(
+                session_pk=session.record.pk, msg_type=kind, tag=BUSINESS_ID_TAGS[kind], value=ref_id
+            )
+        ):
+            return []
+        problem = conditional_problem(message)
+        if problem is not None:
+            return [business_reject(ref_seq=seq, ref_msg_type=kind, problem=problem)]
+        return [Outgoing(kind, codec.body_fields(message))]
 
     async def on_logon(self, session: Session) -> None:
         return None

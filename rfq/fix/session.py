@@ -10,12 +10,16 @@ Rules followed (FIX 4.4 Volume 2, "Session protocol"):
 - the first message must be a Logon, else the connection is dropped without a word;
 - a garbled message (bad BodyLength, bad CheckSum, MsgType not third) is ignored: no reply, no sequence advance;
 - a MsgSeqNum above the expected one is held back, a ResendRequest asks for the gap, and the held messages are
-  processed in order once it is filled; below it without PossDupFlag(43)=Y ends the session (Logout, then
-  disconnect); below it with PossDupFlag=Y it is ignored (already processed);
+  processed in order once it is filled; a gap still open after ``resend_timeout`` is asked for again, and after
+  ``max_resend_requests`` unanswered ResendRequests the session ends (Logout with the reason); a MsgSeqNum below
+  the expected one without PossDupFlag(43)=Y ends the session (Logout, then disconnect), with PossDupFlag=Y it is
+  ignored (already processed);
 - a message with a bad field gets a Reject(3) with RefSeqNum, RefTagID, RefMsgType and SessionRejectReason, and
   still counts (the sequence advances);
 - a ResendRequest is answered from the store: application messages again with PossDupFlag=Y and
-  OrigSendingTime(122), administrative ones replaced by SequenceReset-GapFill;
+  OrigSendingTime(122), administrative ones replaced by SequenceReset-GapFill; a Logon carrying
+  NextExpectedMsgSeqNum(789) is answered the same way from that number (our Logon reply then carries ours), and
+  one above our next MsgSeqNum ends the session: we cannot resend what we never sent;
 - no message received for HeartBtInt (plus 20 % for transmission) → TestRequest; no answer for as long again
   → Logout and disconnect. A Heartbeat goes out whenever we have been silent for HeartBtInt.
 """
@@ -57,6 +61,9 @@ LOGON_TIMEOUT_S = 10.0
 LOGOUT_TIMEOUT_S = 2.0
 # Messages held back while a gap is being filled; a peer that never fills it must not exhaust our memory.
 MAX_HELD_MESSAGES = 10_000
+# A gap with no HeartBtInt to scale from (HeartBtInt 0) is asked for again after this long.
+DEFAULT_RESEND_TIMEOUT_S = 30.0
+MAX_RESEND_REQUESTS = 3
 
 
 class Transport(Protocol):
@@ -96,12 +103,16 @@ class SessionConfig:
     """How a session accepts its peer.
 
     ``conformance_peer`` set: the conformance mode of ``fixgateway`` (one fixed peer CompID, no credentials, a
-    Logon with MsgSeqNum 1 resets both sequences).
+    Logon with MsgSeqNum 1 resets both sequences). ``resend_timeout`` (seconds, None: HeartBtInt plus the
+    transmission allowance) is how long a ResendRequest may go unanswered before it is sent again, at most
+    ``max_resend_requests`` times in a row without progress; then the session is logged out.
     """
 
     sender_comp_id: str = "DESK"
     conformance_peer: str | None = None
     sending_time_tolerance: timedelta = SENDING_TIME_TOLERANCE
+    resend_timeout: float | None = None
+    max_resend_requests: int = MAX_RESEND_REQUESTS
 
 
 class SessionRegistry:
@@ -164,6 +175,10 @@ class Session:
         self._test_request: tuple[str, float] | None = None
         self._logout_sent_at: float | None = None
         self._resend_until: int | None = None
+        # The last ResendRequest of the open gap: when, from which MsgSeqNum, how many in a row without progress.
+        self._resend_sent_at: float | None = None
+        self._resend_from = 0
+        self._resend_attempts = 0
         self._held: dict[int, tuple[bytes, simplefix.FixMessage]] = {}
         self._answered_early: set[int] = set()
         self.garbled_count = 0
@@ -200,21 +215,30 @@ class Session:
             if self._logout_sent_at is not None and now - self._logout_sent_at > LOGOUT_TIMEOUT_S:
                 await self.close("no Logout answer")
             return
-        if self.state is not State.LOGGED_ON or self.heartbeat_interval <= 0:
+        if self.state is not State.LOGGED_ON:
             return
         interval = float(self.heartbeat_interval)
         patience = interval * (1 + TRANSMISSION_ALLOWANCE)
         async with self._lock:
+            if (
+                self._resend_until is not None
+                and self._resend_sent_at is not None
+                and now - self._resend_sent_at > self._resend_timeout()
+            ):
+                await self._resend_again()
+                return
+            if self.heartbeat_interval <= 0 or self.state is not State.LOGGED_ON:
+                return
             if self._test_request is not None and now - self._test_request[1] > patience:
                 await self._logout_and_close("no answer to TestRequest")
                 return
+            if now - self._last_sent >= interval:
+                # Before the TestRequest when a late tick finds both due: the Heartbeat is owed in any case.
+                await self._send([Outgoing("0")])
             if self._test_request is None and now - self._last_received > patience:
                 test_id = f"TEST-{next(_test_ids)}"
                 self._test_request = (test_id, now)
                 await self._send([Outgoing("1", [(112, test_id)])])
-                return
-            if now - self._last_sent >= interval:
-                await self._send([Outgoing("0")])
 
     async def send_application(
         self, effect: Callable[[], Sequence[Outgoing]], *, guard: Callable[[], bool] | None = None
@@ -289,6 +313,35 @@ class Session:
         inbound = Inbound(seq=seq, msg_type=codec.msg_type(message), raw=frame, next_target_seq=seq + 1)
         await self._send(replies, inbound=inbound)
 
+    def _resend_timeout(self) -> float:
+        if self.config.resend_timeout is not None:
+            return self.config.resend_timeout
+        if self.heartbeat_interval <= 0:
+            return DEFAULT_RESEND_TIMEOUT_S
+        return self.heartbeat_interval * (1 + TRANSMISSION_ALLOWANCE)
+
+    async def _request_resend(self) -> None:
+        """Ask for everything from the expected MsgSeqNum on (EndSeqNo 0: to infinity) and start the clock."""
+        self._resend_sent_at, self._resend_from = self.clock(), self.next_target_seq
+        self._resend_attempts += 1
+        await self._send([Outgoing("2", [(7, str(self.next_target_seq)), (16, "0")])])
+
+    async def _resend_again(self) -> None:
+        """The gap is still open a resend timeout after our last ResendRequest: ask again, or give up."""
+        if self.next_target_seq > self._resend_from:
+            # Part of the gap came in: the peer is resending, only slowly. Count afresh.
+            self._resend_attempts = 0
+        if self._resend_attempts >= self.config.max_resend_requests:
+            await self._logout_and_close(
+                f"gap from MsgSeqNum {self.next_target_seq} not filled after {self._resend_attempts} ResendRequests"
+            )
+            return
+        logger.info("FIX %s: gap from %d still open, ResendRequest again", self.peer_comp_id, self.next_target_seq)
+        await self._request_resend()
+
+    def _gap_closed(self) -> None:
+        self._resend_until, self._resend_sent_at, self._resend_attempts = None, None, 0
+
     async def _logout_and_close(self, text: str) -> None:
         logger.warning("FIX %s: logout: %s", self.peer_comp_id, text)
         if self.record is not None:
@@ -342,7 +395,7 @@ class Session:
         for seq in [seq for seq in self._held if seq < self.next_target_seq]:
             del self._held[seq]
         if self._resend_until is not None and self.next_target_seq > self._resend_until:
-            self._resend_until = None
+            self._gap_closed()
 
     async def _on_too_high(self, frame: bytes, message: simplefix.FixMessage, seq: int, expected: int) -> None:
         kind = codec.msg_type(message)
@@ -353,6 +406,9 @@ class Session:
             # Their ResendRequest is answered now: they may be waiting for it before filling our gap.
             await self._answer_resend(message)
             self._answered_early.add(seq)
+        if kind == "0" and self._test_request is not None and codec.field(message, 112) == self._test_request[0]:
+            # The answer to our TestRequest, held behind the gap: the peer is alive, whatever its sequence.
+            self._test_request = None
         if len(self._held) >= MAX_HELD_MESSAGES:
             await self._logout_and_close(f"more than {MAX_HELD_MESSAGES} messages beyond a gap that is not filled")
             return
@@ -362,7 +418,7 @@ class Session:
             self._resend_until = seq
             if first_request:
                 logger.info("FIX %s: gap %d..%d, ResendRequest", self.peer_comp_id, expected, seq - 1)
-                await self._send([Outgoing("2", [(7, str(expected)), (16, "0")])])
+                await self._request_resend()
 
     async def _on_too_low(self, message: simplefix.FixMessage, seq: int, expected: int) -> None:
         kind = codec.msg_type(message)
@@ -482,9 +538,11 @@ class Session:
 
     async def _answer_resend(self, message: simplefix.FixMessage) -> None:
         """Resend ``BeginSeqNo..EndSeqNo`` (0: to the last sent) from the store; admin messages become gap fills."""
+        await self._resend_range(int(codec.field(message, 7) or "0"), int(codec.field(message, 16) or "0"))
+
+    async def _resend_range(self, begin: int, end: int) -> None:
+        """Resend our ``begin..end`` (``end`` 0 or past the last sent: to the last sent)."""
         assert self.record is not None
-        begin = int(codec.field(message, 7) or "0")
-        end = int(codec.field(message, 16) or "0")
         last = self.next_sender_seq - 1
         end = last if end == 0 or end > last else end
         if begin < 1 or begin > end:
@@ -660,11 +718,25 @@ class Session:
         if seq < expected:
             await self._logout_and_close(f"MsgSeqNum too low, expecting {expected} but received {seq}")
             return
+        next_expected_text = codec.field(message, 789)
+        our_next = self.next_sender_seq
+        if next_expected_text is not None:
+            if not next_expected_text.isdigit() or int(next_expected_text) < 1:
+                await self._logout_and_close("NextExpectedMsgSeqNum(789) must be a positive number")
+                return
+            if int(next_expected_text) > our_next:
+                await self._logout_and_close(
+                    f"NextExpectedMsgSeqNum(789) {next_expected_text} is higher than our next MsgSeqNum {our_next}"
+                )
+                return
         self.heartbeat_interval = int(interval_text)
         body = [(98, "0"), (108, str(self.heartbeat_interval))]
         if reset:
             body.append((141, "Y"))
         advance_to = seq + 1 if seq == expected else expected
+        if next_expected_text is not None:
+            # Answered in kind: what we expect from them next, so that they can resend without a ResendRequest.
+            body.append((789, str(advance_to)))
         inbound = Inbound(seq=seq, msg_type="A", raw=frame, next_target_seq=advance_to)
         await self._send([Outgoing("A", body)], inbound=inbound)
         if self.state is State.CLOSED:
@@ -674,9 +746,13 @@ class Session:
             session_pk=self.record.pk, status=FixSessionStatus.LOGGED_ON, heartbeat_interval=self.heartbeat_interval
         )
         logger.info("FIX %s logged on (in %d, out %d)", self.peer_comp_id, seq, self.next_sender_seq - 1)
+        if next_expected_text is not None and int(next_expected_text) < our_next:
+            # What they missed of ours, up to (not including) the Logon reply: an engine that queued the reply
+            # processes it after the gap fill, one that consumed it asks for its number again.
+            await self._resend_range(int(next_expected_text), our_next - 1)
         if seq > expected:
             self._resend_until = seq
-            await self._send([Outgoing("2", [(7, str(expected)), (16, "0")])])
+            await self._request_resend()
         # The application's sweep takes the lock itself, once the Logon has been answered.
         task = asyncio.get_running_loop().create_task(self.application.on_logon(self))
         self._tasks.add(task)

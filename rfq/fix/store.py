@@ -181,6 +181,16 @@ def outbound_exists(*, session_pk: int, msg_type: str, tag: int, value: str) -> 
     ).exists()
 
 
+def inbound_exists(*, session_pk: int, msg_type: str, tag: int, value: str) -> bool:
+    """Whether an inbound message of this type carrying ``tag=value`` was processed already on this session."""
+    return FixMessage.objects.filter(
+        session_id=session_pk,
+        direction=FixDirection.INBOUND,
+        msg_type=msg_type,
+        raw__contains=f"\x01{tag}={value}\x01",
+    ).exists()
+
+
 def inbound_seen(*, session_pk: int, seq: int) -> bool:
     return FixMessage.objects.filter(session_id=session_pk, direction=FixDirection.INBOUND, seq=seq).exists()
 

@@ -281,6 +281,8 @@ def test_simultaneous_resend_requests_are_both_served(logged_on: FixClient) -> N
         pytest.param([(38, "five") if tag == 38 else (tag, v) for tag, v in NEW_ORDER], "38", "6", id="bad-format"),
         pytest.param([*NEW_ORDER, (55, "ETH-USD")], "55", "13", id="repeated"),
         pytest.param([*NEW_ORDER, (78, "2"), (79, "A1"), (80, "1")], "78", "16", id="group-count"),
+        # NoPartyIDs entries open with PartyID(448): PartyIDSource(447) first is out of order.
+        pytest.param([*NEW_ORDER, (453, "1"), (447, "D"), (448, "P1")], "447", "15", id="group-out-of-order"),
     ],
 )
 def test_bad_fields_get_a_reject_with_the_reason(

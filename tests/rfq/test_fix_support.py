@@ -107,6 +107,7 @@ class FixClient:
         poss_dup: bool = False,
         orig_sending_time: str | None = None,
         sending_time: datetime | None = None,
+        poss_resend: bool = False,
     ) -> bytes:
         if seq is None:
             seq, self.next_seq = self.next_seq, self.next_seq + 1
@@ -119,6 +120,7 @@ class FixClient:
             poss_dup=poss_dup,
             orig_sending_time=orig_sending_time,
             sending_time=sending_time,
+            poss_resend=poss_resend,
         )
 
     def send(self, msg_type: str, body: Iterable[tuple[int, str]] = (), **options: object) -> bytes:
