@@ -6,6 +6,7 @@ Demo only: the dealers log in with the demo credentials that ``seed_demo`` creat
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from dataclasses import dataclass, field
 
@@ -50,6 +51,10 @@ def simulation_start(*, base_url: str, fix_port: int | None = None, seed: int = 
         raise RuntimeError("the simulated dealers use demo credentials: refused when DESK_DEBUG=0")
     # The health monitor subscribes before the market's first tick, so that it misses nothing.
     health = MarketHealthService().start()
+    if os.environ.get("DESK_REQUIRE_VALIDATED_PRICE") != "0":
+        # The monitor runs in this process, beside the worker thread: from now on no order leaves without a price it
+        # validated (the rule production has on by default); DESK_REQUIRE_VALIDATED_PRICE=0 turns it off.
+        settings.RISK_REQUIRE_VALIDATED_PRICE = True
     simulation = Simulation(market=MarketService(seed=seed).start(), health=health)
     tape_recorder_start(market=simulation.market)  # TCA's market tape: stops with the market
     dealers = Counterparty.objects.filter(code__in=DEMO_PROFILES, status=CounterpartyStatus.ACTIVE).order_by("code")

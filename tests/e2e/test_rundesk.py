@@ -100,6 +100,7 @@ def test_rundesk_serves_the_desk_and_stops_cleanly_on_ctrl_c(desk_env: dict[str,
         assert seen["ping"]["message"] == "from the e2e test"
         assert "heartbeat" in seen, "beat's heartbeat task never reached the page"
         _dealers_quote_over_both_transports(opener, base, csrf)
+        _a_plan_is_worked_on_validated_prices(opener, base, csrf)
     finally:
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=60)
@@ -159,3 +160,32 @@ def _dealers_quote_over_both_transports(opener: urllib.request.OpenerDirector, b
     rows = [re.sub(r"<[^>]+>", " ", row).split() for row in re.findall(r"<tr data-dealer=.*?</tr>", blotter, re.S)]
     connected = [row[0] for row in rows if "connected" in row]
     assert len(connected) == 8, f"the blotter does not show every dealer connected: {rows}"
+
+
+def _a_plan_is_worked_on_validated_prices(opener: urllib.request.OpenerDirector, base: str, csrf: str) -> None:
+    """A short TWAP plan is worked by the embedded worker to completion: every child passes the pre-trade checks,
+    which in the running desk require a price the market-health monitor validated."""
+    plan = _api(
+        opener,
+        base,
+        csrf,
+        "/api/v1/execution/plans/create/",
+        {
+            "instrument": "BTC-USD",
+            "side": "buy",
+            "quantity": "0.02",
+            "algorithm": "twap",
+            "parameters": {"horizon_s": 4, "slices": 2},
+        },
+    )
+    _api(opener, base, csrf, f"/api/v1/execution/plans/{plan['id']}/start/", {})
+    deadline = time.monotonic() + 40
+    detail = plan
+    while time.monotonic() < deadline:
+        detail = _api(opener, base, csrf, f"/api/v1/execution/plans/{plan['id']}/")
+        if detail["status"] != "running":
+            break
+        time.sleep(0.5)
+    statuses = [child["status"] for child in detail["child_orders"]]
+    assert detail["status"] == "completed", (detail["status"], statuses)
+    assert statuses == ["filled"] * len(statuses)
