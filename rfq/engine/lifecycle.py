@@ -5,6 +5,7 @@ that the next aggregation takes them again)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Q, QuerySet
@@ -44,6 +45,21 @@ def _orders_release(*, rfq: RFQ, actor: Actor) -> list[int]:
     return released
 
 
+def _rfq_close(*, rfq: RFQ, status: str, quote_status: str, actor: Actor, action: str, **extra: Any) -> None:
+    """Close a locked open RFQ: its open requests expire, its live quotes take ``quote_status``, its waves stop and
+    its aggregated desk orders are released; audited as ``action``."""
+    before = rfq.status
+    rfq.status, rfq.version, rfq.waves = status, rfq.version + 1, []
+    rfq.save(update_fields=["status", "version", "waves"])
+    requests = QuoteRequest.objects.filter(
+        rfq=rfq, status__in=[QuoteRequestStatus.PENDING, QuoteRequestStatus.SENT, QuoteRequestStatus.QUOTED]
+    ).update(status=QuoteRequestStatus.EXPIRED)
+    quotes = Quote.objects.filter(rfq=rfq, status=QuoteStatus.LIVE).update(status=quote_status)
+    released = _orders_release(rfq=rfq, actor=actor)
+    after = {"status": rfq.status, "requests": requests, "quotes": quotes, "orders_released": released, **extra}
+    audit_record(actor=actor, action=action, obj=rfq, before={"status": before}, after=after)
+
+
 def rfq_expire(*, rfq_id: int, actor: Actor = LIFECYCLE_ACTOR, now: datetime | None = None) -> bool:
     """Expire one RFQ whose time is up and nothing was accepted: its open requests and live quotes expire, its
     aggregated desk orders are released. False (nothing changed) when it is not due or no longer open."""
@@ -54,22 +70,10 @@ def rfq_expire(*, rfq_id: int, actor: Actor = LIFECYCLE_ACTOR, now: datetime | N
             return False
         if rfq.expires_at is None or rfq.expires_at > now:
             return False
-        before = rfq.status
-        rfq.status, rfq.version, rfq.waves = RFQStatus.EXPIRED, rfq.version + 1, []
-        rfq.save(update_fields=["status", "version", "waves"])
-        requests = QuoteRequest.objects.filter(
-            rfq=rfq, status__in=[QuoteRequestStatus.PENDING, QuoteRequestStatus.SENT, QuoteRequestStatus.QUOTED]
-        ).update(status=QuoteRequestStatus.EXPIRED)
-        quotes = Quote.objects.filter(rfq=rfq, status=QuoteStatus.LIVE).update(status=QuoteStatus.EXPIRED)
-        released = _orders_release(rfq=rfq, actor=actor)
-        audit_record(
-            actor=actor,
-            action="rfq.expire",
-            obj=rfq,
-            before={"status": before},
-            after={"status": rfq.status, "requests": requests, "quotes": quotes, "orders_released": released},
+        _rfq_close(
+            rfq=rfq, status=RFQStatus.EXPIRED, quote_status=QuoteStatus.EXPIRED, actor=actor, action="rfq.expire"
         )
-        broadcast(event="rfq.expired", payload={"rfq": rfq.reference, "orders_released": len(released)})
+        broadcast(event="rfq.expired", payload={"rfq": rfq.reference})
     return True
 
 
@@ -93,26 +97,13 @@ def rfq_cancel(*, rfq_id: int, actor: Actor, reason: str) -> bool:
         rfq = RFQ.objects.select_for_update().filter(pk=rfq_id).first()
         if rfq is None or rfq.status not in CANCELLABLE:
             return False
-        before = rfq.status
-        rfq.status, rfq.version, rfq.waves = RFQStatus.CANCELLED, rfq.version + 1, []
-        rfq.save(update_fields=["status", "version", "waves"])
-        requests = QuoteRequest.objects.filter(
-            rfq=rfq, status__in=[QuoteRequestStatus.PENDING, QuoteRequestStatus.SENT, QuoteRequestStatus.QUOTED]
-        ).update(status=QuoteRequestStatus.EXPIRED)
-        quotes = Quote.objects.filter(rfq=rfq, status=QuoteStatus.LIVE).update(status=QuoteStatus.CANCELLED)
-        released = _orders_release(rfq=rfq, actor=actor)
-        audit_record(
+        _rfq_close(
+            rfq=rfq,
+            status=RFQStatus.CANCELLED,
+            quote_status=QuoteStatus.CANCELLED,
             actor=actor,
             action="rfq.cancel",
-            obj=rfq,
-            before={"status": before},
-            after={
-                "status": rfq.status,
-                "reason": reason,
-                "requests": requests,
-                "quotes": quotes,
-                "orders_released": released,
-            },
+            reason=reason,
         )
     broadcast(event="rfq.cancelled", payload={"rfq": rfq.reference, "reason": reason})
     return True
