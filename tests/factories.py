@@ -104,3 +104,33 @@ def quote_create(
         ],
         valid_until=datetime.now(UTC) + valid_for,
     )
+
+
+RELAXED_THRESHOLDS = {
+    "fill_auc_min": 0.0,
+    "answer_auc_min": 0.0,
+    "min_holdout_fills": 5,
+    "brier_must_beat_baseline": 0.0,
+}
+"""Validation thresholds a short simulated history passes (the truth test holds the real ones)."""
+
+
+def scoring_history_book(*, seed: int, n_rfqs: int, instruments: int = 2, **simulate: object):  # noqa: ANN201
+    """The simulated desk of ``tests.rfq.test_scoring_truth.world_create`` with ``n_rfqs`` RFQs booked through the
+    services: ``(world, result)``, ``result.mids`` the market the scoring trains on."""
+    from rfq.scoring.simulate import scoring_simulate
+    from rfq.sim.dealers import DEMO_PROFILES
+    from tests.rfq.test_scoring_truth import world_create
+
+    world = world_create(seed=seed)
+    result = scoring_simulate(
+        n_rfqs=n_rfqs,
+        seed=seed,
+        dealers=world.dealers,
+        profiles=DEMO_PROFILES,
+        instruments=world.instruments[:instruments],
+        actor=world.trader,
+        market=world.market,
+        **simulate,
+    )
+    return world, result

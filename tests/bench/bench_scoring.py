@@ -28,22 +28,12 @@ def _median_s(call: Callable[[], object], repeats: int = REPEATS) -> float:
 
 def _artifact() -> dict[str, Any]:
     from rfq.scoring.services import scoring_model_train
-    from rfq.scoring.simulate import scoring_simulate
-    from rfq.sim.dealers import DEMO_PROFILES
-    from tests.rfq.test_scoring_governance import RELAXED
-    from tests.rfq.test_scoring_truth import world_create
+    from tests import factories
 
-    world = world_create(seed=9)
-    result = scoring_simulate(
-        n_rfqs=200,
-        seed=9,
-        dealers=world.dealers,
-        profiles=DEMO_PROFILES,
-        instruments=world.instruments[:2],
-        actor=world.trader,
-        market=world.market,
-    )
-    artifact = scoring_model_train(actor=world.trader, mids=result.mids, thresholds=RELAXED).artifact
+    world, result = factories.scoring_history_book(seed=9, n_rfqs=200)
+    artifact = scoring_model_train(
+        actor=world.trader, mids=result.mids, thresholds=factories.RELAXED_THRESHOLDS
+    ).artifact
     known = list(artifact["table"]["dealers"].items())
     artifact["table"]["dealers"] = {f"D{i:02d}": dict(known[i % len(known)][1]) for i in range(50)}
     return artifact

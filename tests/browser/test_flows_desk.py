@@ -223,21 +223,10 @@ def test_risk_officer_promotes_and_rolls_back_a_scoring_model_and_reads_the_scor
     from rfq.models import ScoringModelStatus, ScoringModelVersion
     from rfq.scoring.models import Hyperparameters
     from rfq.scoring.services import scoring_model_train
-    from rfq.scoring.simulate import scoring_simulate
-    from rfq.sim.dealers import DEMO_PROFILES
-    from tests.rfq.test_scoring_truth import world_create
+    from tests import factories
 
-    relaxed = {"fill_auc_min": 0.0, "answer_auc_min": 0.0, "min_holdout_fills": 5, "brier_must_beat_baseline": 0.0}
-    world = world_create(seed=5)
-    result = scoring_simulate(
-        n_rfqs=60,
-        seed=5,
-        dealers=world.dealers,
-        profiles=DEMO_PROFILES,
-        instruments=world.instruments[:2],
-        actor=world.trader,
-        market=world.market,
-    )
+    relaxed = factories.RELAXED_THRESHOLDS
+    world, result = factories.scoring_history_book(seed=5, n_rfqs=60)
     first = scoring_model_train(actor=world.trader, mids=result.mids, thresholds=relaxed)
     second = scoring_model_train(
         actor=world.trader,

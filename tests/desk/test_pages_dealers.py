@@ -15,30 +15,18 @@ from rfq.models import ScoringModelStatus, ScoringModelVersion
 from rfq.scoring.models import Hyperparameters
 from rfq.scoring.scores import Context, dealer_estimates
 from rfq.scoring.services import scoring_model_promote, scoring_model_train
-from rfq.scoring.simulate import scoring_simulate
-from rfq.sim.dealers import DEMO_PROFILES
 from tests import factories
-from tests.rfq.test_scoring_truth import world_create
 
 pytestmark = pytest.mark.django_db
 
 # The challenger prices noise and requotes higher: its scores differ from the live one's.
 CHALLENGER_HP = Hyperparameters(noise_weight=0.8, requote_cost_bps=30.0)
-RELAXED = {"fill_auc_min": 0.0, "answer_auc_min": 0.0, "min_holdout_fills": 5, "brier_must_beat_baseline": 0.0}
+RELAXED = factories.RELAXED_THRESHOLDS
 
 
 @pytest.fixture
 def two_versions(db):  # noqa: ANN001, ANN201
-    world = world_create(seed=5)
-    result = scoring_simulate(
-        n_rfqs=60,
-        seed=5,
-        dealers=world.dealers,
-        profiles=DEMO_PROFILES,
-        instruments=world.instruments[:2],
-        actor=world.trader,
-        market=world.market,
-    )
+    world, result = factories.scoring_history_book(seed=5, n_rfqs=60)
     first = scoring_model_train(actor=world.trader, mids=result.mids, thresholds=RELAXED)
     second = scoring_model_train(
         actor=world.trader, mids=result.mids, thresholds=RELAXED, owner="quant-2", hp=CHALLENGER_HP

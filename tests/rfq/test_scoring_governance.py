@@ -22,13 +22,11 @@ from rfq.scoring.services import (
     scoring_model_rollback,
     scoring_model_train,
 )
-from rfq.scoring.simulate import scoring_simulate
 from rfq.sim.dealers import DEMO_PROFILES
 from tests import factories
-from tests.rfq.test_scoring_truth import world_create
 
 # A short history: enough to validate against the relaxed floor below, quick to book.
-RELAXED = {"fill_auc_min": 0.0, "answer_auc_min": 0.0, "min_holdout_fills": 5, "brier_must_beat_baseline": 0.0}
+RELAXED = factories.RELAXED_THRESHOLDS
 
 
 @pytest.fixture
@@ -40,16 +38,7 @@ def risk_with_promotion(db):  # noqa: ANN001, ANN201
 
 @pytest.fixture
 def two_versions(db):  # noqa: ANN001, ANN201
-    world = world_create(seed=3)
-    result = scoring_simulate(
-        n_rfqs=120,
-        seed=3,
-        dealers=world.dealers,
-        profiles=DEMO_PROFILES,
-        instruments=world.instruments[:3],
-        actor=world.trader,
-        market=world.market,
-    )
+    world, result = factories.scoring_history_book(seed=3, n_rfqs=120, instruments=3)
     first = scoring_model_train(actor=world.trader, mids=result.mids, thresholds=RELAXED)
     second = scoring_model_train(actor=world.trader, mids=result.mids, thresholds=RELAXED, owner="quant-2")
     return first, second
