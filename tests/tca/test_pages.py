@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -54,7 +55,8 @@ def test_trader_sees_the_report_with_its_waterfall_and_downloads(client_for, tra
     assert 'id="download-csv"' in html
     assert 'id="download-json"' in html
     assert "/static/desk/vendor/chart.umd.min.js" in html
-    assert "cdn" not in html.lower()
+    # Served from the desk itself, never from a CDN (no script or stylesheet from another origin).
+    assert not re.search(r'(src|href)="(https?:)?//', html)
     assert 'data-api="/api/v1/tca/pretrade/"' in html
     assert '<option value="BTC-USD">' in html
 
