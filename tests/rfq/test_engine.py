@@ -89,9 +89,12 @@ def test_selection_is_recorded_and_replays_and_leaves_out_a_suspended_dealer(
 
 def test_first_wave_then_the_next_only_while_quotes_do_not_cover(trader, instrument, market, dealers, settings) -> None:  # noqa: ANN001
     settings.RFQ_WAVE_SIZE = 2
+    settings.RFQ_LEAKAGE_PER_DEALER_BPS = 0.0  # no cost to asking one more: the desk asks all five, in three waves
     rfq = _new_rfq(trader, instrument)
 
     sent = rfq_send_selected(rfq=rfq, actor=trader)
+
+    assert [len(wave) for wave in sent["waves"]] == [2, 2, 1]
 
     first = set(QuoteRequest.objects.filter(rfq=rfq).values_list("dealer__code", flat=True))
     assert first == set(sent["waves"][0])
