@@ -16,6 +16,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Sum
 
 from desk.audit import Actor, audit_record
 from desk.events import broadcast
@@ -516,13 +517,9 @@ def quote_accept(
             price = legs[0].offer_price if buy else legs[0].bid_price
             if price is None:
                 raise QuoteRefused(f"quote {quote.quote_id} has no {'offer' if buy else 'bid'}")
-            taken = sum(
-                (
-                    o.quantity
-                    for o in DealerOrder.objects.filter(quote__rfq=rfq).exclude(status=DealerOrderStatus.REJECTED)
-                ),
-                Decimal(0),
-            )
+            taken = DealerOrder.objects.filter(quote__rfq=rfq).exclude(status=DealerOrderStatus.REJECTED).aggregate(
+                total=Sum("quantity")
+            )["total"] or Decimal(0)
             left = rfq_leg.quantity - taken
             wanted = left if quantity is None else quantity
             size = legs[0].offer_size if buy else legs[0].bid_size

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -36,7 +36,6 @@ from rfq.models import (
     RFQ,
     Counterparty,
     CounterpartyStatus,
-    DealerOrder,
     QuoteRequest,
     RFQLeg,
     RFQStatus,
@@ -46,6 +45,7 @@ from rfq.models import (
 from rfq.scoring.scores import SCORE_PARTS, Context, dealer_estimates
 from rfq.scoring.select import Selection, SelectionPolicy, dealers_select
 from rfq.services import QuoteRefused, rfq_send
+from risk.selectors import dealer_exposure
 
 ENGINE_ACTOR = "system:rfq-engine"
 PRIOR = {"p_answer": 0.7, "p_respond": 0.8, "p_fill": 0.9, "price_bps": 5.0, "noise_bps": 3.0}
@@ -80,30 +80,22 @@ def prior_estimates(dealers: list[str]) -> pd.DataFrame:
     return frame
 
 
-def dealer_exposures() -> dict[str, float]:
-    """Each dealer's notional (quote currency) in dealer orders of the last 24 hours, open or filled."""
-    since = datetime.now(UTC) - timedelta(days=1)
-    rows = (
-        DealerOrder.objects.filter(created_at__gte=since, status__in=["sent", "filled", "partially_filled"])
-        .values("dealer__code")
-        .annotate(notional=Sum(F("quantity") * F("price")))
-    )
-    return {row["dealer__code"]: float(abs(row["notional"] or 0)) for row in rows}
-
-
 def _candidates(kind: str) -> tuple[list[str], dict[str, str]]:
     """Dealers that quote ``kind`` (all kinds when their list is empty), and every dealer's status with the
     exposure cap applied (a dealer past it is ``exposure cap``)."""
     cap = float(_setting("RFQ_DEALER_MAX_EXPOSURE", 50_000_000))
-    exposure = dealer_exposures()
+    now = datetime.now(UTC)
     codes, statuses = [], {}
     for dealer in Counterparty.objects.order_by("code"):
         if dealer.instrument_classes and kind not in dealer.instrument_classes and kind != "package":
             continue
         codes.append(dealer.code)
         status = dealer.status
-        if status == CounterpartyStatus.ACTIVE and exposure.get(dealer.code, 0.0) >= cap:
-            status = f"exposure cap ({exposure[dealer.code]:,.0f} ≥ {cap:,.0f})"
+        if status == CounterpartyStatus.ACTIVE:
+            # The same exposure the pre-trade check holds against the dealer's limit at acceptance.
+            exposure = float(dealer_exposure(dealer=dealer.code, now=now))
+            if exposure >= cap:
+                status = f"exposure cap ({exposure:,.0f} ≥ {cap:,.0f})"
         statuses[dealer.code] = status
     return codes, statuses
 
