@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "execution",
     "risk",
     "tca",
+    "flows",
 ]
 
 MIDDLEWARE = [

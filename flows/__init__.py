@@ -1,0 +1,1 @@
+"""The cross-domain workflows: what happens in one app because something happened in another."""
