@@ -6,7 +6,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
 class DealerKeyScheme(OpenApiAuthenticationExtension):
-    target_class = "desk.authentication.DealerKeyAuthentication"
+    target_class = "rfq.api.authentication.DealerKeyAuthentication"
     name = "DealerKey"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:

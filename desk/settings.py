@@ -104,7 +104,7 @@ WHITENOISE_AUTOREFRESH = DEBUG
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # The dealer key scheme comes first so that an anonymous API call answers 401 with its challenge.
-        "desk.authentication.DealerKeyAuthentication",
+        "rfq.api.authentication.DealerKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -26,7 +26,7 @@ app_name_desk = [
     path("models/", pages.models_page, name="models"),
     path("models/rollback/", pages.model_rollback, name="model-rollback"),
     path("models/<int:version>/promote/", pages.model_promote, name="model-promote"),
-    path("tca/", include("tca.pages")),
+    path("tca/", include("desk.pages.tca")),
 ]
 
 api_v1 = [

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from django.db.models import OuterRef, QuerySet, Subquery
 
+from rfq.api.authentication import dealer_last_seen
 from rfq.models import (
     RFQ,
     Connectivity,
@@ -63,8 +64,6 @@ class DealerConnection:
 def dealer_connections(*, now: float | None = None, window_s: float = 30.0) -> list[DealerConnection]:
     """Who is connected now: FIX dealers by their session's state, REST dealers by a request in the last
     ``window_s`` seconds."""
-    from desk.authentication import dealer_last_seen
-
     now = now if now is not None else time.time()
     dealers = list(Counterparty.objects.order_by("code"))
     sessions = {s.counterparty_id: s for s in FixSession.objects.filter(counterparty__in=dealers)}

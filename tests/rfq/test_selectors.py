@@ -8,7 +8,7 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 
-from desk.authentication import PRESENCE_PREFIX
+from rfq.api.authentication import PRESENCE_PREFIX
 from rfq.models import Connectivity, FixSession, FixSessionStatus
 from rfq.selectors import dealer_connections
 from tests import factories

@@ -2,7 +2,7 @@
 estimator (its script calls ``/api/v1/tca/pretrade/``). Thin: check the role, parse the period, build the report
 the way ``manage.py tca_report`` does, render.
 
-Mounted by one line in the desk's page list: ``path("tca/", include("tca.pages"))`` (:data:`urlpatterns`).
+Mounted by one line in the desk's page list: ``path("tca/", include("desk.pages.tca"))`` (:data:`urlpatterns`).
 """
 
 from __future__ import annotations
