@@ -149,7 +149,7 @@ CELERY_BEAT_SCHEDULE = {
     "scoring-train": {"task": "rfq.tasks.scoring_train", "schedule": 86_400.0},
     "scoring-monitor": {"task": "rfq.tasks.scoring_monitor", "schedule": 900.0},
     # Risk telemetry of every running plan: alerts and actions (pause, reduce, halt, re-route).
-    "risk-telemetry-sweep": {"task": "risk.tasks.telemetry_sweep", "schedule": 5.0},
+    "risk-telemetry-sweep": {"task": "flows.tasks.telemetry_sweep", "schedule": 5.0},
 }
 
 # The cache carries throttle counters and dealer presence: shared through Redis when the desk has several

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 
-from desk.models import InstrumentKind
+from desk.models import AuditEvent, InstrumentKind
 from execution.models import (
     ChildOrder,
     ChildOrderStatus,
@@ -17,6 +17,10 @@ from execution.models import (
     Position,
     VenueBook,
 )
+from execution.venue import NoVenue, underlying_config
+from risk.models import LimitScope
+from risk.orders import DEFAULT_BOOK
+from risk.telemetry import PlanFill, PlanTelemetryInput, TelemetryThresholds
 
 # Children that have not left the desk yet.
 PENDING_CHILD_STATES = (ChildOrderStatus.PLANNED, ChildOrderStatus.CHECKED)
@@ -95,3 +99,123 @@ def option_books() -> list[tuple[str, str]]:
 def venue_books(*, underlying: str) -> list[VenueBook]:
     """The underlying's venue rows in a fixed order (the order fills lock them in)."""
     return list(VenueBook.objects.filter(underlying=underlying).order_by("pk"))
+
+
+def plans_under(*, scope: str, scope_key: str) -> QuerySet[ExecutionPlan]:
+    """Execution plans that a risk scope (a kill switch at ``scope``, ``scope_key``) covers.
+
+    A plan's book is ``parameters["book"]`` (:data:`~risk.orders.DEFAULT_BOOK` when absent) until plans carry a
+    book column; its underlying is its instrument's base currency.
+    """
+    plans = ExecutionPlan.objects.all()
+    if scope in (LimitScope.FIRM, LimitScope.DESK):
+        return plans
+    if scope == LimitScope.STRATEGY:
+        named = Q(parameters__strategy=scope_key)
+        unnamed = ~Q(parameters__has_key="strategy") & Q(parameters__book=scope_key)
+        if scope_key == DEFAULT_BOOK:
+            unnamed |= ~Q(parameters__has_key="strategy") & ~Q(parameters__has_key="book")
+        return plans.filter(named | unnamed)
+    if scope == LimitScope.DEALER:
+        return plans.none()
+    if scope == LimitScope.BOOK:
+        in_book = Q(parameters__book=scope_key)
+        if scope_key == DEFAULT_BOOK:
+            in_book |= ~Q(parameters__has_key="book")
+        return plans.filter(in_book)
+    if scope == LimitScope.TRADER:
+        return plans.filter(created_by__username=scope_key)
+    if scope == LimitScope.UNDERLYING:
+        return plans.filter(instrument__base_currency=scope_key)
+    if scope == LimitScope.INSTRUMENT:
+        return plans.filter(instrument__symbol=scope_key)
+    raise ValueError(f"unknown scope {scope!r}")
+
+
+def positions_under(*, scope: str, scope_key: str) -> QuerySet[Position] | None:
+    """The positions (with their instrument) under a risk scope; None where the desk keeps none (positions are per
+    book, not per trader, strategy or dealer)."""
+    positions = Position.objects.select_related("instrument")
+    if scope in (LimitScope.FIRM, LimitScope.DESK):
+        return positions
+    if scope == LimitScope.BOOK:
+        return positions.filter(book=scope_key)
+    if scope == LimitScope.UNDERLYING:
+        return positions.filter(instrument__base_currency=scope_key)
+    if scope == LimitScope.INSTRUMENT:
+        return positions.filter(instrument__symbol=scope_key)
+    return None
+
+
+def plans_running_ids() -> list[int]:
+    """The ids of the running plans (what the risk telemetry beat evaluates)."""
+    return list(ExecutionPlan.objects.filter(status=PlanStatus.RUNNING).values_list("pk", flat=True))
+
+
+def plan_running(*, plan_id: int) -> ExecutionPlan | None:
+    """The plan with its instrument when it is running, else None (no such plan, or not running)."""
+    plan = ExecutionPlan.objects.select_related("instrument").filter(pk=plan_id).first()
+    return plan if plan is not None and plan.status == PlanStatus.RUNNING else None
+
+
+def plan_status(*, plan_id: int) -> str:
+    """A plan's status as stored now."""
+    return ExecutionPlan.objects.values_list("status", flat=True).get(pk=plan_id)
+
+
+PARTICIPATION_WINDOW = timedelta(minutes=5)
+
+
+def plan_telemetry_input(
+    *, plan: ExecutionPlan, now: datetime, thresholds: TelemetryThresholds
+) -> PlanTelemetryInput | None:
+    """The risk telemetry inputs of a plan, in floats (None before its first fill or without a venue book).
+
+    Fills come with the venue mid just before and after each, as the fill's audit event recorded them; the market
+    volume, mid and volatility are the underlying's primary venue row now; volumes are in coins (contracts times
+    the multiplier), as the venue counts them.
+    """
+    fills = list(
+        Fill.objects.filter(child_order__plan=plan)
+        .order_by("executed_at", "id")
+        .values_list("exec_id", "quantity", "price", "executed_at")
+    )
+    if not fills:
+        return None
+    row = VenueBook.objects.filter(underlying=plan.instrument.base_currency).order_by("pk").first()
+    if row is None:
+        return None
+    mids: dict[str, tuple[float, float]] = {}
+    events = AuditEvent.objects.filter(
+        action="child_order.fill", object_type="execution.childorder", object_id__in=_child_ids(plan)
+    ).values_list("after", flat=True)
+    for after in events:
+        if isinstance(after, dict) and after.get("exec_id") and after.get("mid_before") and after.get("mid_after"):
+            mids[after["exec_id"]] = (float(after["mid_before"]), float(after["mid_after"]))
+    multiplier = float(plan.instrument.multiplier)
+    start = fills[0][3]
+    rows = []
+    for exec_id, quantity, price, executed_at in fills:
+        mid_before, mid_after = mids.get(exec_id, (float(price), float(price)))
+        rows.append(
+            PlanFill((executed_at - start).total_seconds(), float(quantity), float(price), mid_before, mid_after)
+        )
+    own = sum(float(q) for _, q, _, at in fills if at >= now - PARTICIPATION_WINDOW) * multiplier
+    try:
+        reference = underlying_config(plan.instrument.base_currency).volatility_reference
+    except NoVenue:
+        reference = float(row.volatility) or 1.0
+    return PlanTelemetryInput(
+        side_sign=1.0 if plan.side == "buy" else -1.0,
+        fills=tuple(rows),
+        mid_now=float(row.mid),
+        own_volume_5m=own,
+        market_volume_5m=float(row.volume_5m),
+        volatility=float(row.volatility),
+        volatility_ratio=float(row.volatility) / reference,
+        thresholds=thresholds,
+    )
+
+
+def _child_ids(plan: ExecutionPlan) -> list[str]:
+    return [str(pk) for pk in plan.child_orders.values_list("pk", flat=True)]

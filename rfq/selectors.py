@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from rfq.api.authentication import dealer_last_seen
 from rfq.models import (
@@ -13,6 +15,7 @@ from rfq.models import (
     Connectivity,
     Counterparty,
     DealerOrder,
+    DealerOrderStatus,
     DeskOrder,
     FixSession,
     FixSessionStatus,
@@ -88,3 +91,30 @@ def desk_rfqs_list() -> QuerySet[RFQ]:
     return RFQ.objects.prefetch_related(
         "legs__instrument", "quote_requests__dealer", "quotes__dealer", "quotes__legs__leg"
     ).order_by("-created_at", "-id")
+
+
+def dealer_exposure(*, dealer: str, now: datetime) -> Decimal:
+    """Notional exposed to ``dealer`` (its code), quote currency: its open dealer orders (sent, partially filled)
+    at their full quantity, plus those filled since 00:00 UTC. A leg's notional is quantity × price × multiplier;
+    a package order's is the sum over its legs of units × ratio × the leg's quoted price × multiplier."""
+    midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    orders = (
+        DealerOrder.objects.filter(dealer__code=dealer)
+        .filter(
+            Q(status__in=[DealerOrderStatus.SENT, DealerOrderStatus.PARTIALLY_FILLED])
+            | Q(status=DealerOrderStatus.FILLED, updated_at__gte=midnight)
+        )
+        .select_related("leg__instrument")
+        .prefetch_related("quote__legs__leg__instrument")
+    )
+    total = Decimal(0)
+    for order in orders:
+        if order.leg is not None:
+            total += abs(order.quantity * order.price * order.leg.instrument.multiplier)
+            continue
+        for quote_leg in order.quote.legs.all():
+            leg = quote_leg.leg
+            price = quote_leg.offer_price if leg.side == "buy" else quote_leg.bid_price
+            if price is not None:
+                total += abs(order.quantity * leg.ratio * price * leg.instrument.multiplier)
+    return total

@@ -24,7 +24,7 @@ from django.db.models import Sum
 from desk.audit import Actor
 from desk.fields import to_decimal
 from desk.models import Instrument, InstrumentKind
-from risk import selectors
+from rfq.selectors import dealer_exposure
 from risk.orders import DEFAULT_BOOK, MarketState, ProposedOrder
 from risk.services import CheckReport, limit_check
 
@@ -100,7 +100,7 @@ def acceptance_orders(
     now = now or datetime.now(UTC)
     rfq = quote.rfq
     dealer = quote.dealer.code
-    exposure = selectors.dealer_exposure(dealer=dealer, now=now)
+    exposure = dealer_exposure(dealer=dealer, now=now)
     orders = []
     for number, item in enumerate(taken, start=1):
         instrument = item.leg.instrument

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import reduce
 from operator import or_
 
 from django.db.models import Q, QuerySet
 
-from desk.models import AuditEvent
-from execution.models import ExecutionPlan, Fill, Position, VenueBook
-from execution.venue import NoVenue, underlying_config
 from risk.models import Alert, KillSwitch, Limit, LimitKind, LimitScope, ScopeState
-from risk.orders import DEFAULT_BOOK
-from risk.telemetry import PlanFill, PlanTelemetryInput, TelemetryThresholds
 
 # Broadest first. Trader, dealer and underlying sit side by side below the strategy; the order only breaks ties.
 SCOPE_RANK: dict[str, int] = {
@@ -119,66 +113,6 @@ def scope_states_for(*, scopes: Sequence[ScopeKey]) -> list[KillSwitch]:
     return sorted(rows, key=lambda switch: SCOPE_RANK[switch.scope])
 
 
-def dealer_exposure(*, dealer: str, now: datetime) -> Decimal:
-    """Notional exposed to ``dealer`` (its code), quote currency: its open dealer orders (sent, partially filled)
-    at their full quantity, plus those filled since 00:00 UTC. A leg's notional is quantity × price × multiplier;
-    a package order's is the sum over its legs of units × ratio × the leg's quoted price × multiplier."""
-    from rfq.models import DealerOrder, DealerOrderStatus
-
-    midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    orders = (
-        DealerOrder.objects.filter(dealer__code=dealer)
-        .filter(
-            Q(status__in=[DealerOrderStatus.SENT, DealerOrderStatus.PARTIALLY_FILLED])
-            | Q(status=DealerOrderStatus.FILLED, updated_at__gte=midnight)
-        )
-        .select_related("leg__instrument")
-        .prefetch_related("quote__legs__leg__instrument")
-    )
-    total = Decimal(0)
-    for order in orders:
-        if order.leg is not None:
-            total += abs(order.quantity * order.price * order.leg.instrument.multiplier)
-            continue
-        for quote_leg in order.quote.legs.all():
-            leg = quote_leg.leg
-            price = quote_leg.offer_price if leg.side == "buy" else quote_leg.bid_price
-            if price is not None:
-                total += abs(order.quantity * leg.ratio * price * leg.instrument.multiplier)
-    return total
-
-
-def plans_under(*, scope: str, scope_key: str) -> QuerySet[ExecutionPlan]:
-    """Execution plans that a switch at (scope, scope_key) covers.
-
-    A plan's book is ``parameters["book"]`` (:data:`~risk.orders.DEFAULT_BOOK` when absent) until plans carry a
-    book column; its underlying is its instrument's base currency.
-    """
-    plans = ExecutionPlan.objects.all()
-    if scope in (LimitScope.FIRM, LimitScope.DESK):
-        return plans
-    if scope == LimitScope.STRATEGY:
-        named = Q(parameters__strategy=scope_key)
-        unnamed = ~Q(parameters__has_key="strategy") & Q(parameters__book=scope_key)
-        if scope_key == DEFAULT_BOOK:
-            unnamed |= ~Q(parameters__has_key="strategy") & ~Q(parameters__has_key="book")
-        return plans.filter(named | unnamed)
-    if scope == LimitScope.DEALER:
-        return plans.none()
-    if scope == LimitScope.BOOK:
-        in_book = Q(parameters__book=scope_key)
-        if scope_key == DEFAULT_BOOK:
-            in_book |= ~Q(parameters__has_key="book")
-        return plans.filter(in_book)
-    if scope == LimitScope.TRADER:
-        return plans.filter(created_by__username=scope_key)
-    if scope == LimitScope.UNDERLYING:
-        return plans.filter(instrument__base_currency=scope_key)
-    if scope == LimitScope.INSTRUMENT:
-        return plans.filter(instrument__symbol=scope_key)
-    raise ValueError(f"unknown scope {scope!r}")
-
-
 @dataclass(frozen=True)
 class LimitUsage:
     """How much of a standing limit is used. ``used`` is None for the per-order kinds (collar, notional,
@@ -191,17 +125,28 @@ class LimitUsage:
     detail: str
 
 
-def _positions_in_scope(scope: str, scope_key: str) -> QuerySet[Position] | None:
-    positions = Position.objects.select_related("instrument")
-    if scope in (LimitScope.FIRM, LimitScope.DESK):
-        return positions
-    if scope == LimitScope.BOOK:
-        return positions.filter(book=scope_key)
-    if scope == LimitScope.UNDERLYING:
-        return positions.filter(instrument__base_currency=scope_key)
-    if scope == LimitScope.INSTRUMENT:
-        return positions.filter(instrument__symbol=scope_key)
-    return None
+LimitFigure = Callable[[Limit], LimitUsage]
+"""The usage of a limit whose figure another app keeps: a position limit (positions) or a dealer's exposure limit (its
+dealer orders). Registered with :func:`limit_figure_set`."""
+
+
+def _no_figure(limit: Limit) -> LimitUsage:
+    # Without the flows app risk reads no other app's rows: the usage is unknown, never a made-up zero.
+    return LimitUsage(limit, None, None, "no figure kept")
+
+
+_limit_figure: LimitFigure = _no_figure
+
+
+def limit_figure_set(figure: LimitFigure) -> None:
+    """Register the reader of the figures other apps keep (the limit-usage flow registers it when the desk starts)."""
+    global _limit_figure
+    _limit_figure = figure
+
+
+def usage_ratio(used: Decimal, value: Decimal) -> Decimal | None:
+    """Used over set, to :data:`RATIO_QUANTUM`; None for a limit set to zero."""
+    return (used / value).quantize(RATIO_QUANTUM) if value else None
 
 
 def limit_usage(*, scope: str | None = None, scope_key: str | None = None) -> list[LimitUsage]:
@@ -209,7 +154,8 @@ def limit_usage(*, scope: str | None = None, scope_key: str | None = None) -> li
 
     The position limit applies to each book's position in each instrument, so its usage at a scope is the largest
     absolute such position in it, contracts, against the limit as set (before volatility scaling). A dealer's
-    exposure limit is used by its open dealer orders and today's fills (:func:`dealer_exposure`).
+    exposure limit is used by its open dealer orders and today's fills. Both figures come from the apps that keep
+    them, through :func:`limit_figure_set`.
     """
     limits = limits_in_force()
     if scope is not None:
@@ -218,26 +164,12 @@ def limit_usage(*, scope: str | None = None, scope_key: str | None = None) -> li
         limits = limits.filter(scope_key=scope_key)
     usage: list[LimitUsage] = []
     for limit in limits:
-        if limit.kind == LimitKind.MAX_DEALER_EXPOSURE and limit.scope == LimitScope.DEALER:
-            used = dealer_exposure(dealer=limit.scope_key, now=datetime.now(UTC))
-            ratio = (used / limit.value).quantize(RATIO_QUANTUM) if limit.value else None
-            usage.append(LimitUsage(limit, used, ratio, f"open and filled today with {limit.scope_key}"))
+        dealer_exposure = limit.kind == LimitKind.MAX_DEALER_EXPOSURE and limit.scope == LimitScope.DEALER
+        if dealer_exposure or limit.kind == LimitKind.MAX_POSITION:
+            usage.append(_limit_figure(limit))
             continue
-        if limit.kind != LimitKind.MAX_POSITION:
-            detail = "from the caller's marks" if limit.kind == LimitKind.MAX_DAILY_LOSS else "checked per order"
-            usage.append(LimitUsage(limit, None, None, detail))
-            continue
-        positions = _positions_in_scope(limit.scope, limit.scope_key)
-        if positions is None:
-            usage.append(LimitUsage(limit, None, None, "positions are kept per book, not per trader"))
-            continue
-        largest = max(positions, key=lambda p: abs(p.quantity), default=None)
-        if largest is None:
-            usage.append(LimitUsage(limit, Decimal(0), Decimal(0), "no position"))
-            continue
-        used = abs(largest.quantity)
-        ratio = (used / limit.value).quantize(RATIO_QUANTUM) if limit.value else None
-        usage.append(LimitUsage(limit, used, ratio, f"{largest.book} {largest.instrument.symbol} {largest.quantity}"))
+        detail = "from the caller's marks" if limit.kind == LimitKind.MAX_DAILY_LOSS else "checked per order"
+        usage.append(LimitUsage(limit, None, None, detail))
     return usage
 
 
@@ -246,61 +178,3 @@ def alerts_open(*, plan_id: int | None = None) -> QuerySet[Alert]:
     The risk page lists these; ``risk.alert`` events announce new ones as they fire."""
     alerts = Alert.objects.filter(acknowledged=False).select_related("plan__instrument").order_by("-created_at", "-id")
     return alerts if plan_id is None else alerts.filter(plan_id=plan_id)
-
-
-PARTICIPATION_WINDOW = timedelta(minutes=5)
-
-
-def plan_telemetry_input(
-    *, plan: ExecutionPlan, now: datetime, thresholds: TelemetryThresholds
-) -> PlanTelemetryInput | None:
-    """The telemetry inputs of a plan, in floats (None before its first fill or without a venue book).
-
-    Fills come with the venue mid just before and after each, as the fill's audit event recorded them; the market
-    volume, mid and volatility are the underlying's primary venue row now; volumes are in coins (contracts times
-    the multiplier), as the venue counts them.
-    """
-    fills = list(
-        Fill.objects.filter(child_order__plan=plan)
-        .order_by("executed_at", "id")
-        .values_list("exec_id", "quantity", "price", "executed_at")
-    )
-    if not fills:
-        return None
-    row = VenueBook.objects.filter(underlying=plan.instrument.base_currency).order_by("pk").first()
-    if row is None:
-        return None
-    mids: dict[str, tuple[float, float]] = {}
-    events = AuditEvent.objects.filter(
-        action="child_order.fill", object_type="execution.childorder", object_id__in=_child_ids(plan)
-    ).values_list("after", flat=True)
-    for after in events:
-        if isinstance(after, dict) and after.get("exec_id") and after.get("mid_before") and after.get("mid_after"):
-            mids[after["exec_id"]] = (float(after["mid_before"]), float(after["mid_after"]))
-    multiplier = float(plan.instrument.multiplier)
-    start = fills[0][3]
-    rows = []
-    for exec_id, quantity, price, executed_at in fills:
-        mid_before, mid_after = mids.get(exec_id, (float(price), float(price)))
-        rows.append(
-            PlanFill((executed_at - start).total_seconds(), float(quantity), float(price), mid_before, mid_after)
-        )
-    own = sum(float(q) for _, q, _, at in fills if at >= now - PARTICIPATION_WINDOW) * multiplier
-    try:
-        reference = underlying_config(plan.instrument.base_currency).volatility_reference
-    except NoVenue:
-        reference = float(row.volatility) or 1.0
-    return PlanTelemetryInput(
-        side_sign=1.0 if plan.side == "buy" else -1.0,
-        fills=tuple(rows),
-        mid_now=float(row.mid),
-        own_volume_5m=own,
-        market_volume_5m=float(row.volume_5m),
-        volatility=float(row.volatility),
-        volatility_ratio=float(row.volatility) / reference,
-        thresholds=thresholds,
-    )
-
-
-def _child_ids(plan: ExecutionPlan) -> list[str]:
-    return [str(pk) for pk in plan.child_orders.values_list("pk", flat=True)]

@@ -3,8 +3,9 @@ breaker.
 
 Limits and switches form a hierarchy: desk > book > trader / underlying > instrument. An order falls under one
 scope of each level; the tightest applicable limit of each kind wins, and an engaged switch at any of its scopes
-stops it. Engaging a switch halts the running execution plans it covers in the same transaction; re-arming leaves
-them halted (a trader resumes them).
+stops it. Engaging a switch halts the running execution plans and cancels the open RFQs it covers in the same
+transaction, through the halt registered with :func:`scope_halt_set` (the kill-switch flow, :mod:`flows.kill_switch`:
+risk owns no plan and no RFQ); re-arming leaves them halted (a trader resumes them).
 
 Business refusals raise :class:`RiskRefused` (a ``ValidationError`` whose messages name the field or the limit);
 an actor without the role's permission gets :class:`RiskPermissionDenied`.
@@ -13,10 +14,10 @@ an actor without the role's permission gets :class:`RiskPermissionDenied`.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -27,7 +28,6 @@ from desk.audit import Actor, actor_label, audit_record
 from desk.db import row_locked
 from desk.events import broadcast
 from desk.fields import QUANTUM
-from execution.models import PlanStatus
 from risk import selectors
 from risk.checks import CheckResult, run_checks, validated_price_check
 from risk.models import KillSwitch, Limit, LimitKind, LimitScope, ScopeState
@@ -46,11 +46,15 @@ __all__ = [
     "Refusal",
     "RiskPermissionDenied",
     "RiskRefused",
+    "ScopeHalt",
+    "ScopeHalted",
     "circuit_breaker_trip",
     "kill_switch_engage",
     "kill_switch_rearm",
     "limit_check",
     "limit_set",
+    "scope_halt_set",
+    "scope_label",
     "scope_state_set",
 ]
 
@@ -158,7 +162,8 @@ def _order_validate(order: ProposedOrder) -> None:
         raise RiskRefused("an order names its book, trader, instrument and underlying")
 
 
-def _scope_label(scope: str, scope_key: str) -> str:
+def scope_label(scope: str, scope_key: str) -> str:
+    """A scope as refusals, audit events and cancel reasons name it: ``book:FLOW``, or ``desk`` without a key."""
     return f"{scope}:{scope_key}" if scope_key else scope
 
 
@@ -226,7 +231,7 @@ def _limit_refusal(result: CheckResult, limit: Limit) -> Refusal:
         result.limit,
         limit.scope,
         limit.scope_key,
-        f"{result.message} [{_scope_label(limit.scope, limit.scope_key)}]",
+        f"{result.message} [{scope_label(limit.scope, limit.scope_key)}]",
         _finite_or_none(result.observed),
         _finite_or_none(result.threshold),
     )
@@ -234,7 +239,7 @@ def _limit_refusal(result: CheckResult, limit: Limit) -> Refusal:
 
 def _state_refusal(switch: KillSwitch, order: ProposedOrder) -> Refusal | None:
     """The refusal a HALTED or REDUCING scope gives ``order``, or None (a risk-reducing order under REDUCING)."""
-    label = _scope_label(switch.scope, switch.scope_key)
+    label = scope_label(switch.scope, switch.scope_key)
     why = f" ({switch.reason})" if switch.reason else ""
     if switch.state == ScopeState.HALTED:
         message = f"{KILL_SWITCH_LIMIT}: {label} engaged by {switch.changed_by}{why}"
@@ -411,39 +416,34 @@ def _switch_state(switch: KillSwitch) -> dict[str, Any]:
     }
 
 
-def _plans_halt(*, switch: KillSwitch, actor: Actor) -> list[int]:
-    """Halt the running plans the switch covers, each audited; the version bump makes a worker's optimistic
-    update of a halted plan fail."""
-    plans = list(
-        selectors.plans_under(scope=switch.scope, scope_key=switch.scope_key)
-        .filter(status=PlanStatus.RUNNING)
-        .select_for_update(of=("self",))
-        .order_by("pk")
-    )
-    for plan in plans:
-        plan.status, plan.version = PlanStatus.HALTED, plan.version + 1
-        plan.save(update_fields=["status", "version"])
-        audit_record(
-            actor=actor,
-            action="execution_plan.halt",
-            obj=plan,
-            before={"status": PlanStatus.RUNNING},
-            after={
-                "status": PlanStatus.HALTED,
-                "kill_switch": _scope_label(switch.scope, switch.scope_key),
-                "reason": switch.reason,
-            },
-        )
-    return [plan.pk for plan in plans]
+@dataclass(frozen=True)
+class ScopeHalted:
+    """What engaging a kill switch stopped under its scope: the halted plans' ids and the cancelled RFQs'
+    references (the engage audit event and the ``risk.kill_switch`` broadcast name them)."""
+
+    plans: list[int] = field(default_factory=list)
+    rfqs: list[str] = field(default_factory=list)
 
 
-def _rfqs_cancel(*, switch: KillSwitch, actor: Actor) -> list[str]:
-    """Cancel the open RFQs the switch covers (their live quotes can no longer be taken), each audited."""
-    # rfq builds on risk (its acceptance check): imported here to keep the import graph acyclic.
-    from rfq.engine.lifecycle import rfqs_cancel_under
+class ScopeHalt(Protocol):
+    """The port through which a kill switch stops the plans and RFQs under its scope, inside the switch's
+    transaction (an exception rolls the switch back with them)."""
 
-    reason = f"kill switch {_scope_label(switch.scope, switch.scope_key)}: {switch.reason}"
-    return rfqs_cancel_under(scope=switch.scope, scope_key=switch.scope_key, actor=actor, reason=reason)
+    def __call__(self, *, switch: KillSwitch, actor: Actor) -> ScopeHalted: ...
+
+
+def _halt_nothing(*, switch: KillSwitch, actor: Actor) -> ScopeHalted:
+    # Without the flows app nothing runs under a scope that risk could stop; the switch still refuses every order.
+    return ScopeHalted()
+
+
+_scope_halt: ScopeHalt = _halt_nothing
+
+
+def scope_halt_set(halt: ScopeHalt) -> None:
+    """Register what engaging a kill switch stops (the kill-switch flow registers it when the desk starts)."""
+    global _scope_halt
+    _scope_halt = halt
 
 
 def _switch_broadcast(switch: KillSwitch, halted: list[int]) -> None:
@@ -465,25 +465,23 @@ def kill_switch_engage(*, scope: str, scope_key: str, reason: str, actor: Actor)
     with transaction.atomic():
         switch = _switch_locked(scope, scope_key)
         if switch.engaged:
-            halted = _plans_halt(switch=switch, actor=actor)
-            _rfqs_cancel(switch=switch, actor=actor)
-            if halted:
-                _switch_broadcast(switch, halted)
+            stopped = _scope_halt(switch=switch, actor=actor)
+            if stopped.plans:
+                _switch_broadcast(switch, stopped.plans)
             return switch
         before = _switch_state(switch)
         switch.state, switch.engaged, switch.reason = ScopeState.HALTED, True, reason[:255]
         switch.changed_by, switch.changed_at = actor_label(actor)[:150], datetime.now(UTC)
         switch.save(update_fields=["state", "engaged", "reason", "changed_by", "changed_at"])
-        halted = _plans_halt(switch=switch, actor=actor)
-        cancelled = _rfqs_cancel(switch=switch, actor=actor)
+        stopped = _scope_halt(switch=switch, actor=actor)
         audit_record(
             actor=actor,
             action="risk.kill_switch.engage",
             obj=switch,
             before=before,
-            after=_switch_state(switch) | {"halted_plans": halted, "cancelled_rfqs": cancelled},
+            after=_switch_state(switch) | {"halted_plans": stopped.plans, "cancelled_rfqs": stopped.rfqs},
         )
-        _switch_broadcast(switch, halted)
+        _switch_broadcast(switch, stopped.plans)
     return switch
 
 
@@ -500,7 +498,7 @@ def kill_switch_rearm(*, scope: str, scope_key: str, reason: str, actor: Actor) 
     with transaction.atomic():
         switch = KillSwitch.objects.select_for_update().filter(scope=scope, scope_key=scope_key).first()
         if switch is None or switch.state == ScopeState.ACTIVE:
-            raise RiskRefused(f"the kill switch {_scope_label(scope, scope_key)} is not engaged")
+            raise RiskRefused(f"the kill switch {scope_label(scope, scope_key)} is not engaged")
         before = _switch_state(switch)
         switch.state, switch.engaged, switch.reason = ScopeState.ACTIVE, False, reason[:255]
         switch.changed_by, switch.changed_at = actor_label(actor)[:150], datetime.now(UTC)

@@ -1,15 +1,11 @@
-"""Writes of risk telemetry: evaluate running plans, store alerts, take the actions, acknowledge alerts.
+"""Writes of risk telemetry: store the alerts of a plan's telemetry, record the actions taken, acknowledge alerts.
 
 A running plan's metrics (:mod:`risk.telemetry`) at or above an alert threshold raise a :class:`~risk.models.Alert`
 (audited, broadcast as ``risk.alert`` after commit so that the risk page shows it as it fires). Strictly above an
-action threshold, risk also acts through the execution services, as ``system:risk_telemetry``:
-
-- slippage → pause (:func:`execution.services.plan_pause`);
-- impact → reduce child size: the plan falls back to smaller children (:func:`execution.fallback.plan_algo_failed`,
-  the conservative protocol);
-- participation → halt: the plan is paused for a person (the execution app has no per-plan halt service);
-- fill variance → review: the alert waits for a person, nothing is changed;
-- leakage → re-route to an RFQ to trusted dealers (:func:`execution.fallback.plan_fallback_to_rfq`).
+action threshold, the caller's ``act`` takes the action on the plan, as ``system:risk_telemetry``, inside the
+alert's transaction: the telemetry flow (:mod:`flows.risk_actions`) gathers each running plan's inputs and acts
+through the execution services (pause, reduce child size, halt, re-route to an RFQ); a fill variance breach is only
+flagged for review by a person.
 
 Every action is stored as a ``risk_action`` decision record with its inputs (the telemetry figures and the
 thresholds), whose replayer recomputes the decision. At most one open alert per plan, metric and level: a breach
@@ -18,7 +14,6 @@ that persists does not flood the desk, and a new one is raised once a person ack
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -27,23 +22,18 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Model
 
 from desk.audit import Actor, actor_label, audit_record
 from desk.decisions import decision_record, decision_replayer_register
 from desk.events import broadcast
 from desk.fields import to_decimal
 from desk.models import DecisionKind
-from execution.models import ExecutionPlan, PlanStatus
-from risk import selectors
 from risk.models import Alert
 from risk.services import RiskPermissionDenied, RiskRefused
 from risk.telemetry import (
     ACTION,
-    HALT,
     NONE,
-    PAUSE,
-    REDUCE,
-    REROUTE,
     REVIEW,
     PlanTelemetryInput,
     TelemetryBreach,
@@ -54,13 +44,11 @@ from risk.telemetry import (
 __all__ = [
     "ALERT_EVENT",
     "TELEMETRY_ACTOR",
+    "PlanAct",
     "alert_acknowledge",
-    "plan_telemetry_evaluate",
-    "plans_telemetry_evaluate",
+    "plan_alerts_raise",
     "telemetry_thresholds",
 ]
-
-logger = logging.getLogger(__name__)
 
 TELEMETRY_ACTOR = "system:risk_telemetry"
 ALERT_EVENT = "risk.alert"
@@ -72,39 +60,21 @@ def telemetry_thresholds() -> TelemetryThresholds:
     return TelemetryThresholds.from_mapping(getattr(settings, "RISK_TELEMETRY_THRESHOLDS", None))
 
 
-def _pause(plan_id: int, reason: str) -> None:
-    from execution.services import plan_pause
-
-    plan_pause(plan_id=plan_id, actor=TELEMETRY_ACTOR, reason=reason)
-
-
-def _reduce(plan_id: int, reason: str) -> None:
-    from execution.fallback import plan_algo_failed
-
-    plan_algo_failed(plan_id=plan_id, reason=reason, actor=TELEMETRY_ACTOR)
+PlanAct = Callable[[int, str, str], str]
+"""Takes a telemetry action on a plan: called with the plan's id, the action (pause, halt, reduce, reroute) and the
+reason; returns the plan's status afterwards, or raises ``ValidationError`` / ``PermissionDenied`` when the plan
+refuses it (it moved on since it was read)."""
 
 
-def _reroute(plan_id: int, reason: str) -> None:
-    from execution.fallback import plan_fallback_to_rfq
-
-    plan_fallback_to_rfq(plan_id=plan_id, actor=TELEMETRY_ACTOR, reason=reason)
-
-
-# Looked up at call time, so that a test can watch one without reaching into the execution app.
-ACTION_CALLS: dict[str, Callable[[int, str], None]] = {PAUSE: _pause, HALT: _pause, REDUCE: _reduce, REROUTE: _reroute}
-
-
-def _action_take(plan: ExecutionPlan, breach: TelemetryBreach) -> str:
-    call = ACTION_CALLS.get(breach.action)
-    if call is None:
-        return "flagged for review" if breach.action == REVIEW else ""
+def _action_take(plan: Model, breach: TelemetryBreach, act: PlanAct) -> str:
+    if breach.action == REVIEW:
+        return "flagged for review"
     try:
-        call(plan.pk, f"risk telemetry ({breach.action}): {breach.message}")
+        status = act(plan.pk, breach.action, f"risk telemetry ({breach.action}): {breach.message}")
     except (ValidationError, PermissionDenied) as error:
         # The plan moved on (paused, finished) since it was read: the alert stands, the action is not taken.
         text = "; ".join(getattr(error, "messages", None) or [str(error)])
         return f"not taken: {text}"[:255]
-    status = ExecutionPlan.objects.values_list("status", flat=True).get(pk=plan.pk)
     return f"{breach.action} taken: plan {status}"
 
 
@@ -126,7 +96,9 @@ def _alert_public(alert: Alert) -> dict[str, Any]:
     }
 
 
-def _alert_raise(plan: ExecutionPlan, breach: TelemetryBreach, data: PlanTelemetryInput, now: datetime) -> Alert | None:
+def _alert_raise(
+    plan: Model, breach: TelemetryBreach, data: PlanTelemetryInput, now: datetime, act: PlanAct
+) -> Alert | None:
     with transaction.atomic():
         if Alert.objects.filter(plan=plan, kind=breach.metric, level=breach.level, acknowledged=False).exists():
             return None
@@ -148,7 +120,7 @@ def _alert_raise(plan: ExecutionPlan, breach: TelemetryBreach, data: PlanTelemet
             # Another evaluation raised the same alert first.
             return None
         if breach.level == ACTION and breach.action != NONE:
-            alert.action_result = _action_take(plan, breach)
+            alert.action_result = _action_take(plan, breach, act)
             alert.save(update_fields=["action_result"])
             decision_record(
                 kind=DecisionKind.RISK_ACTION,
@@ -185,32 +157,15 @@ def risk_action_replay(inputs: dict[str, Any]) -> dict[str, Any]:
 decision_replayer_register(DecisionKind.RISK_ACTION, risk_action_replay)
 
 
-def plan_telemetry_evaluate(*, plan_id: int, now: datetime | None = None) -> list[Alert]:
-    """Evaluate one running plan's telemetry; return the alerts raised now (those already open are not repeated).
-    A plan that is not running, or has no fill yet, raises nothing."""
-    now = now or datetime.now(UTC)
-    plan = ExecutionPlan.objects.select_related("instrument").filter(pk=plan_id).first()
-    if plan is None or plan.status != PlanStatus.RUNNING:
-        return []
-    data = selectors.plan_telemetry_input(plan=plan, now=now, thresholds=telemetry_thresholds())
-    if data is None:
-        return []
+def plan_alerts_raise(*, plan: Model, data: PlanTelemetryInput, now: datetime, act: PlanAct) -> list[Alert]:
+    """Raise the alerts of a running execution ``plan`` (with its instrument) whose telemetry inputs are ``data``;
+    return those raised now (those already open are not repeated). Above an action threshold ``act`` takes the
+    action, in the alert's transaction, and the decision is recorded."""
     alerts = []
     for breach in telemetry_evaluate(data):
-        alert = _alert_raise(plan, breach, data, now)
+        alert = _alert_raise(plan, breach, data, now, act)
         if alert is not None:
             alerts.append(alert)
-    return alerts
-
-
-def plans_telemetry_evaluate(*, now: datetime | None = None) -> list[Alert]:
-    """Evaluate every running plan (the beat task); one plan's failure is logged and does not stop the others."""
-    alerts: list[Alert] = []
-    for plan_id in ExecutionPlan.objects.filter(status=PlanStatus.RUNNING).values_list("pk", flat=True):
-        try:
-            alerts += plan_telemetry_evaluate(plan_id=plan_id, now=now)
-        except Exception:
-            logger.exception("risk telemetry failed for plan %s", plan_id)
     return alerts
 
 

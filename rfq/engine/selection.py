@@ -44,8 +44,8 @@ from rfq.models import (
 )
 from rfq.scoring.scores import SCORE_PARTS, Context, dealer_estimates
 from rfq.scoring.select import Selection, SelectionPolicy, dealers_select
+from rfq.selectors import dealer_exposure
 from rfq.services import QuoteRefused, rfq_send
-from risk.selectors import dealer_exposure
 
 ENGINE_ACTOR = "system:rfq-engine"
 PRIOR = {"p_answer": 0.7, "p_respond": 0.8, "p_fill": 0.9, "price_bps": 5.0, "noise_bps": 3.0}

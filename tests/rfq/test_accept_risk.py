@@ -14,8 +14,8 @@ from desk.models import AuditEvent, InstrumentKind
 from execution.models import VenueBook
 from execution.venue import venue_books_ensure
 from rfq.models import DealerOrder, QuoteRequest, QuoteStatus, RFQStatus
+from rfq.selectors import dealer_exposure
 from rfq.services import LegInput, QuoteLegInput, QuoteRefused, quote_accept, quote_receive, rfq_create, rfq_send
-from risk import selectors
 from risk.models import LimitKind, LimitScope
 from risk.services import scope_state_set
 from tests import factories
@@ -198,7 +198,7 @@ def test_a_package_within_every_limit_is_taken_once_for_the_order_rate(  # noqa:
     assert order.leg is None
     assert order.quantity == Decimal(2)
     # the package's exposure to the dealer is each leg's units × quoted price: 2 × 3 000 + 2 × 2 500
-    assert selectors.dealer_exposure(dealer=dealer.code, now=datetime.now(UTC)) == Decimal(11000)
+    assert dealer_exposure(dealer=dealer.code, now=datetime.now(UTC)) == Decimal(11000)
     # and the next acceptance in the window is the second order: refused by the rate
     single = factories.rfq_create(trader=trader, instrument=instrument, dealers=[dealer], quantity="1")
     with pytest.raises(QuoteRefused, match="max_order_rate: limit 0.016667/s, 2 orders in 60 s"):

@@ -14,6 +14,7 @@ from django.core.cache import cache
 from desk.models import AuditEvent
 from execution.models import ChildOrder, PlanStatus
 from rfq.models import DealerOrder, DealerOrderStatus
+from rfq.selectors import dealer_exposure
 from rfq.services import quote_accept
 from risk import rate, selectors, services
 from risk.models import LimitKind, LimitScope
@@ -122,12 +123,12 @@ def test_dealer_exposure_is_open_orders_plus_todays_fills(trader, instrument, de
     DealerOrder.objects.filter(pk=orders["rejected"].pk).update(status=DealerOrderStatus.REJECTED)
     now = datetime.now(UTC)
 
-    exposure = selectors.dealer_exposure(dealer="ALPHA", now=now)
-    tomorrow = selectors.dealer_exposure(dealer="ALPHA", now=now + timedelta(days=1))
+    exposure = dealer_exposure(dealer="ALPHA", now=now)
+    tomorrow = dealer_exposure(dealer="ALPHA", now=now + timedelta(days=1))
 
     assert exposure == 2 * 100 + 2 * 102 + 2 * 104  # all three filled or open today
     assert tomorrow == 2 * 100  # only the open order is still exposed
-    assert selectors.dealer_exposure(dealer="BRAVO", now=now) == 2 * 108
+    assert dealer_exposure(dealer="BRAVO", now=now) == 2 * 108
 
 
 def test_the_dealer_exposure_limit_names_the_figures_and_skips_orders_to_no_dealer() -> None:

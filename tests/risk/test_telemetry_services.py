@@ -15,10 +15,12 @@ from desk.decisions import decision_replay
 from desk.models import DecisionKind, DecisionRecord
 from execution.models import ChildOrder, ChildOrderStatus, Fill, PlanStatus, VenueBook
 from execution.venue import venue_books_ensure
-from risk import selectors, telemetry_services
+from flows import risk_actions
+from flows.risk_actions import plan_telemetry_evaluate, plans_telemetry_evaluate
+from risk import selectors
 from risk.models import Alert, AlertAction, AlertLevel
 from risk.services import RiskPermissionDenied, RiskRefused
-from risk.telemetry_services import alert_acknowledge, plan_telemetry_evaluate, plans_telemetry_evaluate
+from risk.telemetry_services import alert_acknowledge
 from tests import factories
 from tests.risk import factories as risk_factories
 
@@ -148,12 +150,8 @@ def test_participation_halt_and_impact_reduce_call_the_execution_services(trader
     for child in ChildOrder.objects.filter(plan=plan):
         Fill.objects.filter(child_order=child).update(executed_at=NOW - timedelta(seconds=60))
     calls: list[tuple[str, int]] = []
-    monkeypatch.setitem(
-        telemetry_services.ACTION_CALLS, "reduce", lambda plan_id, reason: calls.append(("reduce", plan_id))
-    )
-    monkeypatch.setitem(
-        telemetry_services.ACTION_CALLS, "halt", lambda plan_id, reason: calls.append(("halt", plan_id))
-    )
+    monkeypatch.setitem(risk_actions.ACTION_CALLS, "reduce", lambda plan_id, reason: calls.append(("reduce", plan_id)))
+    monkeypatch.setitem(risk_actions.ACTION_CALLS, "halt", lambda plan_id, reason: calls.append(("halt", plan_id)))
     # when the beat evaluates every running plan
     alerts = plans_telemetry_evaluate(now=NOW)
     # then both actions went through the execution services, each with its decision record
@@ -173,7 +171,7 @@ def test_plans_not_running_or_without_fills_raise_nothing(trader) -> None:  # no
 
 
 def test_the_beat_task_evaluates_running_plans(trader) -> None:  # noqa: ANN001
-    from risk.tasks import telemetry_sweep
+    from flows.tasks import telemetry_sweep
 
     _running_plan(trader, slippage="0.0015")
     assert telemetry_sweep.run() == 1
@@ -211,7 +209,7 @@ def test_leakage_above_reroute_switches_the_plan(trader, monkeypatch) -> None:  
         mid = before
     plan = _running_plan(trader, slippage="0", sizes=sizes, mids=mids, mid_now=str(mids[0][0]))
     calls: list[int] = []
-    monkeypatch.setitem(telemetry_services.ACTION_CALLS, "reroute", lambda plan_id, reason: calls.append(plan_id))
+    monkeypatch.setitem(risk_actions.ACTION_CALLS, "reroute", lambda plan_id, reason: calls.append(plan_id))
     alerts = {a.kind: a for a in plan_telemetry_evaluate(plan_id=plan.pk, now=NOW)}
     assert alerts["leakage"].action == AlertAction.REROUTE
     assert alerts["leakage"].value == pytest.approx(Decimal(1), abs=Decimal("1e-6"))
