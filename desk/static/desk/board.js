@@ -26,22 +26,7 @@
   let loading = false;
   let again = false;
 
-  function el(tag, text, cls) {
-    const node = document.createElement(tag);
-    if (text !== undefined && text !== null) node.textContent = text;
-    if (cls) node.className = cls;
-    return node;
-  }
-
-  function bps(value) {
-    return value === null || value === undefined ? "—" : Number(value).toFixed(2);
-  }
-
-  function show(text, cls) {
-    message.textContent = text;
-    message.className = "message " + (cls || "");
-    message.hidden = false;
-  }
+  const el = Desk.el, bps = Desk.bps;
 
   function setState(text) {
     stateEl.textContent = text;
@@ -76,10 +61,11 @@
   function renderFills(data) {
     const tbody = document.querySelector("#rec-fills tbody");
     tbody.replaceChildren();
+    // Number() first: a missing quantity shows as Number() makes it ("0"), never the dash, as it always has.
     data.fills.forEach(function (fill) {
       const row = el("tr");
       row.dataset.dealer = fill[0];
-      row.append(el("td", fill[0]), el("td", Number(fill[1]).toLocaleString(undefined, {maximumFractionDigits: 8}), "num"),
+      row.append(el("td", fill[0]), el("td", Desk.fmt(Number(fill[1])), "num"),
         el("td", quoteName(fill[2]), "muted"));
       tbody.append(row);
     });
@@ -92,7 +78,7 @@
     }
     const algo = document.getElementById("rec-algo");
     algo.hidden = !(data.algo_quantity > 0);
-    algo.textContent = "To the algorithms: " + Number(data.algo_quantity).toLocaleString(undefined, {maximumFractionDigits: 8});
+    algo.textContent = "To the algorithms: " + Desk.fmt(Number(data.algo_quantity));
   }
 
   function renderAlternatives(alternatives) {
@@ -141,13 +127,10 @@
   function load() {
     if (loading) { again = true; return; }
     loading = true;
-    fetch(api, {credentials: "same-origin", headers: {"Accept": "application/json"}})
-      .then(function (response) {
-        return response.json().catch(function () { return {}; }).then(function (data) {
-          if (!response.ok) throw new Error(data.detail || ("error " + response.status));
-          return data;
-        });
-      })
+    // The recommendation API answers a refusal with {"detail": ...}; only that is shown.
+    Desk.call(api, {headers: {"Accept": "application/json"}}, function (data, status) {
+      return (data && data.detail) || ("error " + status);
+    })
       .then(render)
       .catch(function (error) { setState("No recommendation: " + error.message); })
       .finally(function () {
@@ -159,15 +142,10 @@
   function refreshAuto() {
     const target = document.getElementById("auto-actions");
     if (!target) return;
-    fetch(panel.dataset.autoUrl, {credentials: "same-origin"})
-      .then(function (response) { return response.ok ? response.text() : null; })
-      .then(function (html) {
-        if (html === null) return;
-        const holder = document.createElement("div");
-        holder.innerHTML = html;
-        const fresh = holder.querySelector("#auto-actions");
-        if (fresh) target.replaceWith(fresh);
-      });
+    Desk.fetchPage(panel.dataset.autoUrl).then(function (doc) {
+      const fresh = doc && doc.getElementById("auto-actions");
+      if (fresh) target.replaceWith(fresh);
+    });
   }
 
   document.addEventListener("desk:rfq", function (event) {
@@ -202,22 +180,22 @@
       fetch(form.action, {
         method: "POST",
         credentials: "same-origin",
-        headers: {"Accept": "application/json", "X-CSRFToken": window.deskCsrf()},
+        headers: {"Accept": "application/json", "X-CSRFToken": Desk.csrf()},
         body: new FormData(form),
       })
         .then(function (response) {
           return response.json().catch(function () { return {}; }).then(function (data) {
             if (response.status === 201) {
-              show(data.message, "ok");
+              Desk.showMessage(message, data.message, "ok");
             } else {
               const detail = data.detail || data.decision_id || ("error " + response.status);
-              show("Not carried out (" + response.status + "): " + detail, "error");
+              Desk.showMessage(message, "Not carried out (" + response.status + "): " + detail, "error");
               Array.from(form.querySelectorAll("button")).forEach(function (b) { b.disabled = false; });
             }
           });
         })
         .catch(function (error) {
-          show("Not carried out: " + error.message, "error");
+          Desk.showMessage(message, "Not carried out: " + error.message, "error");
           Array.from(form.querySelectorAll("button")).forEach(function (b) { b.disabled = false; });
         });
     });

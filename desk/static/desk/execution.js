@@ -2,39 +2,30 @@
 // its live part (progress, children, fills, chart data) from the server on each event of its plan, and both
 // catch up on every (re)connection of the socket. The server computes every number; this file only shows them.
 (function () {
-  const css = getComputedStyle(document.documentElement);
-  const colour = function (name, fallback) { return (css.getPropertyValue(name) || fallback).trim(); };
-  const MUTED = colour("--muted", "#8a96a3"), ACCENT = colour("--accent", "#4ea1ff"), BUY = colour("--buy", "#3fb68b");
-  let pending = null;
+  const MUTED = Desk.cssColour("--muted", "#8a96a3"), ACCENT = Desk.cssColour("--accent", "#4ea1ff");
+  const BUY = Desk.cssColour("--buy", "#3fb68b");
 
-  function refresh(ids) {
-    // Several events in a burst (one per fill) make one request.
-    if (pending) return;
-    pending = setTimeout(function () {
-      pending = null;
-      const live = document.getElementById("plan-live");
-      const url = live ? live.dataset.url : location.pathname + location.search;
-      fetch(url, {credentials: "same-origin"})
-        .then(function (response) { return response.ok ? response.text() : null; })
-        .then(function (html) {
-          if (!html) return;
-          const doc = new DOMParser().parseFromString(html, "text/html");
-          ids.forEach(function (id) {
-            const fresh = doc.getElementById(id);
-            const current = document.getElementById(id);
-            if (!fresh || !current) return;
-            // Never wipe what the user is typing (the reason of a pause or cancel).
-            if (current.contains(document.activeElement) && document.activeElement.tagName === "INPUT") return;
-            const typed = current.querySelector("input[name=reason]");
-            if (typed && typed.value) return;
-            // Keep a refusal on screen until the user acts again.
-            if (current.querySelector(".error")) return;
-            current.replaceWith(fresh);
-          });
-          if (ids.indexOf("plan-live") >= 0) draw();
-        });
-    }, 150);
-  }
+  // Several events in a burst (one per fill) make one request.
+  const refresh = Desk.oncePerBurst(function (ids) {
+    const live = document.getElementById("plan-live");
+    const url = live ? live.dataset.url : location.pathname + location.search;
+    Desk.fetchPage(url).then(function (doc) {
+      if (!doc) return;
+      ids.forEach(function (id) {
+        const fresh = doc.getElementById(id);
+        const current = document.getElementById(id);
+        if (!fresh || !current) return;
+        // Never wipe what the user is typing (the reason of a pause or cancel).
+        if (current.contains(document.activeElement) && document.activeElement.tagName === "INPUT") return;
+        const typed = current.querySelector("input[name=reason]");
+        if (typed && typed.value) return;
+        // Keep a refusal on screen until the user acts again.
+        if (current.querySelector(".error")) return;
+        current.replaceWith(fresh);
+      });
+      if (ids.indexOf("plan-live") >= 0) draw();
+    });
+  }, 150);
 
   // --- the list ------------------------------------------------------------------------------------------------
   function listEvent(payload) {
@@ -75,8 +66,7 @@
       return;
     }
     if (chart) chart.destroy();
-    Chart.defaults.color = MUTED;
-    Chart.defaults.borderColor = "#243040";
+    Desk.chartTheme(MUTED);
     chart = new Chart(canvas, {
       data: {datasets: datasets},
       options: {
@@ -96,7 +86,7 @@
   const planId = live ? live.dataset.plan : null;
   if (live) draw();
 
-  window.deskSocket({
+  Desk.connectSocket({
     stateEl: document.getElementById("ws-state"),
     onOpen: function () { refresh(planId ? ["plan-live", "plan-steer"] : ["plans-live"]); },
     onEvent: function (event, payload) {

@@ -14,20 +14,10 @@
   let loading = null;
   let again = false;
 
-  function el(tag, text, cls) {
-    const node = document.createElement(tag);
-    if (text !== undefined && text !== null) node.textContent = text;
-    if (cls) node.className = cls;
-    return node;
-  }
+  const el = Desk.el, fmt = Desk.fmt;
 
   function num(value) {
     return value === null || value === undefined ? null : Number(value);
-  }
-
-  function fmt(value) {
-    if (value === null || value === undefined) return "—";
-    return Number(value).toLocaleString(undefined, {maximumFractionDigits: 8});
   }
 
   function secondsLeft(iso) {
@@ -139,18 +129,16 @@
   // One request at a time; an event that arrives meanwhile asks for one more load after it.
   function load() {
     if (loading) { again = true; return loading; }
-    loading = fetch(api, {credentials: "same-origin", headers: {"Accept": "application/json"}})
-      .then(function (response) {
-        if (!response.ok) throw new Error("the RFQ could not be loaded (" + response.status + ")");
-        return response.json();
-      })
+    loading = Desk.call(api, {headers: {"Accept": "application/json"}}, function (body, status) {
+      return "the RFQ could not be loaded (" + status + ")";
+    })
       .then(function (data) {
         rfq = data;
         render();
         // The recommendation panel (board.js) follows the RFQ as this page loads it.
         document.dispatchEvent(new CustomEvent("desk:rfq", {detail: data}));
       })
-      .catch(function (error) { show(error.message, "error"); })
+      .catch(function (error) { Desk.showMessage(message, error.message, "error"); })
       .finally(function () {
         loading = null;
         if (again) { again = false; load(); }
@@ -158,36 +146,29 @@
     return loading;
   }
 
-  function show(text, cls) {
-    message.textContent = text;
-    message.className = "message " + (cls || "");
-    message.hidden = false;
-  }
-
   function accept(quote, button) {
     button.disabled = true;
-    fetch("/api/v1/quotes/" + quote.id + "/accept/", {
+    Desk.call("/api/v1/quotes/" + quote.id + "/accept/", {
       method: "POST",
-      credentials: "same-origin",
-      headers: {"X-CSRFToken": window.deskCsrf(), "Accept": "application/json"},
+      headers: {"X-CSRFToken": Desk.csrf(), "Accept": "application/json"},
+    }, function (body) {
+      const refusal = body || {};
+      return refusal.detail || JSON.stringify(refusal);
     })
-      .then(function (response) {
-        return response.json().catch(function () { return {}; }).then(function (body) {
-          if (response.ok) {
-            show("Accepted " + quote.dealer + " " + quote.quote_id + ": order " + body.cl_ord_id + " " + body.side +
-              " " + fmt(body.quantity) + " at " + fmt(body.price) + " sent to the dealer.", "ok");
-          } else {
-            const detail = body.detail || JSON.stringify(body);
-            show("Not accepted (" + response.status + "): " + detail, "error");
-            button.disabled = false;
-          }
-        });
+      .then(function (answer) {
+        const order = answer || {};
+        Desk.showMessage(message, "Accepted " + quote.dealer + " " + quote.quote_id + ": order " + order.cl_ord_id + " " +
+          order.side + " " + fmt(order.quantity) + " at " + fmt(order.price) + " sent to the dealer.", "ok");
       })
-      .catch(function (error) { show("Not accepted: " + error.message, "error"); button.disabled = false; })
+      .catch(function (error) {
+        const why = error.status ? "Not accepted (" + error.status + "): " : "Not accepted: ";
+        Desk.showMessage(message, why + error.message, "error");
+        button.disabled = false;
+      })
       .finally(load);
   }
 
-  window.deskSocket({
+  Desk.connectSocket({
     stateEl: document.getElementById("ws-state"),
     onOpen: load,
     onEvent: function (event, payload) {

@@ -24,25 +24,17 @@
     });
   }
 
-  let pending = null;
-  function refresh() {
-    if (pending) return;
-    pending = setTimeout(function () {
-      pending = null;
-      fetch(location.pathname, {credentials: "same-origin"})
-        .then(function (response) { return response.ok ? response.text() : null; })
-        .then(function (html) {
-          if (!html) return;
-          const doc = new DOMParser().parseFromString(html, "text/html");
-          ["risk-live", "alert-history"].forEach(function (id) {
-            const fresh = doc.getElementById(id);
-            const current = document.getElementById(id);
-            // Do not wipe a re-arm reason being typed.
-            if (fresh && current && !current.contains(document.activeElement)) current.replaceWith(fresh);
-          });
-        });
-    }, 150);
-  }
+  const refresh = Desk.oncePerBurst(function () {
+    Desk.fetchPage(location.pathname).then(function (doc) {
+      if (!doc) return;
+      ["risk-live", "alert-history"].forEach(function (id) {
+        const fresh = doc.getElementById(id);
+        const current = document.getElementById(id);
+        // Do not wipe a re-arm reason being typed.
+        if (fresh && current && !current.contains(document.activeElement)) current.replaceWith(fresh);
+      });
+    });
+  }, 150);
 
   const alerts = document.getElementById("alerts-live");
   function describe(event, p) {
@@ -80,7 +72,7 @@
     row.querySelector(".reason").textContent = p.state === "healthy" ? "" : (p.reason || "");
   }
 
-  window.deskSocket({
+  Desk.connectSocket({
     stateEl: document.getElementById("ws-state"),
     onOpen: refresh,
     onEvent: function (event, payload) {

@@ -2,22 +2,15 @@
 // desk/static/desk/vendor), and the pre-trade estimator, which asks /api/v1/tca/pretrade/ and shows RFQ now,
 // the algorithm and a split side by side. The server computes every number; this file only draws them.
 (function () {
-  const css = getComputedStyle(document.documentElement);
-  const colour = function (name, fallback) { return (css.getPropertyValue(name) || fallback).trim(); };
-  const FG = colour("--fg", "#e6e9ec"), MUTED = colour("--muted", "#8a96a3");
-  const BUY = colour("--buy", "#3fb68b"), SELL = colour("--sell", "#ff6b6b"), ACCENT = colour("--accent", "#4ea1ff");
-  const PALETTE = ["#4ea1ff", "#d9a400", "#c678dd", "#ff6b6b", "#e5895a", "#8a96a3", "#3fb68b"];
+  const FG = Desk.cssColour("--fg", "#e6e9ec"), MUTED = Desk.cssColour("--muted", "#8a96a3");
+  const BUY = Desk.cssColour("--buy", "#3fb68b"), SELL = Desk.cssColour("--sell", "#ff6b6b");
+  const ACCENT = Desk.cssColour("--accent", "#4ea1ff");
   const hasChart = typeof window.Chart === "function";
-  if (hasChart) {
-    Chart.defaults.color = MUTED;
-    Chart.defaults.borderColor = "#243040";
-  }
+  if (hasChart) Desk.chartTheme(MUTED);
 
-  function money(value) {
-    return Number(value).toLocaleString(undefined, {minimumFractionDigits: 2, maximumFractionDigits: 2});
-  }
-
-  function bps(value) { return Number(value).toFixed(2); }
+  const money = Desk.money;
+  // The TCA page never showed a dash for a missing figure (the report always carries them): Number() as before.
+  const BPS = {missing: null};
 
   // --- post-trade charts ---------------------------------------------------------------------------------------
   const dataEl = document.getElementById("tca-chart-data");
@@ -55,7 +48,7 @@
 
   function byGroup(canvas, chartData) {
     const datasets = Object.keys(chartData.parts).map(function (name, i) {
-      return {label: name, data: chartData.parts[name], backgroundColor: PALETTE[i % PALETTE.length]};
+      return {label: name, data: chartData.parts[name], backgroundColor: Desk.PALETTE[i % Desk.PALETTE.length]};
     });
     return new Chart(canvas, {
       type: "bar",
@@ -82,24 +75,15 @@
   const resultEl = document.getElementById("pretrade-result");
   let horizonChart = null;
 
-  function horizon(seconds) {
-    if (!seconds) return "now";
-    if (seconds < 3600) return Math.round(seconds / 60) + " min";
-    return (seconds / 3600).toFixed(seconds % 3600 ? 1 : 0) + " h";
-  }
+  function horizon(seconds) { return Desk.duration(seconds, "coarse"); }
 
-  function cell(row, text, className) {
-    const td = document.createElement("td");
-    td.textContent = text;
-    if (className) td.className = className;
-    row.appendChild(td);
-  }
+  function cell(row, text, className) { row.appendChild(Desk.el("td", text, className)); }
 
   function partsText(parts) {
-    return Object.keys(parts).map(function (k) { return k + " " + bps(parts[k]); }).join(" · ");
+    return Object.keys(parts).map(function (k) { return k + " " + Desk.bps(parts[k], BPS); }).join(" · ");
   }
 
-  function band(b) { return bps(b.low_bps) + " to " + bps(b.high_bps) + " (" + Math.round(b.level * 100) + "%)"; }
+  function band(b) { return Desk.bps(b.low_bps, BPS) + " to " + Desk.bps(b.high_bps, BPS) + " (" + Math.round(b.level * 100) + "%)"; }
 
   function showError(text) {
     errorEl.textContent = text;
@@ -118,7 +102,7 @@
       const row = document.createElement("tr");
       if (p.name === estimate.recommended) row.className = "best";
       cell(row, p.name);
-      cell(row, bps(p.expected_bps), "num");
+      cell(row, Desk.bps(p.expected_bps, BPS), "num");
       cell(row, band(p.band), "num");
       cell(row, money(p.expected_cost) + " " + estimate.currency, "num");
       cell(row, horizon(p.horizon_s), "num");
@@ -132,18 +116,18 @@
     [
       ["square-root law", sq.cost_bps, sq.band, "Y = " + sq.coefficient.toFixed(3) + "; " + partsText(sq.parts)],
       ["Almgren-Chriss", ac.expected_bps, ac.band,
-        "horizon " + horizon(ac.horizon_s) + " in " + ac.periods + " periods; std " + bps(ac.std_bps) + " bps; " + partsText(ac.parts)],
+        "horizon " + horizon(ac.horizon_s) + " in " + ac.periods + " periods; std " + Desk.bps(ac.std_bps, BPS) + " bps; " + partsText(ac.parts)],
     ].forEach(function (m) {
       const row = document.createElement("tr");
       cell(row, m[0]);
-      cell(row, bps(m[1]), "num");
+      cell(row, Desk.bps(m[1], BPS), "num");
       cell(row, band(m[2]), "num");
       cell(row, m[3], "muted");
       models.appendChild(row);
     });
     const impact = estimate.calibration.impact, dealer = estimate.calibration.dealer;
     document.getElementById("pretrade-calibration").textContent =
-      "Mid " + money(estimate.market.mid) + ", half spread " + bps(estimate.market.half_spread_bps) + " bps, volatility " +
+      "Mid " + money(estimate.market.mid) + ", half spread " + Desk.bps(estimate.market.half_spread_bps, BPS) + " bps, volatility " +
       Math.round(estimate.market.volatility_annual * 100) + "% a year, ADV " + Math.round(estimate.market.adv) + " (" +
       estimate.market.adv_source + "); participation " + (estimate.participation * 100).toFixed(2) + "% of a day. " +
       "Impact: " + impact.note + (impact.is_default ? "" : " (" + impact.window_start + " to " + impact.window_end +
@@ -171,19 +155,14 @@
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     const params = new URLSearchParams(new FormData(form));
-    fetch(form.dataset.api + "?" + params.toString(), {credentials: "same-origin", headers: {Accept: "application/json"}})
-      .then(function (response) {
-        return response.json().then(function (body) { return {ok: response.ok, body: body}; });
-      })
-      .then(function (result) {
-        if (result.ok) { render(result.body); return; }
-        const body = result.body || {};
-        const messages = Object.keys(body).map(function (field) {
-          const value = body[field];
-          return field + ": " + (Array.isArray(value) ? value.join(" ") : value);
-        });
-        showError(messages.join("; ") || "the estimate failed");
-      })
-      .catch(function () { showError("the estimate could not be fetched"); });
+    // A refusal lists its fields ("field: problem; ..."); an answer that is not JSON is a failure to fetch.
+    Desk.call(form.dataset.api + "?" + params.toString(), {headers: {Accept: "application/json"}}, function (body) {
+      return Object.keys(body || {}).map(function (field) {
+        const value = body[field];
+        return field + ": " + (Array.isArray(value) ? value.join(" ") : value);
+      }).join("; ") || "the estimate failed";
+    })
+      .then(render)
+      .catch(function (error) { showError(error.body ? error.message : "the estimate could not be fetched"); });
   });
 })();

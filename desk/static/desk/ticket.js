@@ -14,38 +14,9 @@
   let timer = null;
   let generation = 0;
 
-  function el(tag, text, cls) {
-    const node = document.createElement(tag);
-    if (text !== undefined && text !== null) node.textContent = text;
-    if (cls) node.className = cls;
-    return node;
-  }
-
-  function bps(value, digits) {
-    if (value === null || value === undefined || Number.isNaN(Number(value))) return "—";
-    return Number(value).toFixed(digits === undefined ? 2 : digits);
-  }
-
-  function pct(value) {
-    return value === null || value === undefined ? "—" : (100 * Number(value)).toFixed(0) + " %";
-  }
-
-  function duration(seconds) {
-    const s = Number(seconds);
-    if (!s) return "now";
-    if (s < 120) return s.toFixed(0) + " s";
-    if (s < 7200) return (s / 60).toFixed(0) + " min";
-    return (s / 3600).toFixed(1) + " h";
-  }
-
-  function money(value) {
-    return Number(value).toLocaleString(undefined, {maximumFractionDigits: 0});
-  }
-
-  function csrf() {
-    const input = form.querySelector("input[name=csrfmiddlewaretoken]");
-    return input ? input.value : "";
-  }
+  const el = Desk.el, pct = Desk.pct, duration = Desk.duration, call = Desk.call;
+  // The ticket shows a dash for a figure that is not a number, not "NaN".
+  const BPS = {nan: Desk.DASH};
 
   // The legs as typed: visible rows with an instrument, a side and a positive quantity.
   function legs() {
@@ -62,25 +33,6 @@
         kind: option ? option.dataset.kind : ""});
     });
     return out;
-  }
-
-  function errorText(body, status) {
-    if (!body || typeof body !== "object") return "error " + status;
-    const parts = [];
-    Object.keys(body).forEach(function (key) {
-      const value = Array.isArray(body[key]) ? body[key].join(" ") : (typeof body[key] === "object" ? JSON.stringify(body[key]) : body[key]);
-      parts.push((key === "detail" ? "" : key + ": ") + value);
-    });
-    return parts.join("; ") || "error " + status;
-  }
-
-  function call(url, options) {
-    return fetch(url, Object.assign({credentials: "same-origin"}, options)).then(function (response) {
-      return response.json().catch(function () { return null; }).then(function (body) {
-        if (!response.ok) throw new Error(errorText(body, response.status));
-        return body;
-      });
-    });
   }
 
   // --- the pre-trade estimate ---------------------------------------------------------------------------------
@@ -109,14 +61,14 @@
       if (path.name === data.recommended) name.append(" ", el("span", "recommended", "badge"));
       row.append(
         name,
-        el("td", bps(path.expected_bps), "num"),
-        el("td", bps(path.band.low_bps) + " … " + bps(path.band.high_bps) + " (" + (100 * path.band.level).toFixed(0) + " %)", "num"),
+        el("td", Desk.bps(path.expected_bps, BPS), "num"),
+        el("td", Desk.bps(path.band.low_bps, BPS) + " … " + Desk.bps(path.band.high_bps, BPS) + " (" + (100 * path.band.level).toFixed(0) + " %)", "num"),
         el("td", path.name === "rfq" ? "now" : duration(path.horizon_s), "num"),
-        el("td", money(path.expected_cost) + " " + data.currency, "num")
+        el("td", Desk.money(path.expected_cost, 0) + " " + data.currency, "num")
       );
       tbody.append(row);
     });
-    estimateState.textContent = "Notional " + money(data.notional) + " " + data.currency + ", " +
+    estimateState.textContent = "Notional " + Desk.money(data.notional, 0) + " " + data.currency + ", " +
       (100 * data.participation).toFixed(2) + " % of the day's volume; recommended algorithm horizon " +
       duration(data.almgren_chriss.horizon_s) + ".";
     estimateRecommended.textContent = "Recommended: " + (PATH_NAMES[data.recommended] || data.recommended) + ": " + data.reason;
@@ -158,7 +110,7 @@
     cell.append(el("div", row.reason, row.chosen ? "reason chosen" : "reason muted"));
     const parts = (row.contributions || []).map(function (c) {
       const sign = c.contribution_bps >= 0 ? "+" : "";
-      return c.label + " " + sign + bps(c.contribution_bps);
+      return c.label + " " + sign + Desk.bps(c.contribution_bps, BPS);
     });
     if (parts.length) cell.append(el("div", parts.join(" · "), "contributions muted small"));
     return cell;
@@ -181,7 +133,7 @@
       if (row.chosen) name.append(" ", el("span", "would ask", "badge"));
       tr.append(
         name,
-        el("td", bps(row.score_bps), "num score"),
+        el("td", Desk.bps(row.score_bps, BPS), "num score"),
         el("td", pct(row.p_answer), "num"),
         el("td", pct(row.p_fill), "num"),
         why(row)
@@ -194,7 +146,7 @@
     selectionTable.hidden = false;
     selectionCost.textContent = chosenOrder.length
       ? "Asks " + chosenOrder.join(", ") + " (in waves, best first): expected best price net of leakage " +
-        bps(data.expected_cost_bps) + " bps."
+        Desk.bps(data.expected_cost_bps, BPS) + " bps."
       : "No dealer can be asked now.";
     if (exploring && chosenOrder.length) {
       selectionCost.textContent += " Exploring: the estimates are a sample (the same for these legs for five minutes).";
@@ -207,7 +159,7 @@
     selectionState.textContent = "Scoring the dealers…";
     call(engine.dataset.preview, {
       method: "POST",
-      headers: {"Content-Type": "application/json", "Accept": "application/json", "X-CSRFToken": csrf()},
+      headers: {"Content-Type": "application/json", "Accept": "application/json", "X-CSRFToken": Desk.csrf()},
       body: JSON.stringify({
         package_type: packageSelect.value,
         legs: typed.map(function (leg) {
