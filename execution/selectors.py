@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from django.db.models import Prefetch, QuerySet
 
-from desk.models import InstrumentKind
+from desk.models import InstrumentKind, VenueBook
 from execution.models import (
     ChildOrder,
     ChildOrderStatus,
@@ -15,7 +15,6 @@ from execution.models import (
     FillException,
     PlanStatus,
     Position,
-    VenueBook,
 )
 
 # Children that have not left the desk yet.

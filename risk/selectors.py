@@ -11,8 +11,8 @@ from operator import or_
 
 from django.db.models import Q, QuerySet
 
-from desk.models import AuditEvent
-from execution.models import ExecutionPlan, Fill, Position, VenueBook
+from desk.models import AuditEvent, VenueBook
+from execution.models import ExecutionPlan, Fill, Position
 from execution.venue import NoVenue, underlying_config
 from risk.models import Alert, KillSwitch, Limit, LimitKind, LimitScope, ScopeState
 from risk.orders import DEFAULT_BOOK

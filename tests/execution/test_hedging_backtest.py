@@ -11,8 +11,8 @@ import pytest
 
 from desk.models import InstrumentKind
 from execution import hedging_tasks
-from execution.hedging_backtest import hedge_backtest
 from execution.models import Position
+from sim.hedging_backtest import hedge_backtest
 from tests import factories
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from execution.market import FEED_IDS, MarketFeed, MarketSimulator, canonical_json, feed_sign, feed_verify, scenario_run
+from sim.market import FEED_IDS, MarketFeed, MarketSimulator, canonical_json, feed_sign, feed_verify, scenario_run
 
 KEY = b"derived-from-secret-key-for-tests"
 PRICE_FIELDS = ("bid", "ask", "bid_size", "ask_size", "mid", "last")

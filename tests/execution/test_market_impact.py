@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from execution.market import ImpactConfig, MarketConfig, MarketSimulator, btc_config, impact_fractions, scenario_start
+from sim.market import ImpactConfig, MarketConfig, MarketSimulator, btc_config, impact_fractions, scenario_start
 
 
 def _simulator(impact: ImpactConfig, seed: int = 5) -> MarketSimulator:

@@ -9,8 +9,8 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from execution.market import MarketConfig, MarketSimulator, VolSurfaceConfig, btc_config, surface_vol
-from execution.pricing import black_scholes
+from desk.pricing import black_scholes
+from sim.market import MarketConfig, MarketSimulator, VolSurfaceConfig, btc_config, surface_vol
 
 
 def test_option_is_black_scholes_at_the_surface_vol() -> None:

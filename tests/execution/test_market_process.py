@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from execution.market import MarketConfig, MarketSimulator, btc_config, eth_config, regime_generator, volume_profile
-from execution.market.regimes import expm
+from sim.market import MarketConfig, MarketSimulator, btc_config, eth_config, regime_generator, volume_profile
+from sim.market.regimes import expm
 
 ANNUALIZE_5MIN = np.sqrt(365 * 288)
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from execution.market import SCENARIOS, MarketSimulator, scenario_run, scenario_start
+from sim.market import SCENARIOS, MarketSimulator, scenario_run, scenario_start
 
 SEVEN_DAYS = 7 / 365
 

@@ -8,9 +8,10 @@ from channels.layers import get_channel_layer
 
 from desk.demo import demo_seed
 from desk.events import MARKET_GROUP
-from execution.market import feed_verify
-from execution.market_service import MarketService, feed_key
-from execution.pricing import black_scholes
+from desk.pricing import black_scholes
+from risk.feed import feed_key
+from sim.market import feed_verify
+from sim.market_service import MarketService
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from execution.pricing import black_scholes, implied_volatility, norm_cdf
+from desk.pricing import black_scholes, implied_volatility, norm_cdf
 
 
 def test_hull_textbook_call_and_put() -> None:

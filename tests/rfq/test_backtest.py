@@ -17,9 +17,9 @@ from scipy.stats import spearmanr
 
 from desk.demo import demo_seed
 from desk.models import DecisionKind, DecisionRecord
-from execution.market import SCENARIOS, MarketSimulator
 from execution.models import Fill
-from rfq.backtest.core import (
+from rfq.models import RFQ, Quote, RFQStatus
+from sim.backtest.core import (
     POLICIES,
     Action,
     View,
@@ -30,10 +30,10 @@ from rfq.backtest.core import (
     summary,
     view_at,
 )
-from rfq.backtest.episodes import Answer, Episode, InstrumentSpec, episodes_generate
-from rfq.backtest.model import dealer_model_fit, history_observe
-from rfq.models import RFQ, Quote, RFQStatus
-from rfq.sim.dealers import DEMO_PROFILES, DealerProfile
+from sim.backtest.episodes import Answer, Episode, InstrumentSpec, episodes_generate
+from sim.backtest.model import dealer_model_fit, history_observe
+from sim.dealers.profiles import DEMO_PROFILES, DealerProfile
+from sim.market import SCENARIOS, MarketSimulator
 
 SEEDS = range(10)
 RFQS = 60

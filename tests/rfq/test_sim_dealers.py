@@ -12,8 +12,8 @@ import pytest
 from execution.models import Fill
 from rfq import services
 from rfq.models import Quote
-from rfq.sim.dealers import DEMO_PROFILES, DealerProfile, LegRequest, dealer_answer, dealer_last_look
-from rfq.sim.rest_bot import FairValue, RestDealerBot
+from sim.dealers.profiles import DEMO_PROFILES, DealerProfile, LegRequest, dealer_answer, dealer_last_look
+from sim.dealers.rest_bot import FairValue, RestDealerBot
 from tests import factories
 
 PROFILE = DealerProfile(

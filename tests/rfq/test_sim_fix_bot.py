@@ -10,9 +10,9 @@ import pytest
 from execution.models import Fill
 from rfq import services
 from rfq.models import Connectivity, FixSession, FixSessionStatus, Quote
-from rfq.sim.dealers import DealerProfile
-from rfq.sim.fix_bot import FixDealerBot
-from rfq.sim.rest_bot import FairValue
+from sim.dealers.fix_bot import FixDealerBot
+from sim.dealers.profiles import DealerProfile
+from sim.dealers.rest_bot import FairValue
 from tests import factories
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

@@ -1,4 +1,4 @@
-"""Stress replays (risk.stress) and the ``stress`` command: the safeguards halt the desk before the daily limit."""
+"""Stress replays (sim.stress) and the ``stress`` command: the safeguards halt the desk before the daily limit."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from risk.checks import MAX_DAILY_LOSS, MAX_POSITION, VALIDATED_PRICE
-from risk.stress import StressConfig, StressResult, stress_run
+from sim.stress import StressConfig, StressResult, stress_run
 
 SEED = 7
 PRINTED_KEYS = {

@@ -1,8 +1,5 @@
-"""The market-data feed: every book published twice, as redundant feeds "A" and "B", each message signed.
-
-Each message is a flat dict ``{"feed", "seq", "symbol", "ts", "bid", "ask", "bid_size", "ask_size", "mid",
-"last", "hmac"}``; ``hmac`` is HMAC-SHA256 (hex) over the canonical JSON of every other field. The key is
-passed in (the desk derives it from Django's ``SECRET_KEY``); this module never reads settings.
+"""The simulated market-data feed: every book published twice, as redundant feeds "A" and "B", each message
+signed as risk's feed protocol (:mod:`risk.feed`) says. The key is passed in; this module never reads settings.
 
 Faults come from the simulator's episodes: a stale feed repeats its last prices (with advancing or frozen
 timestamps), a corrupt feed publishes outliers and crossed books. Both are faults of the source, so the
@@ -12,64 +9,16 @@ checks for risk to make.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from execution.market.simulator import MarketSimulator
+from risk.feed import FEED_IDS, PRICE_FIELDS, feed_key_bytes, feed_sign
+from sim.market.simulator import MarketSimulator
 
-FEED_IDS: tuple[str, ...] = ("A", "B")
-HMAC_FIELD = "hmac"
-_PRICE_FIELDS = ("bid", "ask", "bid_size", "ask_size", "mid", "last")
 # A stream id no underlying uses, so that publishing never perturbs a price path.
 _FEED_STREAM = 1_000_003
-
-
-def canonical_json(message: Mapping[str, Any]) -> bytes:
-    """The bytes that are signed: sorted keys, no whitespace, ASCII, ``hmac`` left out, NaN refused.
-
-    Parameters
-    ----------
-    message : mapping
-        A feed message (with or without its ``hmac`` field).
-
-    Returns
-    -------
-    bytes
-        UTF-8 JSON.
-    """
-    body = {key: value for key, value in message.items() if key != HMAC_FIELD}
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode()
-
-
-def _as_key(key: bytes | str) -> bytes:
-    raw = key.encode() if isinstance(key, str) else bytes(key)
-    if not raw:
-        raise ValueError("the feed HMAC key must not be empty")
-    return raw
-
-
-def feed_sign(message: Mapping[str, Any], key: bytes | str) -> dict[str, Any]:
-    """A copy of ``message`` with its ``hmac`` field (hex HMAC-SHA256 of :func:`canonical_json`)."""
-    signed = {k: v for k, v in message.items() if k != HMAC_FIELD}
-    signed[HMAC_FIELD] = hmac.new(_as_key(key), canonical_json(signed), hashlib.sha256).hexdigest()
-    return signed
-
-
-def feed_verify(message: Mapping[str, Any], key: bytes | str) -> bool:
-    """Whether ``message`` carries a valid ``hmac`` under ``key``; any malformed message is simply False."""
-    try:
-        claimed = message[HMAC_FIELD]
-        if not isinstance(claimed, str):
-            return False
-        expected = hmac.new(_as_key(key), canonical_json(message), hashlib.sha256).hexdigest()
-    except (KeyError, TypeError, ValueError):
-        return False
-    return hmac.compare_digest(claimed, expected)
 
 
 class MarketFeed:
@@ -89,7 +38,7 @@ class MarketFeed:
         if not feed_ids or len(set(feed_ids)) != len(feed_ids):
             raise ValueError("feed_ids must be non-empty and unique")
         self._simulator = simulator
-        self._key = _as_key(key)
+        self._key = feed_key_bytes(key)
         self._feed_ids = feed_ids
         self._rng = np.random.default_rng([simulator.seed, _FEED_STREAM])
         self._seq = dict.fromkeys(feed_ids, 0)
@@ -129,7 +78,7 @@ class MarketFeed:
                 body = dict(truth)
                 previous = self._last.get((feed_id, symbol))
                 if feed_id in effects.stale_feeds and previous is not None:
-                    body.update({name: previous[name] for name in _PRICE_FIELDS})
+                    body.update({name: previous[name] for name in PRICE_FIELDS})
                     if effects.stale_clock == "freeze":
                         body["ts"] = previous["ts"]
                 elif feed_id in effects.corrupt_feeds and u_corrupt < effects.corrupt_probability:

@@ -1,9 +1,9 @@
 """Book a replayed backtest through the RFQ services, as the live desk would have booked it.
 
-For each outcome of :func:`rfq.backtest.core.episode_replay` (or the oracle), on the desk's simulated clock
-(:func:`rfq.scoring.simulate.simulated_clock`): the RFQ is created and sent to the dealers asked; every answer the
+For each outcome of :func:`sim.backtest.core.episode_replay` (or the oracle), on the desk's simulated clock
+(:func:`sim.scoring.simulated_clock`): the RFQ is created and sent to the dealers asked; every answer the
 desk received before it finished is booked when it arrived (``quote_receive``, valid
-:data:`~rfq.backtest.episodes.QUOTE_VALIDITY_S` seconds, or ``quote_request_decline``); each quote the policy took
+:data:`~sim.backtest.episodes.QUOTE_VALIDITY_S` seconds, or ``quote_request_decline``); each quote the policy took
 is accepted and then filled or rejected on last look as the episode says; each decision the policy took is stored
 as a decision record (``quote_decision``) with what the desk saw, what it chose and, for wait-or-split, the
 expected cost in parts. The quantity handed to the algorithms is stated in the final decision's record; this
@@ -20,10 +20,7 @@ from typing import Any
 
 from desk.decisions import decision_record
 from desk.models import DecisionKind, Instrument
-from rfq.backtest.core import Action, Outcome, View
-from rfq.backtest.episodes import HORIZON_S, QUOTE_VALIDITY_S, Episode
 from rfq.models import Counterparty
-from rfq.scoring.simulate import _Clock, simulated_clock
 from rfq.services import (
     LegInput,
     QuoteLegInput,
@@ -36,6 +33,9 @@ from rfq.services import (
     rfq_create,
     rfq_send,
 )
+from sim.backtest.core import Action, Outcome, View
+from sim.backtest.episodes import HORIZON_S, QUOTE_VALIDITY_S, Episode
+from sim.scoring import SimulatedClock, simulated_clock
 
 DECISION_ACTOR = "system:backtest"
 
@@ -103,7 +103,7 @@ def outcomes_book(
     counts = dict.fromkeys(("rfqs", "quotes", "fills", "rejects", "decisions", "refused"), 0)
     if not outcomes:
         return Booked(**counts)
-    clock = _Clock(outcomes[0].episode.sent_at)
+    clock = SimulatedClock(outcomes[0].episode.sent_at)
     with simulated_clock(clock):
         for outcome in outcomes:
             _book_one(
@@ -124,7 +124,7 @@ def _book_one(
     instrument: Instrument,
     dealers: Mapping[str, Counterparty],
     actor: Any,
-    clock: _Clock,
+    clock: SimulatedClock,
     counts: dict[str, int],
     model_versions: dict[str, Any],
 ) -> None:

@@ -1,6 +1,6 @@
 """Backtest of the delta hedger on the simulated market: the P&L of an options book, hedged and unhedged.
 
-Each path is one seeded :class:`~execution.market.MarketSimulator` world. The book holds ``contracts`` European
+Each path is one seeded :class:`~sim.market.MarketSimulator` world. The book holds ``contracts`` European
 options on the underlying, marked with Black–Scholes at one flat implied volatility (the simulator's volatility when
 the book opens, as :mod:`execution.hedging_services` marks a live book). Every ``dt_s`` the hedged book applies the
 desk's rule (:func:`execution.hedging.hedge_order`: no trade inside the band, else back to its edge, whole lots)
@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from desk.market import SECONDS_PER_YEAR
 from execution.hedging import HedgeBand, OptionPositions, book_greeks, hedge_order
-from execution.market import MarketConfig, MarketSimulator
-from execution.market.config import SECONDS_PER_YEAR
+from sim.market import MarketConfig, MarketSimulator
 
 
 @dataclass(frozen=True)

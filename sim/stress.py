@@ -30,7 +30,6 @@ from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from execution.market import SCENARIOS, MarketConfig, MarketFeed, MarketSimulator, Side, scenario_start
 from risk.checks import (
     MAX_DAILY_LOSS,
     MAX_ORDER_NOTIONAL,
@@ -45,6 +44,7 @@ from risk.checks import (
 )
 from risk.market_health import FeedMonitor, Health
 from risk.telemetry import PARTICIPATION, participation_rate
+from sim.market import SCENARIOS, MarketConfig, MarketFeed, MarketSimulator, Side, scenario_start
 
 __all__ = ["KILL_SWITCH", "StressConfig", "StressResult", "stress_run"]
 
@@ -187,7 +187,7 @@ def stress_run(
     config: StressConfig | None = None,
     duration_s: float | None = None,
 ) -> StressResult:
-    """Replay ``scenario`` (a key of :data:`execution.market.SCENARIOS`) on the world of ``seed``.
+    """Replay ``scenario`` (a key of :data:`sim.market.SCENARIOS`) on the world of ``seed``.
 
     Parameters
     ----------

@@ -1,4 +1,5 @@
-"""Black–Scholes prices, greeks and implied volatility for European options, scalar or vectorized.
+"""Black–Scholes prices, greeks and implied volatility for European options, scalar or vectorized, and the
+implied-volatility surface (term structure, skew and smile).
 
 Pure functions on floats and numpy arrays: no ORM, no Decimal. Callers convert at the boundary.
 Conventions: ``t`` in years, ``rate`` continuously compounded per year, ``vol`` annualized as a fraction
@@ -203,3 +204,102 @@ def implied_volatility(
             break
     result = np.where(attainable, 0.5 * (lo + hi), np.nan)
     return _out(result)
+
+
+# --- the implied-volatility surface: term structure, skew and smile in log-moneyness ---
+
+
+@dataclass(frozen=True)
+class VolSurfaceConfig:
+    """Implied-volatility surface: an ATM term structure, a skew and a smile in log-moneyness.
+
+    ``σ(k, T) = atm(T) + skew(T)·k + curvature(T)·k²`` with ``k = ln(K / F)``,
+    ``atm(T) = atm_long + (atm_short − atm_long)·exp(−T / term_decay)`` and skew and curvature scaled by
+    ``sqrt(30 days / max(T, min_days))`` (short expiries smile more), the skew also by ``atm(T) / atm_long``
+    (it steepens in a sell-off). ``atm_short`` is state: it follows the volatility regime.
+
+    Attributes
+    ----------
+    atm_long : float
+        Long-dated ATM implied volatility, annualized.
+    term_decay_days : float
+        Days over which the short end relaxes to ``atm_long``.
+    skew_30d : float
+        dσ/dk at 30 days (negative: puts richer than calls).
+    curvature_30d : float
+        d²σ/dk² / 2 at 30 days.
+    min_days : float
+        Expiries shorter than this are treated as this for the skew and smile scaling.
+    floor, cap : float
+        Bounds on any implied volatility of the surface.
+    implied_vol_half_life_s : float
+        Seconds for the short end to cover half the way to a new regime's level.
+    half_spread_vol : float
+        Half the bid-ask spread of an option, in volatility (0.01 is one vol point).
+    """
+
+    atm_long: float = 0.75
+    term_decay_days: float = 45.0
+    skew_30d: float = -0.15
+    curvature_30d: float = 0.6
+    min_days: float = 1.0
+    floor: float = 0.05
+    cap: float = 5.0
+    implied_vol_half_life_s: float = 1_800.0
+    half_spread_vol: float = 0.01
+
+
+_THIRTY_DAYS_YEARS = 30.0 / 365.0
+
+
+def atm_vol(t_years: npt.ArrayLike, *, atm_short: float, config: VolSurfaceConfig) -> npt.NDArray[np.float64]:
+    """At-the-money implied volatility by expiry.
+
+    Parameters
+    ----------
+    t_years : float or array_like
+        Time to expiry in years, >= 0.
+    atm_short : float
+        Instantaneous short-end ATM level (set by the regime and by scenarios), annualized.
+    config : VolSurfaceConfig
+        Surface parameters.
+
+    Returns
+    -------
+    ndarray
+        Annualized ATM volatility: ``atm_short`` at T = 0 relaxing exponentially to ``config.atm_long``.
+    """
+    t = np.asarray(t_years, dtype=np.float64)
+    decay = np.exp(-t * 365.0 / config.term_decay_days)
+    return config.atm_long + (atm_short - config.atm_long) * decay
+
+
+def surface_vol(
+    log_moneyness: npt.ArrayLike, t_years: npt.ArrayLike, *, atm_short: float, config: VolSurfaceConfig
+) -> npt.NDArray[np.float64]:
+    """Implied volatility at log-moneyness ``k = ln(K / F)`` and expiry ``t_years``.
+
+    Parameters
+    ----------
+    log_moneyness : float or array_like
+        ``ln(strike / forward)``, dimensionless.
+    t_years : float or array_like
+        Time to expiry in years, broadcast against ``log_moneyness``.
+    atm_short : float
+        Short-end ATM level, annualized.
+    config : VolSurfaceConfig
+        Surface parameters.
+
+    Returns
+    -------
+    ndarray
+        Annualized implied volatility within ``[config.floor, config.cap]``.
+    """
+    k = np.asarray(log_moneyness, dtype=np.float64)
+    t = np.asarray(t_years, dtype=np.float64)
+    atm = atm_vol(t, atm_short=atm_short, config=config)
+    # Short expiries smile more (the square-root-of-time rule for skew); a richer ATM steepens the put skew.
+    scale = np.sqrt(_THIRTY_DAYS_YEARS / np.maximum(t, config.min_days / 365.0))
+    skew = config.skew_30d * scale * (atm / config.atm_long)
+    curvature = config.curvature_30d * scale
+    return np.clip(atm + skew * k + curvature * k * k, config.floor, config.cap)

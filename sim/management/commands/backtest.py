@@ -1,11 +1,11 @@
 """Backtest a quote policy on the simulator and book it: ``python manage.py backtest --policy {best-now,wait-or-split,
 oracle} --rfqs N --seed S [--scenario NAME] [--json]``.
 
-It generates N seeded RFQ episodes (:mod:`rfq.backtest.episodes`: the simulated market, the named scenario laid over
+It generates N seeded RFQ episodes (:mod:`sim.backtest.episodes`: the simulated market, the named scenario laid over
 it, the demo dealers' simulated behaviour, the desk's spot and perpetual instruments; ``seed_demo`` first), fits
 the desk's dealer model on a separate block of simulated history observed as the desk observes it, replays the
-episodes under the policy (:mod:`rfq.backtest.core`, which defines the cost), and books RFQs, quotes, fills,
-last-look rejects and decision records through the RFQ services (:mod:`rfq.backtest.booking`). The same seed and
+episodes under the policy (:mod:`sim.backtest.core`, which defines the cost), and books RFQs, quotes, fills,
+last-look rejects and decision records through the RFQ services (:mod:`sim.backtest.booking`). The same seed and
 scenario give the same episodes for every policy, so that runs compare pair by pair. With ``--json`` it prints
 one object ``{"policy", "n", "mean_cost_bps", "p90_cost_bps", "fill_ratio"}``; otherwise a table.
 """
@@ -20,9 +20,9 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from desk.models import Instrument, InstrumentKind
-from execution.market import SCENARIOS
-from rfq.backtest.booking import outcomes_book
-from rfq.backtest.core import (
+from rfq.models import Counterparty, CounterpartyStatus
+from sim.backtest.booking import outcomes_book
+from sim.backtest.core import (
     POLICIES,
     WaitOrSplitPolicy,
     best_now,
@@ -30,10 +30,10 @@ from rfq.backtest.core import (
     oracle_replay,
     summary,
 )
-from rfq.backtest.episodes import SCENARIO_UNDERLYING, episodes_generate, instrument_spec
-from rfq.backtest.model import dealer_model_fit, history_observe
-from rfq.models import Counterparty, CounterpartyStatus
-from rfq.sim.dealers import DEMO_PROFILES
+from sim.backtest.episodes import SCENARIO_UNDERLYING, episodes_generate, instrument_spec
+from sim.backtest.model import dealer_model_fit, history_observe
+from sim.dealers.profiles import DEMO_PROFILES
+from sim.market import SCENARIOS
 
 HISTORY_RFQS = 200
 """Simulated past RFQs the desk's dealer model is fitted on (a separate seed stream from the backtest's)."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rfq.backtest.episodes import ANSWER_WINDOW_S, Episode
+from sim.backtest.episodes import ANSWER_WINDOW_S, Episode
 
 PRIOR_WEIGHT = 5.0
 """Observations' worth of the all-dealer prior in each dealer's estimates."""

@@ -6,8 +6,6 @@ One per process. In the embedded desk it lives in ``rundesk`` beside the web app
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import threading
 import time
@@ -17,23 +15,20 @@ from datetime import UTC, datetime
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.conf import settings
 from django.db import close_old_connections, connection
 
 from desk.events import MARKET_GROUP
+from desk.market import SECONDS_PER_DAY, VOLUME_WINDOW_S
 from desk.models import Instrument, InstrumentKind
-from execution.market import MarketFeed, MarketSimulator
-from execution.venue import VOLUME_WINDOW_S, venue_books_sync
-from rfq.sim.rest_bot import FairValue
+from risk.feed import feed_key
+from sim.dealers.rest_bot import FairValue
+from sim.market import MarketFeed, MarketSimulator
+from sim.venues import venue_books_sync
+from tca.tape import MarketTop, TapeSource
 
 logger = logging.getLogger(__name__)
 
 TERMS_REFRESH_TICKS = 60
-
-
-def feed_key() -> bytes:
-    """The feeds' HMAC key, derived from the secret key so that no second secret has to be managed."""
-    return hmac.new(settings.SECRET_KEY.encode(), b"desk-market-feed-v1", hashlib.sha256).digest()
 
 
 @dataclass(frozen=True)
@@ -57,7 +52,7 @@ class MarketService:
         self.feed = MarketFeed(self.simulator, feed_key())
         self.tick_s = tick_s
         self.publish = publish
-        # The venue books every process trades against live in the database (execution.models.VenueBook): written
+        # The venue books every process trades against live in the database (desk.models.VenueBook): written
         # at most every persist_every_s seconds; None keeps this service's world in memory only.
         self.persist_every_s = persist_every_s
         self._persisted_at = -float("inf")
@@ -105,7 +100,7 @@ class MarketService:
 
     def persist(self) -> None:
         """Write the simulated books to the shared venue rows (one ``UPDATE`` per venue, see
-        :func:`execution.venue.venue_books_sync`), with each underlying's volume of the last five minutes."""
+        :func:`sim.venues.venue_books_sync`), with each underlying's volume of the last five minutes."""
         with self.lock:
             books = [self.simulator.book(underlying) for underlying in self.simulator.underlyings]
         volumes: dict[str, float] = {}
@@ -123,7 +118,7 @@ class MarketService:
                 volumes[book.underlying] = traded * VOLUME_WINDOW_S / elapsed
             else:
                 daily = self.simulator.config.underlying(book.underlying).daily_volume
-                volumes[book.underlying] = daily * VOLUME_WINDOW_S / 86_400.0
+                volumes[book.underlying] = daily * VOLUME_WINDOW_S / SECONDS_PER_DAY
         venue_books_sync(books=books, previous_mids=self._persisted_mids, volumes_5m=volumes)
 
     def terms_load(self) -> None:
@@ -163,3 +158,20 @@ class MarketService:
             contract_notional=spot * terms.multiplier,
             tick=terms.tick,
         )
+
+    def tape_source(self) -> TapeSource:
+        """The market as TCA's tape recorder reads it (:class:`tca.tape.TapeSource`)."""
+        return TapeSource(
+            underlyings=tuple(self.simulator.underlyings),
+            tops=self._tops,
+            fair_value=self._fair_price,
+            stopped=self.stop_event,
+        )
+
+    def _tops(self) -> dict[str, MarketTop]:
+        with self.lock:
+            return {code: self.simulator.book(code) for code in self.simulator.underlyings}
+
+    def _fair_price(self, symbol: str) -> float | None:
+        fair = self.fair_value(symbol)
+        return None if fair is None else fair.price

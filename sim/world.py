@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from desk.demo import demo_password
-from execution.market_service import MarketService
 from rfq.models import Connectivity, Counterparty, CounterpartyStatus
-from rfq.sim.dealers import DEMO_PROFILES
-from rfq.sim.fix_bot import FixDealerBot
-from rfq.sim.rest_bot import RestDealerBot
 from risk.monitor import MarketHealthService
+from sim.dealers.fix_bot import FixDealerBot
+from sim.dealers.profiles import DEMO_PROFILES
+from sim.dealers.rest_bot import RestDealerBot
+from sim.market_service import MarketService
 from tca.tape import tape_recorder_start
 
 logger = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ def simulation_start(*, base_url: str, fix_port: int | None = None, seed: int = 
         # validated (the rule production has on by default); DESK_REQUIRE_VALIDATED_PRICE=0 turns it off.
         settings.RISK_REQUIRE_VALIDATED_PRICE = True
     simulation = Simulation(market=MarketService(seed=seed).start(), health=health)
-    tape_recorder_start(market=simulation.market)  # TCA's market tape: stops with the market
+    tape_recorder_start(source=simulation.market.tape_source())  # TCA's market tape: stops with the market
     dealers = Counterparty.objects.filter(code__in=DEMO_PROFILES, status=CounterpartyStatus.ACTIVE).order_by("code")
     for index, dealer in enumerate(dealers):
         if dealer.connectivity == Connectivity.REST:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from execution.market.config import UnderlyingConfig
+from sim.market.config import UnderlyingConfig
 
 
 def expm(matrix: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:

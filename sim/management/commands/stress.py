@@ -1,5 +1,5 @@
 """``python manage.py stress --scenario NAME --seed S [--no-safeguards] [--json]``: replay a market scenario with
-an execution plan running into it (:mod:`risk.stress`) and report the loss, the halt and the breaches."""
+an execution plan running into it (:mod:`sim.stress`) and report the loss, the halt and the breaches."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from execution.market import SCENARIOS
 from risk import selectors
 from risk.models import LimitKind
-from risk.stress import StressConfig, stress_run
+from sim.market import SCENARIOS
+from sim.stress import StressConfig, stress_run
 
 # StressConfig field ← the Limit kind it reads.
 LIMIT_FIELDS = {"daily_loss_limit": LimitKind.MAX_DAILY_LOSS, "max_position": LimitKind.MAX_POSITION}

@@ -1,15 +1,15 @@
 r"""The backtest's pure core: replay an episode under a policy, the hindsight oracle, the summary figures.
 
 **Replay.** The desk decides at *decision points*: each dealer answer (a quote or a decline), the end of the answer
-window (:data:`~rfq.backtest.episodes.ANSWER_WINDOW_S`, when the desk looks even if nobody has answered), and any
+window (:data:`~sim.backtest.episodes.ANSWER_WINDOW_S`, when the desk looks even if nobody has answered), and any
 time a policy asked to be woken at. At a decision point the policy receives a :class:`View` built only from the
 past: the live quotes (arrived, unexpired, not taken, not rejected), the dealers asked that have not answered yet,
 the market as last sampled (mid, half spread, volatility, liquidity) and a drift estimate from the mids seen
-since :data:`~rfq.backtest.episodes.DRIFT_LOOKBACK_S` seconds before the RFQ. It answers with an :class:`Action`:
+since :data:`~sim.backtest.episodes.DRIFT_LOOKBACK_S` seconds before the RFQ. It answers with an :class:`Action`:
 take quotes (each goes through the dealer's last look at that instant; a reject sends the desk back to decide at
 once without it and, as in :func:`rfq.services.dealer_order_reject`, closes the RFQ to new quotes when no other
 quote is live), send a quantity to the algorithms, or wait until a time. At the RFQ's expiry
-(:data:`~rfq.backtest.episodes.HORIZON_S`) whatever is left goes to the algorithms.
+(:data:`~sim.backtest.episodes.HORIZON_S`) whatever is left goes to the algorithms.
 
 **Cost.** Implementation shortfall against the arrival mid ``m₀``, bps, positive a cost: for the fills
 ``Σ_k q_k s (p_k − m₀) / m₀ · 10⁴ / Q``, and for the quantity ``r`` the RFQ did not fill, what the desk pays to
@@ -36,7 +36,7 @@ charged, not counted as filled). ``mean_cost_bps`` and ``p90_cost_bps`` are over
   ``oracle_replay(..., quotes_first=True)`` is the RFQ's own hindsight bound, a reference: the cheapest honourable
   quote whatever the algorithms cost, the algorithms only when no quote can be had.
 
-The dealer model lives in :mod:`rfq.backtest.model`.
+The dealer model lives in :mod:`sim.backtest.model`.
 """
 
 from __future__ import annotations
@@ -47,17 +47,6 @@ from typing import Any
 
 import numpy as np
 
-from execution.market import ImpactConfig
-from rfq.backtest.episodes import (
-    ANSWER_WINDOW_S,
-    DRIFT_LOOKBACK_S,
-    HORIZON_S,
-    QUOTE_VALIDITY_S,
-    Answer,
-    Episode,
-    InstrumentSpec,
-)
-from rfq.backtest.model import DealerModel
 from rfq.decision import (
     DRAWS,
     BookQuote,
@@ -68,6 +57,17 @@ from rfq.decision import (
     variance_bps2_per_s,
     wait_or_split,
 )
+from sim.backtest.episodes import (
+    ANSWER_WINDOW_S,
+    DRIFT_LOOKBACK_S,
+    HORIZON_S,
+    QUOTE_VALIDITY_S,
+    Answer,
+    Episode,
+    InstrumentSpec,
+)
+from sim.backtest.model import DealerModel
+from sim.market import ImpactConfig
 
 POLICIES: tuple[str, ...] = ("best-now", "wait-or-split", "oracle")
 _EPS = 1e-9

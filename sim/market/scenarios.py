@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
-from execution.market.config import MarketConfig
-from execution.market.episodes import Effects, Episode, StaleClock, trapezoid
-from execution.market.feed import FEED_IDS, MarketFeed
-from execution.market.simulator import MarketSimulator
+from sim.market.config import MarketConfig
+from sim.market.episodes import Effects, Episode, StaleClock, trapezoid
+from sim.market.feed import FEED_IDS, MarketFeed
+from sim.market.simulator import MarketSimulator
 
 
 @dataclass(frozen=True)

@@ -8,101 +8,10 @@ underlying (coins).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
-ImpactForm = Literal["linear", "sqrt"]
-
-SECONDS_PER_DAY = 86_400.0
-# Crypto trades every day of the year, so a year of variance is 365 calendar days.
-SECONDS_PER_YEAR = 365.0 * SECONDS_PER_DAY
-
-
-@dataclass(frozen=True)
-class ImpactConfig:
-    """Market impact of the desk's own orders.
-
-    An order of ``q`` coins has a participation ``x = q / reference_volume``; its impact, as a fraction of
-    the mid, is ``coefficient * x`` (``"linear"``) or ``coefficient * sqrt(x)`` (``"sqrt"``), scaled by
-    ``current volatility / volatility_reference`` and divided by the liquidity factor of the moment.
-
-    Attributes
-    ----------
-    temporary_form, permanent_form : {'linear', 'sqrt'}
-        Shape of each component in the participation.
-    temporary_coefficient : float
-        Temporary impact, fraction of mid, at participation 1.
-    permanent_coefficient : float
-        Permanent impact, fraction of mid, at participation 1.
-    reference_volume : float
-        Coins; the participation denominator (about one day's volume).
-    decay_half_life_s : float
-        Seconds for the temporary displacement of the mid to halve.
-    volatility_reference : float
-        Annualized volatility at which the coefficients apply unscaled.
-    max_impact : float
-        Cap on each component, fraction of mid, so that a silly order cannot push a price through zero.
-    liquidity_floor : float
-        Smallest liquidity factor used as a divisor, so that vanished depth makes impact large, not infinite.
-    """
-
-    temporary_form: ImpactForm = "sqrt"
-    temporary_coefficient: float = 0.01
-    permanent_form: ImpactForm = "linear"
-    permanent_coefficient: float = 0.05
-    reference_volume: float = 20_000.0
-    decay_half_life_s: float = 60.0
-    volatility_reference: float = 0.60
-    max_impact: float = 0.5
-    liquidity_floor: float = 0.05
-
-    def __post_init__(self) -> None:
-        for form in (self.temporary_form, self.permanent_form):
-            if form not in ("linear", "sqrt"):
-                raise ValueError(f"impact form must be 'linear' or 'sqrt', got {form!r}")
-        if min(self.temporary_coefficient, self.permanent_coefficient) < 0:
-            raise ValueError("impact coefficients must be non-negative")
-        if min(self.reference_volume, self.decay_half_life_s, self.volatility_reference, self.liquidity_floor) <= 0:
-            raise ValueError("reference volume, half-life, reference volatility and liquidity floor must be positive")
-
-
-@dataclass(frozen=True)
-class VolSurfaceConfig:
-    """Implied-volatility surface: an ATM term structure, a skew and a smile in log-moneyness.
-
-    ``σ(k, T) = atm(T) + skew(T)·k + curvature(T)·k²`` with ``k = ln(K / F)``,
-    ``atm(T) = atm_long + (atm_short − atm_long)·exp(−T / term_decay)`` and skew and curvature scaled by
-    ``sqrt(30 days / max(T, min_days))`` (short expiries smile more), the skew also by ``atm(T) / atm_long``
-    (it steepens in a sell-off). ``atm_short`` is state: it follows the volatility regime.
-
-    Attributes
-    ----------
-    atm_long : float
-        Long-dated ATM implied volatility, annualized.
-    term_decay_days : float
-        Days over which the short end relaxes to ``atm_long``.
-    skew_30d : float
-        dσ/dk at 30 days (negative: puts richer than calls).
-    curvature_30d : float
-        d²σ/dk² / 2 at 30 days.
-    min_days : float
-        Expiries shorter than this are treated as this for the skew and smile scaling.
-    floor, cap : float
-        Bounds on any implied volatility of the surface.
-    implied_vol_half_life_s : float
-        Seconds for the short end to cover half the way to a new regime's level.
-    half_spread_vol : float
-        Half the bid-ask spread of an option, in volatility (0.01 is one vol point).
-    """
-
-    atm_long: float = 0.75
-    term_decay_days: float = 45.0
-    skew_30d: float = -0.15
-    curvature_30d: float = 0.6
-    min_days: float = 1.0
-    floor: float = 0.05
-    cap: float = 5.0
-    implied_vol_half_life_s: float = 1_800.0
-    half_spread_vol: float = 0.01
+from desk.impact import ImpactConfig
+from desk.market import RATE, SECONDS_PER_DAY, UnderlyingReference, underlying_reference
+from desk.pricing import VolSurfaceConfig
 
 
 @dataclass(frozen=True)
@@ -228,28 +137,39 @@ class UnderlyingConfig:
         return len(self.regime_names)
 
 
+def underlying_simulated(reference: UnderlyingReference, **process: object) -> UnderlyingConfig:
+    """The simulated underlying built on the desk's reference data (price, volume, liquidity, surface, impact),
+    with the price process's own parameters (regimes, jumps, noise) from ``process`` or the defaults. The
+    reference volatility is the volatility of the starting regime."""
+    config = UnderlyingConfig(
+        symbol=reference.symbol,
+        spot=reference.spot,
+        daily_volume=reference.daily_volume,
+        volume_profile_amplitude=reference.volume_profile_amplitude,
+        half_spread_floor_bps=reference.half_spread_floor_bps,
+        half_spread_per_vol_bps=reference.half_spread_per_vol_bps,
+        top_depth=reference.top_depth,
+        volatility_reference=reference.volatility_reference,
+        surface=reference.surface,
+        impact=reference.impact,
+        **process,  # type: ignore[arg-type]
+    )
+    if config.regime_vols[config.initial_regime] != reference.volatility:
+        raise ValueError(f"{reference.symbol}: the starting regime's volatility must be the reference volatility")
+    return config
+
+
 def btc_config() -> UnderlyingConfig:
     """Default BTC: spot 100 000 USD, 20 000 BTC a day, about 5 BTC at the top of book."""
-    return UnderlyingConfig(
-        symbol="BTC",
-        spot=100_000.0,
-        impact=ImpactConfig(reference_volume=20_000.0),
-    )
+    reference = underlying_reference("BTC")
+    return underlying_simulated(reference, regime_vols=(0.40, reference.volatility, 1.10))
 
 
 def eth_config() -> UnderlyingConfig:
     """Default ETH: spot 3 500 USD, more volatile than BTC, 300 000 ETH a day."""
-    return UnderlyingConfig(
-        symbol="ETH",
-        spot=3_500.0,
-        regime_vols=(0.50, 0.80, 1.30),
-        regime_implied_vols=(0.68, 0.95, 1.18),
-        daily_volume=300_000.0,
-        top_depth=80.0,
-        volatility_reference=0.75,
-        half_spread_floor_bps=0.8,
-        surface=VolSurfaceConfig(atm_long=0.85),
-        impact=ImpactConfig(reference_volume=300_000.0, volatility_reference=0.75),
+    reference = underlying_reference("ETH")
+    return underlying_simulated(
+        reference, regime_vols=(0.50, reference.volatility, 1.30), regime_implied_vols=(0.68, 0.95, 1.18)
     )
 
 
@@ -271,7 +191,7 @@ class MarketConfig:
     """
 
     underlyings: tuple[UnderlyingConfig, ...] = field(default_factory=lambda: (btc_config(), eth_config()))
-    rate: float = 0.04
+    rate: float = RATE
     record_history: bool = True
     history_limit: int | None = 50_000
 

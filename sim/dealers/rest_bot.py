@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from rfq.sim.dealers import DealerProfile, LegRequest, dealer_answer, dealer_last_look
+from sim.dealers.profiles import DealerProfile, LegRequest, dealer_answer, dealer_last_look
 
 logger = logging.getLogger(__name__)
 

@@ -15,14 +15,14 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from execution.market.config import SECONDS_PER_DAY, SECONDS_PER_YEAR, MarketConfig, UnderlyingConfig
-from execution.market.episodes import NEUTRAL, Effects, Episode
-from execution.market.impact import impact_fractions
-from execution.market.profile import volume_density, volume_profile
-from execution.market.quotes import BookTop, ExecutionResult, OptionQuote, PerpetualQuote, Side
-from execution.market.regimes import transition_cumulative
-from execution.market.surface import atm_vol, surface_vol
-from execution.pricing import OptionKind, black_scholes
+from desk.impact import impact_fractions
+from desk.market import SECONDS_PER_DAY, SECONDS_PER_YEAR
+from desk.pricing import OptionKind, atm_vol, black_scholes, surface_vol
+from desk.volume import volume_density, volume_profile
+from sim.market.config import MarketConfig, UnderlyingConfig
+from sim.market.episodes import NEUTRAL, Effects, Episode
+from sim.market.quotes import BookTop, ExecutionResult, OptionQuote, PerpetualQuote, Side
+from sim.market.regimes import transition_cumulative
 
 DEFAULT_START = datetime(2026, 1, 5, tzinfo=UTC)
 _HISTORY_COLUMNS = ("time", "mid", "bid", "ask", "bid_size", "ask_size", "last", "volume", "regime", "volatility")
@@ -283,7 +283,7 @@ class MarketSimulator:
     def book(self, underlying: str) -> BookTop:
         """Top of book of ``underlying`` now.
 
-        This is the venue's truth; feed faults (stale, corrupt) live in :class:`~execution.market.feed.MarketFeed`.
+        This is the venue's truth; feed faults (stale, corrupt) live in :class:`~sim.market.feed.MarketFeed`.
         """
         state = self._state(underlying)
         cfg = state.config

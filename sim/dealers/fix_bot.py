@@ -18,8 +18,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import simplefix
 
-from rfq.sim.dealers import DealerProfile, LegRequest, dealer_answer, dealer_last_look
-from rfq.sim.rest_bot import FairValueSource
+from sim.dealers.profiles import DealerProfile, LegRequest, dealer_answer, dealer_last_look
+from sim.dealers.rest_bot import FairValueSource
 
 logger = logging.getLogger(__name__)
 

@@ -1,11 +1,11 @@
 """Book simulated RFQ history through the desk's own services, so that dealer scoring learns from the database.
 
 The driver plays both sides: the desk (choose dealers, wait for answers, take the best quote) and the simulated
-dealers (:func:`rfq.sim.dealers.dealer_answer` and :func:`~rfq.sim.dealers.dealer_last_look`, with their hidden
-profiles). Every write goes through :mod:`rfq.services`, in process, with its audit event, exactly as the live
+dealers (:func:`sim.dealers.profiles.dealer_answer` and :func:`~sim.dealers.profiles.dealer_last_look`, with their
+hidden profiles). Every write goes through :mod:`rfq.services`, in process, with its audit event, exactly as the live
 desk books it. This module (and the tests) may import the simulator's hidden truth; the scoring code never does.
 
-Time is simulated: a :class:`~execution.market.MarketSimulator` is stepped from event to event (answers, the
+Time is simulated: a :class:`~sim.market.MarketSimulator` is stepped from event to event (answers, the
 decision, markout horizons), and while a service runs the desk's clock (``rfq.services``' ``datetime.now`` and
 Django's ``timezone.now``, which stamps ``auto_now_add`` fields) reads the simulated time. The audit trail keeps
 wall-clock time: it records when an event was booked.
@@ -29,7 +29,6 @@ import numpy as np
 import pandas as pd
 
 from desk.models import Instrument, InstrumentKind
-from execution.market import MarketSimulator
 from rfq.models import Counterparty, CounterpartyStatus, Quote, Side
 from rfq.services import (
     LegInput,
@@ -43,7 +42,8 @@ from rfq.services import (
     rfq_create,
     rfq_send,
 )
-from rfq.sim.dealers import DealerProfile, LegRequest, dealer_answer, dealer_last_look
+from sim.dealers.profiles import DealerProfile, LegRequest, dealer_answer, dealer_last_look
+from sim.market import MarketSimulator
 
 ANSWER_WINDOW_S = 8.0
 """Seconds the simulated desk waits for answers before it takes the best quote."""
@@ -90,13 +90,15 @@ class SimulationResult:
     end: datetime
 
 
-class _Clock:
+class SimulatedClock:
+    """The simulated time a booking runs at (moved forward by whoever steps the simulation)."""
+
     def __init__(self, now: datetime) -> None:
         self.now = now
 
 
 @contextmanager
-def simulated_clock(clock: _Clock) -> Iterator[None]:
+def simulated_clock(clock: SimulatedClock) -> Iterator[None]:
     """Make the RFQ services and ``auto_now`` fields read ``clock.now`` instead of the wall clock."""
 
     class SimulatedDatetime(datetime):
@@ -108,12 +110,14 @@ def simulated_clock(clock: _Clock) -> Iterator[None]:
         yield
 
 
-def _now(clock: _Clock) -> Callable[[], datetime]:
+def _now(clock: SimulatedClock) -> Callable[[], datetime]:
     return lambda: clock.now
 
 
 @dataclass(frozen=True)
-class _Terms:
+class InstrumentTerms:
+    """What the simulated world needs of an instrument to price it and size an RFQ in it."""
+
     instrument: Instrument
     kind: str
     underlying: str
@@ -122,9 +126,10 @@ class _Terms:
     multiplier: float
 
 
-def _terms(instrument: Instrument) -> _Terms:
+def instrument_terms(instrument: Instrument) -> InstrumentTerms:
+    """The terms of ``instrument`` (an option's underlying is its underlying instrument's base currency)."""
     underlying = instrument.underlying.base_currency if instrument.underlying_id else instrument.base_currency
-    return _Terms(
+    return InstrumentTerms(
         instrument=instrument,
         kind=instrument.kind,
         underlying=underlying,
@@ -134,17 +139,17 @@ def _terms(instrument: Instrument) -> _Terms:
     )
 
 
-class _World:
+class ScoringWorld:
     """The simulated market plus the dealers' leakage, sampled at each step."""
 
-    def __init__(self, market: MarketSimulator, terms: Sequence[_Terms]) -> None:
+    def __init__(self, market: MarketSimulator, terms: Sequence[InstrumentTerms]) -> None:
         self.market = market
         self.terms = list(terms)
         self.shift: dict[str, float] = dict.fromkeys(market.underlyings, 0.0)
         self.rows: list[tuple[datetime, str, float, str, float]] = []
         self._record()
 
-    def fair(self, terms: _Terms) -> float:
+    def fair(self, terms: InstrumentTerms) -> float:
         factor = math.exp(self.shift[terms.underlying])
         if terms.kind == InstrumentKind.PERPETUAL:
             return self.market.perpetual(terms.underlying).mark * factor
@@ -188,13 +193,14 @@ def dealers_random(context: RFQContext, eligible: list[Counterparty], rng: np.ra
     return [eligible[i] for i in sorted(picks)]
 
 
-def _to_tick(price: float, tick: float, up: bool) -> Decimal:
+def price_to_tick(price: float, tick: float, up: bool) -> Decimal:
+    """``price`` rounded to a whole number of ``tick`` (up or down), at least one tick."""
     step = Decimal(str(tick))
     units = (Decimal(repr(price)) / step).quantize(Decimal(1), rounding=ROUND_UP if up else ROUND_DOWN)
     return max(units, Decimal(1)) * step
 
 
-def _quantity(notional: float, fair: float, terms: _Terms) -> Decimal:
+def _quantity(notional: float, fair: float, terms: InstrumentTerms) -> Decimal:
     raw = Decimal(repr(notional / (fair * terms.multiplier)))
     lots = (raw / terms.lot).quantize(Decimal(1), rounding=ROUND_DOWN)
     return max(lots, Decimal(1)) * terms.lot
@@ -241,9 +247,9 @@ def scoring_simulate(
     """
     rng = np.random.default_rng([seed, 7])
     market = market or MarketSimulator(seed)
-    terms = [_terms(instrument) for instrument in instruments]
-    world = _World(market, terms)
-    clock = _Clock(market.now)
+    terms = [instrument_terms(instrument) for instrument in instruments]
+    world = ScoringWorld(market, terms)
+    clock = SimulatedClock(market.now)
     start = market.now
     log_low, log_high = math.log(notional_range[0]), math.log(notional_range[1])
     booked = 0
@@ -267,9 +273,9 @@ def scoring_simulate(
 
 def _one_rfq(
     *,
-    world: _World,
-    clock: _Clock,
-    terms: _Terms,
+    world: ScoringWorld,
+    clock: SimulatedClock,
+    terms: InstrumentTerms,
     notional: float,
     side: str,
     dealers: Sequence[Counterparty],
@@ -340,8 +346,8 @@ def _one_rfq(
             quote_request_decline(dealer=answer.dealer, quote_req_id=request.quote_req_id, reason="no appetite")
             continue
         fair_now = world.fair(terms)
-        bid = _to_tick(float(answer.bid) * fair_now, terms.tick, up=False)
-        offer = max(_to_tick(float(answer.offer) * fair_now, terms.tick, up=True), bid + Decimal(str(terms.tick)))
+        bid = price_to_tick(float(answer.bid) * fair_now, terms.tick, up=False)
+        offer = max(price_to_tick(float(answer.offer) * fair_now, terms.tick, up=True), bid + Decimal(str(terms.tick)))
         answer.quote = quote_receive(
             dealer=answer.dealer,
             quote_req_id=request.quote_req_id,

@@ -1,13 +1,13 @@
 """Simulated RFQ episodes for the backtest: what the market and the dealers would do after each RFQ.
 
-An episode is generated once, from the seeded market (:class:`~execution.market.MarketSimulator`, with a named
-scenario laid over it on repeat) and the dealer bots (:func:`rfq.sim.dealers.dealer_answer`, their hidden
-profiles), through the world of :mod:`rfq.scoring.simulate` (fair values, leakage shifts, tick rounding). It
+An episode is generated once, from the seeded market (:class:`~sim.market.MarketSimulator`, with a named
+scenario laid over it on repeat) and the dealer bots (:func:`sim.dealers.profiles.dealer_answer`, their hidden
+profiles), through the world of :mod:`sim.scoring` (fair values, leakage shifts, tick rounding). It
 holds everything any policy could ever see: each asked dealer's answer (time, price, size), the mid path sampled
 at every answer and on a grid until the RFQ expires, the venue's half spread, volatility and liquidity along it,
 and the seed of each dealer's last-look draw. Replaying the same episodes under every policy makes the
 comparison paired. Episodes carry the dealers' hidden profiles only to play their last look; policies never
-receive them (see :mod:`rfq.backtest.core`).
+receive them (see :mod:`sim.backtest.core`).
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from decimal import Decimal
 
 import numpy as np
 
-from execution.market import SCENARIOS, ImpactConfig, MarketSimulator, scenario_start
-from execution.market.impact import impact_fractions
-from rfq.scoring.simulate import LEAK_DELAY_S, _Terms, _terms, _to_tick, _World
-from rfq.sim.dealers import DealerProfile, LegRequest, dealer_answer, dealer_last_look
+from desk.impact import impact_fractions
+from sim.dealers.profiles import DealerProfile, LegRequest, dealer_answer, dealer_last_look
+from sim.market import SCENARIOS, ImpactConfig, MarketSimulator, scenario_start
+from sim.scoring import LEAK_DELAY_S, InstrumentTerms, ScoringWorld, instrument_terms, price_to_tick
 
 HORIZON_S = 30.0
 """Seconds an RFQ stays open (its expiry): every policy has finished by then."""
@@ -182,15 +182,15 @@ class _InstrumentStub:
     symbol: str
 
 
-class _QuietWorld(_World):
+class _QuietWorld(ScoringWorld):
     """The simulation's world without its per-step record of mids (the episodes keep their own samples)."""
 
     def _record(self) -> None:
         return None
 
 
-def _world_terms(spec: InstrumentSpec) -> _Terms:
-    return _Terms(
+def _world_terms(spec: InstrumentSpec) -> InstrumentTerms:
+    return InstrumentTerms(
         instrument=_InstrumentStub(spec.symbol),  # type: ignore[arg-type]
         kind=spec.kind,
         underlying=spec.underlying,
@@ -202,7 +202,7 @@ def _world_terms(spec: InstrumentSpec) -> _Terms:
 
 def instrument_spec(instrument: object) -> InstrumentSpec:
     """The spec of a stored :class:`desk.models.Instrument` (spot or perpetual)."""
-    terms = _terms(instrument)  # type: ignore[arg-type]
+    terms = instrument_terms(instrument)  # type: ignore[arg-type]
     return InstrumentSpec(
         symbol=instrument.symbol,  # type: ignore[attr-defined]
         kind=terms.kind,
@@ -238,7 +238,7 @@ def episodes_generate(
     seed : seed of the market, the RFQs (instrument, size, side, dealers asked) and the dealers' draws
     profiles : the simulated dealers' hidden parameters, by code (the dealers that may be asked)
     instruments : instruments RFQs are drawn from, uniformly; with a scenario only those on its underlying
-    scenario : a key of :data:`execution.market.SCENARIOS`, laid over the market again whenever it ends, so that
+    scenario : a key of :data:`sim.market.SCENARIOS`, laid over the market again whenever it ends, so that
         every RFQ meets the scenario at some phase
     notional_range : smallest and largest notional, quote ccy, drawn log-uniformly
     mean_gap_s : mean quiet time between one RFQ's expiry and the next RFQ, seconds (plus 5 s)
@@ -305,9 +305,9 @@ def _dealers_pick(codes: list[str], rng: np.random.Generator, bounds: tuple[int,
 def _episode(
     *,
     index: int,
-    world: _World,
+    world: ScoringWorld,
     spec: InstrumentSpec,
-    term: _Terms,
+    term: InstrumentTerms,
     notional: float,
     side: str,
     asked: tuple[str, ...],
@@ -360,8 +360,10 @@ def _episode(
             answers.append(declined)
             continue
         fair_then = float(mids_a[int(np.searchsorted(times, at + 1e-9, side="right")) - 1])
-        bid = _to_tick(answer.legs[0].bid_price * fair_then, spec.tick, up=False)
-        offer = max(_to_tick(answer.legs[0].offer_price * fair_then, spec.tick, up=True), bid + Decimal(str(spec.tick)))
+        bid = price_to_tick(answer.legs[0].bid_price * fair_then, spec.tick, up=False)
+        offer = max(
+            price_to_tick(answer.legs[0].offer_price * fair_then, spec.tick, up=True), bid + Decimal(str(spec.tick))
+        )
         price = float(offer if side == "buy" else bid)
         answers.append(replace(declined, price=price, bid=bid, offer=offer, size=quantity))
     answers.sort(key=lambda a: (a.at_s, a.dealer))

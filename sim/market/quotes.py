@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from execution.pricing import OptionKind
+from desk.pricing import OptionKind
 
 Side = Literal["buy", "sell"]
 
