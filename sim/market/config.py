@@ -1,4 +1,6 @@
-"""Parameters of the simulated market: one frozen dataclass per concern, with defaults for BTC and ETH.
+"""Parameters of the simulated market: one frozen dataclass per concern, with defaults for BTC and ETH built on
+the desk's reference data (:mod:`desk.market`; the impact and surface parameters are :mod:`desk.impact`'s and
+:mod:`desk.pricing`'s).
 
 Units are in the names or the docstrings: volatilities are annualized fractions (0.65 is 65 %), times are
 seconds unless named ``*_days``, spreads are in basis points of the mid, sizes are in units of the
@@ -8,6 +10,7 @@ underlying (coins).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from desk.impact import ImpactConfig
 from desk.market import RATE, SECONDS_PER_DAY, UnderlyingReference, underlying_reference
@@ -137,7 +140,7 @@ class UnderlyingConfig:
         return len(self.regime_names)
 
 
-def underlying_simulated(reference: UnderlyingReference, **process: object) -> UnderlyingConfig:
+def underlying_simulated(reference: UnderlyingReference, **process: Any) -> UnderlyingConfig:
     """The simulated underlying built on the desk's reference data (price, volume, liquidity, surface, impact),
     with the price process's own parameters (regimes, jumps, noise) from ``process`` or the defaults. The
     reference volatility is the volatility of the starting regime."""
@@ -152,7 +155,7 @@ def underlying_simulated(reference: UnderlyingReference, **process: object) -> U
         volatility_reference=reference.volatility_reference,
         surface=reference.surface,
         impact=reference.impact,
-        **process,  # type: ignore[arg-type]
+        **process,
     )
     if config.regime_vols[config.initial_regime] != reference.volatility:
         raise ValueError(f"{reference.symbol}: the starting regime's volatility must be the reference volatility")
