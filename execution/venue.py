@@ -5,7 +5,9 @@ The venues' state lives in :class:`~desk.models.VenueBook` rows (see :mod:`desk.
 (web, several Celery workers) trades against the same market. The functions here are pure (floats in, floats
 out); :mod:`execution.services` locks the rows, routes, asks the venue for the fill and writes the result in one
 transaction. The venue is configuration, not an import: :func:`venue` loads the class named by the
-``DESK_VENUE`` setting (the simulated venues, :class:`sim.venues.SimulatedVenue`, in this desk).
+``DESK_VENUE`` setting (the simulated venues, :class:`sim.venues.SimulatedVenue`, in this desk). The book checks
+the services apply before an order leaves (:class:`StaleBook`, :func:`venue_book_check_fresh`,
+:func:`venue_books_ensure`) live with the books in :mod:`desk.market` and are re-exported here.
 """
 
 from __future__ import annotations

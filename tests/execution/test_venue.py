@@ -11,10 +11,10 @@ import pytest
 
 from desk.market import VENUES, NoVenue, underlying_reference
 from desk.models import VenueBook
-from execution.venue import VenueQuote, temporary_decayed, venue_route
+from execution.venue import VenueQuote, temporary_decayed, venue, venue_expected_price, venue_route
 from sim.market import MarketSimulator
 from sim.market_service import MarketService
-from sim.venues import venue_fill
+from sim.venues import SimulatedVenue, venue_fill
 
 IMPACT = underlying_reference("BTC").impact
 
@@ -66,6 +66,21 @@ def test_a_dark_fill_is_at_the_mid_plus_half_its_permanent_impact() -> None:
     assert fill.price == pytest.approx(100_000.0 * (1 - 0.5 * permanent), rel=1e-12)
     assert fill.temporary_impact_after == 0.0
     assert fill.depth_after == 3.0
+
+
+@pytest.mark.parametrize("kind", ["lit", "dark"])
+@pytest.mark.parametrize(("side", "coins"), [("buy", 3.0), ("sell", 0.7), ("buy", 250.0)])
+def test_the_router_expects_the_price_the_simulated_venue_fills_at(kind: str, side: str, coins: float) -> None:
+    # given a venue with some of our temporary impact still on it
+    quote = _quote("LIT-A" if kind == "lit" else "DARK-MID", kind, depth=500.0, temporary_impact=3e-4)
+
+    # when the desk estimates the fill and the configured venue fills it
+    expected = venue_expected_price(quote, side=side, coins=coins, impact=IMPACT)
+    filled = venue().fill(quote, underlying="BTC", side=side, coins=coins)
+
+    # then the two agree to the last bit, and the configured venue is the simulated one
+    assert isinstance(venue(), SimulatedVenue)
+    assert expected == filled.price
 
 
 def test_temporary_impact_halves_every_half_life() -> None:
