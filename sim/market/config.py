@@ -84,8 +84,17 @@ class UnderlyingConfig:
 
     symbol: str
     spot: float
+    # From the desk's reference data (see underlying_simulated): no defaults, so that no number is written twice.
+    daily_volume: float
+    volume_profile_amplitude: float
+    half_spread_floor_bps: float
+    half_spread_per_vol_bps: float
+    top_depth: float
+    volatility_reference: float
+    surface: VolSurfaceConfig
+    impact: ImpactConfig
+    regime_vols: tuple[float, ...]
     regime_names: tuple[str, ...] = ("calm", "normal", "stressed")
-    regime_vols: tuple[float, ...] = (0.40, 0.65, 1.10)
     regime_mean_durations_s: tuple[float, ...] = (3 * SECONDS_PER_DAY, SECONDS_PER_DAY, 6 * 3_600.0)
     regime_jump_probabilities: tuple[tuple[float, ...], ...] | None = None
     regime_implied_vols: tuple[float, ...] = (0.62, 0.85, 1.15)
@@ -96,19 +105,11 @@ class UnderlyingConfig:
     jump_intensity_per_year: tuple[float, ...] = (10.0, 25.0, 80.0)
     jump_mean: float = -0.002
     jump_std: float = 0.012
-    daily_volume: float = 20_000.0
-    volume_profile_amplitude: float = 1.5
     volume_noise: float = 0.3
-    half_spread_floor_bps: float = 0.3
-    half_spread_per_vol_bps: float = 2.0
-    top_depth: float = 5.0
     depth_noise: float = 0.4
-    volatility_reference: float = 0.60
     funding_basis_mean: float = 2e-4
     funding_basis_std: float = 3e-4
     funding_basis_half_life_s: float = 8 * 3_600.0
-    surface: VolSurfaceConfig = field(default_factory=VolSurfaceConfig)
-    impact: ImpactConfig = field(default_factory=ImpactConfig)
 
     def __post_init__(self) -> None:
         n = len(self.regime_names)
