@@ -95,3 +95,8 @@ def option_books() -> list[tuple[str, str]]:
 def venue_books(*, underlying: str) -> list[VenueBook]:
     """The underlying's venue rows in a fixed order (the order fills lock them in)."""
     return list(VenueBook.objects.filter(underlying=underlying).order_by("pk"))
+
+
+def fill_by_exec_id(exec_id: str) -> Fill | None:
+    """The fill booked under ``exec_id`` (unique), or None."""
+    return Fill.objects.filter(exec_id=exec_id).first()
