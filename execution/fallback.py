@@ -35,12 +35,11 @@ from django.db import transaction
 from desk.audit import Actor, audit_record
 from desk.decisions import decision_record, decision_replayer_register
 from desk.models import DecisionKind
-from execution import selectors
+from execution import replan, selectors
 from execution.algo_params import algo_params_stable
 from execution.errors import ExecutionRefused
 from execution.models import AlgoParamVersion, Algorithm, ChildOrder, ChildOrderStatus, ExecutionPlan, PlanStatus
 from execution.ports import residual_rfq_dealers, residual_rfq_open
-from execution.replan import children_replace, plan_baseline, primary_book
 from execution.schedule import Schedule, plan_schedule
 from execution.services.common import OPEN_PLAN_STATES, plan_locked, progress, status_set, tick_queue
 from execution.services.permissions import STEER_PERMS, require
@@ -176,7 +175,7 @@ def plan_algo_failed(*, plan_id: int, reason: str, actor: Actor) -> ExecutionPla
             schedule = _schedule(plan, residual, Algorithm.TWAP, kept | choice["params"], horizon_left, now)
         before = {"algorithm": plan.algorithm, "algo_params": plan.algo_params_id, "protocol": plan.protocol}
         if schedule is not None:
-            children_replace(
+            replan.children_replace(
                 plan=plan,
                 quantities=schedule.quantities,
                 offsets_s=schedule.offsets_s,
@@ -189,7 +188,7 @@ def plan_algo_failed(*, plan_id: int, reason: str, actor: Actor) -> ExecutionPla
             plan.parameters = plan.parameters | choice["params"] | {"horizon_s": round(horizon_left, 6)}
             plan.fallbacks += 1
             plan.version += 1
-            plan.baseline = plan_baseline(plan=plan, now=now, row=primary_book(plan))
+            plan.baseline = replan.plan_baseline(plan=plan, now=now, row=replan.primary_book(plan))
             plan.save(
                 update_fields=["algorithm", "algo_params", "protocol", "parameters", "fallbacks", "version", "baseline"]
             )

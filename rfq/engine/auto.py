@@ -22,10 +22,12 @@ from desk.audit import Actor, audit_record
 from desk.decisions import decision_record
 from desk.events import broadcast
 from desk.models import DecisionKind
-from rfq.engine.recommend import rfq_recommendation
+from rfq import tasks
+from rfq.engine import recommend
 from rfq.models import RFQ, AutoTradingLimit, Quote, RFQStatus, TradingMode
 from rfq.ports import residual_to_algo
-from rfq.services import QuoteRefused, quote_accept
+from rfq.services.common import QuoteRefused
+from rfq.services.dealer_orders import quote_accept
 
 AUTO_ACTOR = "system:auto-trader"
 
@@ -145,11 +147,9 @@ def rfq_auto_decide(*, rfq_id: int) -> dict[str, Any]:
         return {"outcome": "nothing to do", "status": rfq.status}
     if rfq.expires_at is not None and rfq.expires_at <= datetime.now(UTC):
         return {"outcome": "nothing to do", "status": "expired"}
-    output = rfq_recommendation(rfq=rfq, actor=AUTO_ACTOR)
+    output = recommend.rfq_recommendation(rfq=rfq, actor=AUTO_ACTOR)
     if output["action"] == "wait":
-        from rfq.tasks import rfq_auto_decide_task
-
-        rfq_auto_decide_task.apply_async((rfq.pk,), countdown=max(output["wait_s"], 0.5))
+        tasks.rfq_auto_decide_task.apply_async((rfq.pk,), countdown=max(output["wait_s"], 0.5))
         return {"outcome": "waiting", "wait_s": output["wait_s"], "decision": output["decision_id"]}
     limit = auto_limit_for(rfq.created_by)
     breaches = _within(limit, rfq, output)

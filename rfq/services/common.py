@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from rfq.models import (
     Connectivity,
@@ -58,6 +59,6 @@ def quote_public(quote: Quote) -> dict[str, Any]:
 
 
 def utcnow() -> datetime:
-    """The RFQ services' clock. The one place they read the time, so that a simulated run can replace it
-    (``rfq.services.common.datetime``) until the desk has an injectable clock."""
-    return datetime.now(UTC)
+    """The RFQ services' clock (UTC), the one place they read the time: Django's ``timezone.now``, which a simulated
+    run replaces (``rfq.scoring.simulate.simulated_clock``) until the desk has an injectable clock."""
+    return timezone.now()

@@ -11,7 +11,7 @@ from django.db.models import Sum
 from desk.audit import Actor, audit_record
 from desk.bus import publish
 from desk.events import broadcast
-from rfq.aggregation import rfq_fill_allocate
+from rfq import aggregation
 from rfq.models import (
     RFQ,
     Counterparty,
@@ -232,7 +232,7 @@ def dealer_order_fill(
         if order.status == DealerOrderStatus.FILLED:
             Quote.objects.filter(pk=order.quote_id).update(status=QuoteStatus.FILLED)
         if order.leg is not None and order.quote.rfq.orders.exists():
-            rfq_fill_allocate(dealer_order=order)
+            aggregation.rfq_fill_allocate(dealer_order=order)
         audit_record(
             actor=dealer_actor(dealer),
             action="dealer_order.fill",

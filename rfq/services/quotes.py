@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 
 from desk.audit import audit_record
 from desk.events import broadcast
+from rfq import tasks
 from rfq.models import (
     RFQ,
     Counterparty,
@@ -184,9 +185,7 @@ def _quote_store(
         audit_record(actor=dealer_actor(dealer), action="quote.receive", obj=quote, after=public)
         broadcast(event="quote.received", payload=public)
         if rfq.mode == TradingMode.AUTO:
-            from rfq.tasks import rfq_auto_decide_task
-
-            rfq_auto_decide_task.delay_on_commit(rfq.pk)
+            tasks.rfq_auto_decide_task.delay_on_commit(rfq.pk)
     return quote
 
 
