@@ -13,6 +13,7 @@ from django.db import transaction
 from desk.audit import Actor, audit_record
 from desk.events import broadcast
 from desk.models import Instrument
+from rfq.engine.market import NoMarket, package_leg, rfq_market
 from rfq.models import (
     RFQ,
     Connectivity,
@@ -29,6 +30,7 @@ from rfq.models import (
 )
 from rfq.packages import package_legs_check
 from rfq.services.common import OPEN_RFQ_STATES, QuoteRefused, notify_gateway, utcnow
+from risk.selectors import kill_switches_engaged_for
 
 
 @dataclass(frozen=True)
@@ -41,8 +43,6 @@ class LegInput:
 
 def _legs_tradable(*, legs: list[LegInput], now: datetime, package_type: str | None = None) -> None:
     """Refuse (naming the leg) an inactive, expired or halted instrument, and a package whose legs do not make it."""
-    from risk.selectors import kill_switches_engaged_for
-
     for number, leg in enumerate(legs, start=1):
         instrument = leg.instrument
         if not instrument.is_active:
@@ -60,8 +60,6 @@ def _legs_tradable(*, legs: list[LegInput], now: datetime, package_type: str | N
                 f"{' ' + switch.scope_key if switch.scope_key else ''} engaged)"
             )
     if package_type is not None:
-        from rfq.engine.market import package_leg
-
         described = [
             package_leg(
                 RFQLeg(leg_no=n, instrument=leg.instrument, side=leg.side, ratio=leg.ratio, quantity=leg.quantity),
@@ -163,8 +161,6 @@ def _requests_create(*, rfq: RFQ, dealers: list[Counterparty], now: datetime) ->
 
 def _arrival_mid(*, rfq: RFQ, legs: list[RFQLeg], now: datetime) -> Decimal | None:
     """The market's mark of the RFQ when it goes out (None without a market for it): the benchmark of its cost."""
-    from rfq.engine.market import NoMarket, rfq_market
-
     try:
         return Decimal(repr(rfq_market(rfq=rfq, legs=legs, now=now).mid)).quantize(Decimal("1e-8"))
     except (NoMarket, ValueError, ZeroDivisionError):
