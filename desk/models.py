@@ -14,6 +14,13 @@ class InstrumentKind(models.TextChoices):
     OPTION = "option", "Option"
 
 
+class Side(models.TextChoices):
+    """The side of an order or a fill, shared by rfq, execution and risk."""
+
+    BUY = "buy", "Buy"
+    SELL = "sell", "Sell"
+
+
 class OptionType(models.TextChoices):
     CALL = "call", "Call"
     PUT = "put", "Put"

@@ -16,11 +16,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from desk.fields import api_decimal
-from desk.models import Instrument
+from desk.models import Instrument, Side
 from desk.permissions import require_perm
 from execution import fills, selectors, services
 from execution.models import Algorithm, ExecutionPlan, FillException, Position
-from rfq.models import RFQLeg, Side
 
 
 def _refused(error: services.ExecutionRefused) -> ValidationError:
@@ -101,7 +100,9 @@ class PlanInSerializer(serializers.Serializer):
         help_text="horizon_s (required), slices, min_child, max_child, book, max_slippage_bps, size_jitter, "
         "time_jitter, seed; POV: participation, cap; Almgren-Chriss: risk_aversion, sigma, eta, gamma"
     )
-    rfq_leg = serializers.PrimaryKeyRelatedField(queryset=RFQLeg.objects.all(), required=False, allow_null=True)
+    rfq_leg = serializers.PrimaryKeyRelatedField(
+        queryset=ExecutionPlan.rfq_leg.field.related_model.objects.all(), required=False, allow_null=True
+    )
 
 
 class PlanListApi(ListAPIView):

@@ -17,7 +17,8 @@ recomputes the choice (:func:`fallback_choose`).
 Switch to an RFQ (:func:`plan_fallback_to_rfq`)
 -----------------------------------------------
 A trader or a risk officer moves the residual to an RFQ: pending children are cancelled, an RFQ for the residual is
-created and sent to trusted dealers (active counterparties that quote the instrument's kind; up to
+created and sent to trusted dealers through the RFQ desk's port (:func:`execution.ports.residual_rfq_open`, the
+``flows.plan_fallback`` flow) (active counterparties that quote the instrument's kind; up to
 :data:`RFQ_MAX_DEALERS`, or the ones named), linked to the plan, which ends ``switched``.
 """
 
@@ -29,18 +30,19 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from desk.audit import Actor, audit_record
 from desk.decisions import decision_record, decision_replayer_register
 from desk.models import DecisionKind
-from execution import selectors
+from execution import replan, selectors
 from execution.algo_params import algo_params_stable
 from execution.errors import ExecutionRefused
 from execution.models import AlgoParamVersion, Algorithm, ChildOrder, ChildOrderStatus, ExecutionPlan, PlanStatus
-from execution.replan import children_replace, plan_baseline, primary_book
+from execution.ports import residual_rfq_dealers, residual_rfq_open
 from execution.schedule import Schedule, plan_schedule
+from execution.services.common import OPEN_PLAN_STATES, plan_locked, progress, status_set, tick_queue
+from execution.services.permissions import STEER_PERMS, require
 
 logger = logging.getLogger(__name__)
 
@@ -108,9 +110,7 @@ def _version_public(version: AlgoParamVersion | None) -> dict[str, Any] | None:
 
 
 def _open_plan_locked(plan_id: int, version: int | None) -> ExecutionPlan:
-    from execution.services import OPEN_PLAN_STATES, _plan_locked
-
-    plan = _plan_locked(plan_id, version)
+    plan = plan_locked(plan_id, version)
     if plan.status not in OPEN_PLAN_STATES:
         raise ExecutionRefused(f"plan {plan_id} is {plan.status}: nothing to fall back from")
     return plan
@@ -132,9 +132,7 @@ def plan_algo_failed(*, plan_id: int, reason: str, actor: Actor) -> ExecutionPla
     """Fall a plan whose algorithm failed back to its last stable parameters, or to the conservative protocol, or
     halt it when that failed too (see the module). ``reason`` says what failed (an exception, a telemetry breach).
     Refused when the plan is finished or has nothing left to send."""
-    from execution.services import STEER_PERMS, _progress, _require, _status_set, _tick_queue
-
-    _require(actor, *STEER_PERMS)
+    require(actor, *STEER_PERMS)
     if not reason:
         raise ExecutionRefused({"reason": "say what failed"})
     now = datetime.now(UTC)
@@ -177,7 +175,7 @@ def plan_algo_failed(*, plan_id: int, reason: str, actor: Actor) -> ExecutionPla
             schedule = _schedule(plan, residual, Algorithm.TWAP, kept | choice["params"], horizon_left, now)
         before = {"algorithm": plan.algorithm, "algo_params": plan.algo_params_id, "protocol": plan.protocol}
         if schedule is not None:
-            children_replace(
+            replan.children_replace(
                 plan=plan,
                 quantities=schedule.quantities,
                 offsets_s=schedule.offsets_s,
@@ -190,7 +188,7 @@ def plan_algo_failed(*, plan_id: int, reason: str, actor: Actor) -> ExecutionPla
             plan.parameters = plan.parameters | choice["params"] | {"horizon_s": round(horizon_left, 6)}
             plan.fallbacks += 1
             plan.version += 1
-            plan.baseline = plan_baseline(plan=plan, now=now, row=primary_book(plan))
+            plan.baseline = replan.plan_baseline(plan=plan, now=now, row=replan.primary_book(plan))
             plan.save(
                 update_fields=["algorithm", "algo_params", "protocol", "parameters", "fallbacks", "version", "baseline"]
             )
@@ -208,11 +206,11 @@ def plan_algo_failed(*, plan_id: int, reason: str, actor: Actor) -> ExecutionPla
             obj=plan,
         )
         if choice["action"] == "halt":
-            _status_set(plan, PlanStatus.HALTED, actor=actor, action="execution_plan.halt", reason=choice["reason"])
+            status_set(plan, PlanStatus.HALTED, actor=actor, action="execution_plan.halt", reason=choice["reason"])
         else:
-            _progress(plan, fallback=choice["action"], reason=reason)
+            progress(plan, fallback=choice["action"], reason=reason)
             if plan.status == PlanStatus.RUNNING:
-                _tick_queue(plan)
+                tick_queue(plan)
     logger.warning("plan %s algorithm failed (%s): %s", plan_id, reason, choice["action"])
     return plan
 
@@ -227,11 +225,7 @@ def plan_fallback_to_rfq(
 ) -> ExecutionPlan:
     """Switch what is left of a plan to an RFQ to trusted dealers (see the module). The RFQ is created for the
     actor (a person), or for the plan's trader when a system component switches it."""
-    from execution.services import STEER_PERMS, _require, _status_set
-    from rfq.models import Counterparty
-    from rfq.services import LegInput, rfq_create, rfq_send
-
-    _require(actor, *STEER_PERMS)
+    require(actor, *STEER_PERMS)
     with transaction.atomic():
         plan = _open_plan_locked(plan_id, version)
         pending = list(
@@ -242,7 +236,6 @@ def plan_fallback_to_rfq(
         residual = sum((c.quantity for c in pending), Decimal(0))
         if residual <= 0:
             raise ExecutionRefused(f"plan {plan_id} has nothing left to send: no residual for an RFQ")
-        counterparties = {c.code: c for c in Counterparty.objects.order_by("code")}
         inputs: dict[str, Any] = {
             "mode": "rfq",
             "plan": plan.pk,
@@ -252,27 +245,20 @@ def plan_fallback_to_rfq(
             "side": plan.side,
             "residual": str(residual),
             "pending": [[c.seq, str(c.quantity)] for c in pending],
-            "candidates": [
-                {"code": c.code, "status": c.status, "classes": list(c.instrument_classes or [])}
-                for c in counterparties.values()
-            ],
+            "candidates": residual_rfq_dealers(),
             "requested": sorted(dealers) if dealers else None,
         }
         choice = rfq_dealers_choose(inputs)
         if not choice["dealers"]:
             raise ExecutionRefused({"dealers": choice["refused"]})
         owner = actor if isinstance(actor, AbstractBaseUser) else plan.created_by
-        try:
-            rfq = rfq_create(
-                legs=[LegInput(instrument=plan.instrument, side=plan.side, quantity=residual)], actor=owner
-            )
-            rfq_send(rfq=rfq, dealers=[counterparties[code] for code in choice["dealers"]], actor=owner)
-        except ValidationError as error:
-            raise ExecutionRefused({"rfq": " ".join(error.messages)}) from None
+        rfq = residual_rfq_open(
+            instrument=plan.instrument, side=plan.side, quantity=residual, dealers=choice["dealers"], owner=owner
+        )
         for child in pending:
             child.status, child.reject_reason = ChildOrderStatus.CANCELLED, f"switched to {rfq.reference}"
             child.save(update_fields=["status", "reject_reason"])
-        plan.fallback_rfq = rfq
+        plan.fallback_rfq_id = rfq.pk
         plan.save(update_fields=["fallback_rfq"])
         output = choice | {"rfq": rfq.reference}
         audit_record(
@@ -290,7 +276,7 @@ def plan_fallback_to_rfq(
             explanation=reason or f"residual {residual} switched to an RFQ",
             obj=plan,
         )
-        _status_set(
+        status_set(
             plan,
             PlanStatus.SWITCHED,
             actor=actor,

@@ -30,6 +30,9 @@ from execution.models import (
     FillExceptionReason,
     FillExceptionStatus,
 )
+from execution.services.common import plan_finish_if_done, progress
+from execution.services.permissions import require
+from execution.services.positions import position_book_fill
 
 FILL_EXCEPTION_EVENT = "execution.fill_exception"
 OPEN_AT_VENUE = (ChildOrderStatus.SENT, ChildOrderStatus.PARTIALLY_FILLED)
@@ -122,7 +125,6 @@ def venue_fill_receive(*, report: VenueReport, actor: Actor = "system:execution"
     """Book a venue's execution report on its child order, or record it as an exception (see the module). Returns
     the fill (new, or the one already booked under this ``exec_id``) or the exception. A malformed report raises
     :class:`ExecutionRefused` and stores nothing."""
-    from execution.services import _plan_finish_if_done, _progress, position_book_fill
 
     _check(report)
     with transaction.atomic():
@@ -190,16 +192,15 @@ def venue_fill_receive(*, report: VenueReport, actor: Actor = "system:execution"
             before={"status": before},
             after={"exec_id": fill.exec_id, "status": child.status, "position": position.quantity} | report.as_json(),
         )
-        _progress(plan, child=child.client_order_id, child_status=child.status, price=report.price, fill=fill.exec_id)
-        _plan_finish_if_done(plan, actor=actor)
+        progress(plan, child=child.client_order_id, child_status=child.status, price=report.price, fill=fill.exec_id)
+        plan_finish_if_done(plan, actor=actor)
     return fill
 
 
 def fill_exception_review(*, exception_id: int, actor: Actor, note: str) -> FillException:
     """Close an exception after review (what was done about it in ``note``); traders' supervisors and risk."""
-    from execution.services import _require
 
-    _require(actor, *REVIEW_PERMS)
+    require(actor, *REVIEW_PERMS)
     if not note.strip():
         raise ExecutionRefused({"note": "say what the review found"})
     with transaction.atomic():

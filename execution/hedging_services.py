@@ -34,7 +34,9 @@ from desk.events import broadcast
 from desk.fields import to_decimal
 from desk.market import RATE, SECONDS_PER_YEAR, NoVenue, StaleBook, venue_book_check_fresh, venue_books_ensure
 from desk.models import Instrument, InstrumentKind, OptionType
-from execution import selectors
+
+# A module reference: the hedging task runs this module's delta_hedge_book, and this module queues the task.
+from execution import hedging_tasks, selectors
 from execution.errors import ExecutionRefused
 from execution.hedging import (
     HEDGE_TARGETS,
@@ -268,7 +270,5 @@ def delta_hedge_after_fill(*, instrument: Instrument, book: str, trader: Actor) 
     nothing. Returns whether a hedge check was queued."""
     if instrument.kind != InstrumentKind.OPTION or not isinstance(trader, AbstractBaseUser):
         return False
-    from execution.hedging_tasks import delta_hedge
-
-    delta_hedge.delay_on_commit(book, instrument.base_currency, trader.get_username())
+    hedging_tasks.delta_hedge.delay_on_commit(book, instrument.base_currency, trader.get_username())
     return True

@@ -13,8 +13,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import OperationalError
 
+from execution import hedging_services
 from execution.errors import ExecutionPermissionDenied, ExecutionRefused
-from execution.hedging_services import delta_hedge_book
 from execution.selectors import option_books
 
 # The beat hedger's plans belong to a person (a plan has a trader; see ``plan_create``): the user named by the
@@ -43,7 +43,7 @@ def delta_hedge(book: str, underlying: str, username: str) -> int | None:
         logger.warning("delta hedge of %s %s: no active user %r to own the hedge", book, underlying, username)
         return None
     try:
-        plan = delta_hedge_book(book=book, underlying=underlying, actor=trader)
+        plan = hedging_services.delta_hedge_book(book=book, underlying=underlying, actor=trader)
     except (ExecutionRefused, ExecutionPermissionDenied) as error:
         logger.warning("delta hedge of %s %s refused: %s", book, underlying, error)
         return None

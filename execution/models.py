@@ -7,8 +7,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from desk.fields import price_field, quantity_field
-from desk.models import Instrument
-from rfq.models import Quote, RFQLeg, Side
+from desk.models import Instrument, Side
 
 
 class Algorithm(models.TextChoices):
@@ -71,7 +70,7 @@ class AlgoParamVersion(models.Model):
 class ExecutionPlan(models.Model):
     """How an accepted leg or a split residual is worked in the market."""
 
-    rfq_leg = models.ForeignKey(RFQLeg, null=True, blank=True, on_delete=models.PROTECT, related_name="plans")
+    rfq_leg = models.ForeignKey("rfq.RFQLeg", null=True, blank=True, on_delete=models.PROTECT, related_name="plans")
     instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="plans")
     side = models.CharField(max_length=4, choices=Side.choices)
     quantity = quantity_field()
@@ -167,7 +166,7 @@ class Fill(models.Model):
 
     exec_id = models.CharField(max_length=64, unique=True, help_text="venue or dealer ExecID (17): no double count")
     child_order = models.ForeignKey(ChildOrder, null=True, blank=True, on_delete=models.PROTECT, related_name="fills")
-    quote = models.ForeignKey(Quote, null=True, blank=True, on_delete=models.PROTECT, related_name="fills")
+    quote = models.ForeignKey("rfq.Quote", null=True, blank=True, on_delete=models.PROTECT, related_name="fills")
     instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="fills")
     side = models.CharField(max_length=4, choices=Side.choices)
     quantity = quantity_field()

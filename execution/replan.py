@@ -35,6 +35,7 @@ from desk.market import StaleBook, venue_book_check_fresh
 from desk.models import DecisionKind, DecisionRecord, VenueBook
 from execution import kernels, selectors
 from execution.models import ChildOrder, ChildOrderStatus, ExecutionPlan, PlanStatus
+from execution.services.common import progress
 
 # Defaults of the re-plan tolerances; a plan overrides them in its parameters (same names).
 REPLAN_DEFAULTS: dict[str, float] = {
@@ -200,7 +201,6 @@ def plan_replan_check(
     children are replaced, the decision stored (``replan``) and audited, progress broadcast. None when nothing
     deviates, the plan is not running, or it has no baseline (started before re-plans existed) or is a fallback
     protocol's. Raises ValueError when the re-slice fails (the caller falls back)."""
-    from execution.services import _progress
 
     now = now or datetime.now(UTC)
     with transaction.atomic():
@@ -269,5 +269,5 @@ def plan_replan_check(
             model_versions={"algo_params": plan.algo_params_id, "algorithm": plan.algorithm},
             obj=plan,
         )
-        _progress(plan, replan=plan.replans, reasons=output["reasons"], children=len(quantities))
+        progress(plan, replan=plan.replans, reasons=output["reasons"], children=len(quantities))
     return record

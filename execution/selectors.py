@@ -218,3 +218,8 @@ def plan_telemetry_input(
 
 def _child_ids(plan: ExecutionPlan) -> list[str]:
     return [str(pk) for pk in plan.child_orders.values_list("pk", flat=True)]
+
+
+def fill_by_exec_id(exec_id: str) -> Fill | None:
+    """The fill booked under ``exec_id`` (unique), or None."""
+    return Fill.objects.filter(exec_id=exec_id).first()

@@ -1,16 +1,46 @@
-"""Every cross-domain reaction of the desk, in one table: which event, which flow, in which phase."""
+"""Every cross-domain reaction of the desk, in one table: which event or port, which flow, in which phase.
+
+| trigger (who announces / asks)                        | flow                                  | phase          |
+|-------------------------------------------------------|---------------------------------------|----------------|
+| ``rfq.dealer_fill`` (rfq.services.dealer_order_fill)  | :mod:`flows.dealer_fill`: fill,       | IN_TRANSACTION |
+|                                                       | position, then the delta hedge queued |                |
+| port rfq.ports.dealer_fill_find (repeated ExecID)     | :mod:`flows.dealer_fill`              | in the caller  |
+| port rfq.ports.acceptance_check (quote_accept)        | :mod:`flows.acceptance`               | in the caller  |
+| port rfq.ports.residual_to_algo (rfq_act, a split)    | :mod:`flows.split_residual`           | in the caller  |
+| port rfq.ports.market_tape (scoring features)         | :mod:`flows.calibrated_impact`        | in the caller  |
+| port execution.ports.calibrated_impact (plan_create)  | :mod:`flows.calibrated_impact`        | in the caller  |
+| ports execution.ports.residual_rfq_* (plan -> RFQ)    | :mod:`flows.plan_fallback`            | in the caller  |
+
+A port is a question a lower app asks inside its own transaction (it needs the answer); an event is a fact it
+announces (it needs no answer).
+"""
 
 from __future__ import annotations
 
-from desk.bus import Phase, subscribe  # noqa: F401 - used as flows are added
+from desk.bus import Phase, subscribe
+from execution import ports as execution_ports
+from flows import acceptance, calibrated_impact, dealer_fill, plan_fallback, split_residual
 from flows.kill_switch import kill_switch_halt
 from flows.limit_usage import limit_figure
+from rfq import ports as rfq_ports
+from rfq.services import DEALER_FILL
 from risk.selectors import limit_figure_set
 from risk.services import scope_halt_set
 
 
 def flows_subscribe() -> None:
-    """Register the flows' handlers (called once, from :class:`flows.apps.FlowsConfig.ready`)."""
+    """Register the flows' handlers and port answers (called once, from :class:`flows.apps.FlowsConfig.ready`)."""
+    # rfq: a dealer fill books the Fill and the position in the fill's own transaction, then the hedge.
+    subscribe(DEALER_FILL, dealer_fill.dealer_fill_booked, phase=Phase.IN_TRANSACTION)
+    rfq_ports.dealer_fill_find_set(dealer_fill.dealer_fill_find)
+    rfq_ports.acceptance_check_set(acceptance.acceptance_check)
+    rfq_ports.residual_to_algo_set(split_residual.residual_plan)
+    rfq_ports.market_tape_set(calibrated_impact.market_tape)
+    # execution: a new plan's calibrated impact, and the switch of a failing plan to an RFQ.
+    execution_ports.calibrated_impact_set(calibrated_impact.plan_calibrated_impact)
+    execution_ports.residual_rfq_set(
+        dealers=plan_fallback.residual_rfq_dealers, open_rfq=plan_fallback.residual_rfq_open
+    )
     # risk: a kill switch halts the plans and cancels the RFQs under its scope in its own transaction (the engage
     # audit names them); a limit's usage is read where the position or dealer order lives. The telemetry breach
     # flow (flows.risk_actions) runs from the beat task flows.tasks.telemetry_sweep.

@@ -39,7 +39,8 @@ from desk.fields import DECIMAL_PLACES, MAX_DIGITS
 from desk.models import Account, AuditEvent, Instrument
 from rfq.allocation import Allocation, Cross, OrderShare, allocate_pro_rata, cross_internally, limit_allows
 from rfq.models import RFQ, DealerOrder, DeskOrder, DeskOrderStatus, Side, Urgency
-from rfq.services import LegInput, QuoteRefused, rfq_create
+from rfq.services.common import QuoteRefused
+from rfq.services.rfqs import LegInput, rfq_create
 
 CROSS_ACTION = "order.cross"
 ALLOCATE_ACTION = "rfq.fill_allocate"

@@ -10,12 +10,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from desk.fields import price_field, quantity_field
-from desk.models import Account, Instrument, InstrumentKind
-
-
-class Side(models.TextChoices):
-    BUY = "buy", "Buy"
-    SELL = "sell", "Sell"
+from desk.models import Account, Instrument, InstrumentKind, Side
 
 
 class CounterpartyStatus(models.TextChoices):

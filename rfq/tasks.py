@@ -6,42 +6,37 @@ from typing import Any
 
 from celery import shared_task
 
+# Module references, not names: the engine queues these tasks and these tasks run the engine, so each side reads
+# the other's attributes when a task runs, not while the modules load.
+from rfq.engine import auto, lifecycle, selection
+from rfq.scoring import governance
+
 
 @shared_task(name="rfq.tasks.rfq_wave_next", acks_late=True)
 def rfq_wave_next_task(rfq_id: int) -> list[str]:
     """Widen the RFQ to its next wave of dealers when the live quotes do not cover it."""
-    from rfq.engine.selection import rfq_wave_next
-
-    return rfq_wave_next(rfq_id=rfq_id)
+    return selection.rfq_wave_next(rfq_id=rfq_id)
 
 
 @shared_task(name="rfq.tasks.rfq_auto_decide", acks_late=True)
 def rfq_auto_decide_task(rfq_id: int) -> dict[str, Any]:
     """Automatic mode: recommend and act within the limits (a second run finds the RFQ accepted and does nothing)."""
-    from rfq.engine.auto import rfq_auto_decide
-
-    return rfq_auto_decide(rfq_id=rfq_id)
+    return auto.rfq_auto_decide(rfq_id=rfq_id)
 
 
 @shared_task(name="rfq.tasks.rfqs_expire", acks_late=True)
 def rfqs_expire_task() -> list[str]:
     """Beat: expire RFQs past their time and release the desk orders they held."""
-    from rfq.engine.lifecycle import rfqs_expire_due
-
-    return rfqs_expire_due()
+    return lifecycle.rfqs_expire_due()
 
 
 @shared_task(name="rfq.tasks.scoring_train", acks_late=True)
 def scoring_train_task() -> int | None:
     """Beat: train a new dealer-scoring version (validated at best; promotion stays a risk officer's)."""
-    from rfq.scoring.governance import scoring_train_scheduled
-
-    return scoring_train_scheduled()
+    return governance.scoring_train_scheduled()
 
 
 @shared_task(name="rfq.tasks.scoring_monitor", acks_late=True)
 def scoring_monitor_task() -> dict[str, Any]:
     """Beat: the challenger's shadow metrics beside the live model's, and the live model's drift."""
-    from rfq.scoring.governance import scoring_drift_check, scoring_shadow_evaluate
-
-    return {"shadow": scoring_shadow_evaluate(), "drift": scoring_drift_check()}
+    return {"shadow": governance.scoring_shadow_evaluate(), "drift": governance.scoring_drift_check()}

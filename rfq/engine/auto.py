@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -23,9 +22,12 @@ from desk.audit import Actor, audit_record
 from desk.decisions import decision_record
 from desk.events import broadcast
 from desk.models import DecisionKind
-from rfq.engine.recommend import rfq_recommendation
+from rfq import tasks
+from rfq.engine import recommend
 from rfq.models import RFQ, AutoTradingLimit, Quote, RFQStatus, TradingMode
-from rfq.services import QuoteRefused, quote_accept
+from rfq.ports import residual_to_algo
+from rfq.services.common import QuoteRefused
+from rfq.services.dealer_orders import quote_accept
 
 AUTO_ACTOR = "system:auto-trader"
 
@@ -110,25 +112,16 @@ def rfq_act(*, rfq: RFQ, output: dict[str, Any], actor: Actor) -> dict[str, Any]
 
 
 def _residual_plan(*, rfq: RFQ, leg: Any, quantity: float, actor: Actor) -> int | None:
-    from execution.services import plan_create, plan_start
-
+    """The rest of a split, in whole lots, handed to the algorithms (:func:`rfq.ports.residual_to_algo`, the
+    ``flows.split_residual`` flow) for the RFQ's trader."""
     lots = _lots(quantity, leg.instrument.lot_size)
     if lots <= 0:
         return None
-    trader = rfq.created_by
-    horizon = int(getattr(settings, "RFQ_SPLIT_ALGO_HORIZON_S", 600))
-    plan = plan_create(
-        instrument=leg.instrument,
-        side=leg.side,
-        quantity=lots,
-        algorithm="twap",
-        parameters={"horizon_s": horizon, "slices": max(2, min(20, horizon // 30))},
-        actor=trader,
-        rfq_leg=leg,
-    )
-    transaction.on_commit(lambda: plan_start(plan_id=plan.pk, actor=trader))
-    audit_record(actor=actor, action="rfq.split_residual", obj=rfq, after={"plan": plan.pk, "quantity": lots})
-    return plan.pk
+    plan_id = residual_to_algo(rfq=rfq, leg=leg, quantity=lots, trader=rfq.created_by)
+    if plan_id is None:
+        return None
+    audit_record(actor=actor, action="rfq.split_residual", obj=rfq, after={"plan": plan_id, "quantity": lots})
+    return plan_id
 
 
 def _within(limit: AutoTradingLimit | None, rfq: RFQ, output: dict[str, Any]) -> list[str]:
@@ -154,11 +147,9 @@ def rfq_auto_decide(*, rfq_id: int) -> dict[str, Any]:
         return {"outcome": "nothing to do", "status": rfq.status}
     if rfq.expires_at is not None and rfq.expires_at <= datetime.now(UTC):
         return {"outcome": "nothing to do", "status": "expired"}
-    output = rfq_recommendation(rfq=rfq, actor=AUTO_ACTOR)
+    output = recommend.rfq_recommendation(rfq=rfq, actor=AUTO_ACTOR)
     if output["action"] == "wait":
-        from rfq.tasks import rfq_auto_decide_task
-
-        rfq_auto_decide_task.apply_async((rfq.pk,), countdown=max(output["wait_s"], 0.5))
+        tasks.rfq_auto_decide_task.apply_async((rfq.pk,), countdown=max(output["wait_s"], 0.5))
         return {"outcome": "waiting", "wait_s": output["wait_s"], "decision": output["decision_id"]}
     limit = auto_limit_for(rfq.created_by)
     breaches = _within(limit, rfq, output)

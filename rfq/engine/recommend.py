@@ -20,8 +20,8 @@ from desk.audit import Actor, json_normalize
 from desk.decisions import decision_record, decision_replayer_register
 from desk.models import DecisionKind, DecisionRecord
 from rfq.decision import BookQuote, MarketState, OrderTerms, PendingDealer, wait_or_split
+from rfq.engine import selection
 from rfq.engine.market import rfq_market
-from rfq.engine.selection import prior_estimates
 from rfq.models import (
     RFQ,
     Firmness,
@@ -53,7 +53,7 @@ def dealer_response_medians(codes: list[str], *, last: int = 200) -> dict[str, f
 
 def _estimates(codes: list[str], context: Context) -> tuple[dict[str, dict[str, Any]], int | None]:
     live = ScoringModelVersion.objects.filter(status=ScoringModelStatus.LIVE).first()
-    frame = dealer_estimates(live.artifact, codes, context) if live else prior_estimates(codes)
+    frame = dealer_estimates(live.artifact, codes, context) if live else selection.prior_estimates(codes)
     return {row["dealer"]: row for row in frame.to_dict(orient="records")}, (live.version if live else None)
 
 

@@ -31,6 +31,7 @@ from desk.audit import Actor, audit_record
 from desk.decisions import decision_record, decision_replayer_register
 from desk.events import broadcast
 from desk.models import DecisionKind, DecisionRecord
+from rfq import tasks
 from rfq.engine.market import NoMarket, rfq_market
 from rfq.models import (
     RFQ,
@@ -45,7 +46,8 @@ from rfq.models import (
 from rfq.scoring.scores import SCORE_PARTS, Context, dealer_estimates
 from rfq.scoring.select import Selection, SelectionPolicy, dealers_select
 from rfq.selectors import dealer_exposure
-from rfq.services import QuoteRefused, rfq_send
+from rfq.services.common import QuoteRefused
+from rfq.services.rfqs import quote_requests_add, rfq_send
 
 ENGINE_ACTOR = "system:rfq-engine"
 PRIOR = {"p_answer": 0.7, "p_respond": 0.8, "p_fill": 0.9, "price_bps": 5.0, "noise_bps": 3.0}
@@ -261,10 +263,10 @@ def rfq_send_selected(*, rfq: RFQ, actor: Actor, wave_size: int | None = None) -
         QuoteRequest.objects.filter(rfq=rfq).update(shown_fraction=fraction)
         RFQ.objects.filter(pk=rfq.pk).update(waves=waves[1:], version=F("version") + 1)
         if waves[1:]:
-            from rfq.tasks import rfq_wave_next_task
-
             transaction.on_commit(
-                lambda: rfq_wave_next_task.apply_async((rfq.pk,), countdown=float(_setting("RFQ_WAVE_WAIT_S", 5.0)))
+                lambda: tasks.rfq_wave_next_task.apply_async(
+                    (rfq.pk,), countdown=float(_setting("RFQ_WAVE_WAIT_S", 5.0))
+                )
             )
     return recommendation | {"waves": waves}
 
@@ -297,17 +299,15 @@ def rfq_wave_next(*, rfq_id: int, actor: Actor = ENGINE_ACTOR) -> list[str]:
             for d in Counterparty.objects.filter(code__in=wave, status=CounterpartyStatus.ACTIVE)
             if d.code not in already
         ]
-        from rfq.services import quote_requests_add
-
         shown = QuoteRequest.objects.filter(rfq=rfq).values_list("shown_fraction", flat=True).first() or Decimal(1)
         added = quote_requests_add(rfq=rfq, dealers=dealers, actor=actor)
         QuoteRequest.objects.filter(pk__in=[r.pk for r in added]).update(shown_fraction=shown)
         RFQ.objects.filter(pk=rfq.pk).update(waves=rest, version=F("version") + 1)
         if rest:
-            from rfq.tasks import rfq_wave_next_task
-
             transaction.on_commit(
-                lambda: rfq_wave_next_task.apply_async((rfq.pk,), countdown=float(_setting("RFQ_WAVE_WAIT_S", 5.0)))
+                lambda: tasks.rfq_wave_next_task.apply_async(
+                    (rfq.pk,), countdown=float(_setting("RFQ_WAVE_WAIT_S", 5.0))
+                )
             )
     broadcast(event="rfq.wave", payload={"rfq": rfq.reference, "dealers": len(dealers)})
     return [d.code for d in dealers]

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from rfq.ports import market_tape
+
 SIZE_BUCKET_EDGES_USD: tuple[float, ...] = (0.0, 250e3, 1e6, 5e6, np.inf)
 """Notional bucket edges, quote currency."""
 SIZE_BUCKETS: tuple[str, ...] = ("<250k", "250k-1m", "1m-5m", ">=5m")
@@ -187,17 +189,16 @@ def mids_from_quotes(history: pd.DataFrame) -> pd.DataFrame:
 
 def mids_from_tape_or_quotes(history: pd.DataFrame) -> pd.DataFrame:
     """The market's mids around ``history``: the TCA market tape where it was recorded (markouts then measure the
-    real market), the quotes' own consensus (:func:`mids_from_quotes`) for instruments the tape does not cover."""
-    from tca.selectors import market_tape_frame
-
+    real market; read through :func:`rfq.ports.market_tape`), the quotes' own consensus (:func:`mids_from_quotes`)
+    for instruments the tape does not cover."""
     consensus = mids_from_quotes(history)
     if history.empty:
         return consensus
     times = pd.to_datetime(pd.concat([history["sent_at"], history["accepted_at"]]), utc=True).dropna()
     start = (times.min() - pd.Timedelta(minutes=1)).to_pydatetime()
     end = (times.max() + pd.Timedelta(minutes=6)).to_pydatetime()
-    tape = market_tape_frame(start=start, end=end, instruments=sorted(set(history["instrument"])))
-    if tape.empty:
+    tape = market_tape(start=start, end=end, instruments=sorted(set(history["instrument"])))
+    if tape is None or tape.empty:
         return consensus
     tape = tape.loc[:, ["time", "instrument", "mid", "regime", "volatility"]]
     rest = consensus.loc[~consensus["instrument"].isin(set(tape["instrument"]))]

@@ -25,6 +25,7 @@ from django.db import transaction
 
 from desk.audit import audit_record, json_normalize
 from desk.events import broadcast
+from rfq.engine import selection
 from rfq.models import ScoringModelStatus, ScoringModelVersion
 from rfq.scoring.features import mids_from_tape_or_quotes, request_features
 from rfq.scoring.history import scoring_history_frame
@@ -73,11 +74,9 @@ def model_metrics_on(version: ScoringModelVersion, rows: pd.DataFrame) -> dict[s
 def scoring_shadow_evaluate(*, now: datetime | None = None, mids: pd.DataFrame | None = None) -> dict[str, Any]:
     """Score the live model and its challenger on the RFQs since the challenger's training window ended; store the
     metrics in both versions' ``shadow_metrics``. Returns them (empty without both models or new RFQs)."""
-    from rfq.engine.selection import challenger_version
-
     now = now or datetime.now(UTC)
     live = ScoringModelVersion.objects.filter(status=ScoringModelStatus.LIVE).first()
-    challenger = challenger_version(live)
+    challenger = selection.challenger_version(live)
     if live is None or challenger is None:
         return {}
     rows = _recent_rows(start=challenger.data_end + timedelta(microseconds=1), end=now, mids=mids)

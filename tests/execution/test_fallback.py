@@ -16,6 +16,7 @@ from execution import algo_params, fallback, services
 from execution.errors import ExecutionPermissionDenied, ExecutionRefused
 from execution.models import AlgoParamStatus, ChildOrder, ChildOrderStatus, ExecutionPlan, PlanStatus
 from execution.selectors import PENDING_CHILD_STATES
+from execution.services import worker
 from rfq.models import RFQ, QuoteRequest, RFQStatus
 from tests import factories
 
@@ -171,7 +172,7 @@ def test_an_exception_while_working_falls_back_automatically(trader, instrument,
     def broken(**kwargs: Any) -> None:
         raise RuntimeError("venue adapter bug")
 
-    monkeypatch.setattr(services, "child_order_send", broken)
+    monkeypatch.setattr(worker, "child_order_send", broken)
     outcome = services.plan_work(plan_id=plan.pk, now=first.scheduled_at)
 
     plan.refresh_from_db()

@@ -13,7 +13,7 @@ from desk.market import venue_books_ensure
 from desk.models import AuditEvent, VenueBook
 from execution import services
 from execution.models import ChildOrder, ChildOrderStatus, ExecutionPlan, Fill, PlanStatus, Position
-from execution.services import ExecutionRefused
+from execution.services import ExecutionRefused, children
 from risk.models import LimitKind, LimitScope
 from risk.services import kill_switch_engage
 from tests.risk.factories import limit_create
@@ -211,14 +211,14 @@ def test_a_kill_switch_engaged_while_a_child_is_checked_stops_it(trader, risk_of
     # given a child that passed the pre-trade check just before the switch was engaged
     plan = _running(trader, instrument)
     first = _children(plan)[0]
-    real_check = services.limit_check
+    real_check = children.limit_check
 
     def check_then_engage(**kwargs: Any) -> Any:
         report = real_check(**kwargs)
         kill_switch_engage(scope=LimitScope.DESK, scope_key="", reason="race", actor=risk_officer)
         return report
 
-    monkeypatch.setattr(services, "limit_check", check_then_engage)
+    monkeypatch.setattr(children, "limit_check", check_then_engage)
 
     child = services.child_order_send(child_order_id=first.pk)
 

@@ -14,6 +14,7 @@ from desk.audit import chain_verify
 from desk.models import AuditEvent
 from execution import services, tasks
 from execution.models import ChildOrder, ChildOrderStatus, ExecutionPlan, Fill, PlanStatus, Position
+from execution.services import plans
 from risk.models import LimitScope
 from risk.services import kill_switch_engage
 
@@ -90,7 +91,7 @@ def test_a_kill_switch_stops_the_worker_mid_plan(celery_worker, trader, risk_off
 
 def test_the_sweep_recovers_a_plan_whose_tick_was_lost(celery_worker, trader, instrument, monkeypatch) -> None:  # noqa: ANN001
     # given a running plan whose first tick never reached the broker
-    monkeypatch.setattr(services, "_tick_queue", lambda plan: None)
+    monkeypatch.setattr(plans, "tick_queue", lambda plan: None)
     plan = _plan(trader, instrument, horizon_s=1, slices=2)
     services.plan_start(plan_id=plan.pk, actor=trader)
     ChildOrder.objects.filter(plan=plan).update(scheduled_at=datetime.now(UTC) - timedelta(seconds=10))
@@ -107,7 +108,7 @@ def test_the_sweep_recovers_a_plan_whose_tick_was_lost(celery_worker, trader, in
 
 def test_ticks_run_twice_send_each_child_once(trader, instrument, monkeypatch) -> None:  # noqa: ANN001
     # given a running plan whose children are all due, and no tick queued for a worker
-    monkeypatch.setattr(services, "_tick_queue", lambda plan: None)
+    monkeypatch.setattr(plans, "tick_queue", lambda plan: None)
     plan = _plan(trader, instrument)
     services.plan_start(plan_id=plan.pk, actor=trader)
     ChildOrder.objects.filter(plan=plan).update(scheduled_at=datetime.now(UTC) - timedelta(seconds=1))

@@ -1,6 +1,8 @@
-"""The pre-trade check of an RFQ acceptance: what the desk takes from a dealer, as proposed orders.
+"""Flow: the pre-trade check of an RFQ acceptance (rfq asks, risk judges, on execution's positions and the marks).
 
-:func:`rfq.services.quote_accept` calls :func:`acceptance_check` before it creates the dealer order: a single leg is
+Triggered by :func:`rfq.services.quote_accept`, through its port :func:`rfq.ports.acceptance_check` (registered in
+:mod:`flows.subscriptions`), inside the acceptance's transaction, before it creates the dealer order. What is taken
+becomes proposed orders: a single leg is
 one order (the leg's instrument and side, the quantity taken, the quoted price); a package taken whole is one order
 per leg (units × ratio at the leg's quoted price), and every one must pass; a leg taken under legging is that leg.
 
@@ -14,32 +16,22 @@ has passed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from django.db.models import Sum
 
 from desk.audit import Actor
 from desk.fields import to_decimal
+from desk.market import NoVenue, underlying_reference
 from desk.models import Instrument, InstrumentKind
+from execution.models import Position
+from rfq.engine.market import NoMarket, instrument_mid, underlying_state
+from rfq.models import Quote
+from rfq.ports import TakenLeg
 from rfq.selectors import dealer_exposure
 from risk.orders import DEFAULT_BOOK, MarketState, ProposedOrder
 from risk.services import CheckReport, limit_check
-
-if TYPE_CHECKING:
-    from rfq.models import Quote, RFQLeg
-
-
-@dataclass(frozen=True)
-class TakenLeg:
-    """One leg of what is taken: ``quantity`` contracts on the desk's ``side`` at ``price`` (per unit)."""
-
-    leg: RFQLeg
-    side: str
-    quantity: Decimal
-    price: Decimal
 
 
 def _underlying(instrument: Instrument) -> str:
@@ -51,9 +43,6 @@ def _market_state(
 ) -> tuple[MarketState, bool]:
     """The state an acceptance trades into, and whether its mid is on the underlying's scale (see
     :attr:`ProposedOrder.mid_is_underlying`)."""
-    from execution.models import Position
-    from rfq.engine.market import NoMarket, instrument_mid, underlying_state
-
     option = instrument.kind == InstrumentKind.OPTION
     position = Position.objects.filter(book=book, instrument=instrument).first()
     realized = Position.objects.filter(book=book).aggregate(total=Sum("realized_pnl"))["total"] or Decimal(0)
@@ -71,9 +60,7 @@ def _market_state(
         unrealized = position.quantity * (mid - position.average_price) * multiplier
     volatility_ratio = Decimal(1)
     try:
-        from execution.venue import NoVenue, underlying_config
-
-        reference = underlying_config(_underlying(instrument)).volatility_reference
+        reference = underlying_reference(_underlying(instrument)).volatility_reference
         if reference > 0:
             volatility_ratio = to_decimal(market.volatility / reference)
     except NoVenue:

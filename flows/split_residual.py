@@ -1,0 +1,37 @@
+"""Flow: the rest of a split RFQ goes to the execution algorithms.
+
+Trigger: :func:`rfq.engine.auto.rfq_act` carries out a ``split`` recommendation on a single-leg RFQ: it takes the
+dealers' part and hands the rest (``algo_quantity``) over through its port :func:`rfq.ports.residual_to_algo`,
+registered in :mod:`flows.subscriptions`, inside the acting transaction (the caller shows the plan's id).
+
+Reaction: :func:`residual_plan` creates a TWAP plan for the rest (whole lots, rounded down by rfq) for the RFQ's
+trader on the leg's instrument and side (linked to the leg), over ``RFQ_SPLIT_ALGO_HORIZON_S`` seconds (600 by
+default) in 2 to 20 slices, and starts it once the transaction commits. rfq then audits ``rfq.split_residual``.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+
+from desk.audit import Actor
+from execution.services import plan_create, plan_start
+from rfq.models import RFQ, RFQLeg
+
+
+def residual_plan(*, rfq: RFQ, leg: RFQLeg, quantity: Decimal, trader: Actor) -> int | None:
+    """The id of the started plan working ``quantity`` (whole lots) of ``leg``."""
+    horizon = int(getattr(settings, "RFQ_SPLIT_ALGO_HORIZON_S", 600))
+    plan = plan_create(
+        instrument=leg.instrument,
+        side=leg.side,
+        quantity=quantity,
+        algorithm="twap",
+        parameters={"horizon_s": horizon, "slices": max(2, min(20, horizon // 30))},
+        actor=trader,
+        rfq_leg=leg,
+    )
+    transaction.on_commit(lambda: plan_start(plan_id=plan.pk, actor=trader))
+    return plan.pk

@@ -1,0 +1,131 @@
+"""What the RFQ services need answered by the layers above them, inside their own transaction.
+
+rfq knows neither execution (positions, plans, fills) nor how the desk's risk reads them: it declares here the
+small questions it asks, and :mod:`flows.subscriptions` registers the answers when the desk starts. Each default is
+the safe one for a desk where nothing is wired: nothing is accepted, no fill is found, nothing goes to algorithms,
+no market tape is recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Protocol
+
+from desk.audit import Actor
+
+if TYPE_CHECKING:
+    from rfq.models import RFQ, Quote, RFQLeg
+
+
+@dataclass(frozen=True)
+class TakenLeg:
+    """One leg of what is taken: ``quantity`` contracts on the desk's ``side`` at ``price`` (per unit)."""
+
+    leg: RFQLeg
+    side: str
+    quantity: Decimal
+    price: Decimal
+
+
+class Refusal(Protocol):
+    """Why the pre-trade check refused an acceptance (a risk check report): its message names the limit."""
+
+    @property
+    def message(self) -> str: ...
+
+
+class BookedFill(Protocol):
+    """A dealer fill as booked by the desk (the execution fill): what the dealer API and FIX callers get back."""
+
+    pk: Any
+    exec_id: str
+    instrument: Any
+    side: str
+    quantity: Decimal
+    price: Decimal
+    executed_at: datetime
+
+
+AcceptanceCheck = Callable[..., Refusal | None]
+"""``(*, quote: Quote, taken: list[TakenLeg], actor: Actor) -> Refusal | None``: None lets the acceptance through."""
+
+DealerFillFind = Callable[[str], BookedFill | None]
+"""The fill already booked under a dealer's exec id (``<dealer>:<ExecID>[:L<leg>]``), or None."""
+
+MarketTape = Callable[..., Any]
+"""``(*, start, end, instruments: list[str]) -> pandas.DataFrame | None``: the recorded market tape (TCA's) with
+columns time, instrument, mid, regime, volatility; None (or empty) when there is none."""
+
+ResidualToAlgo = Callable[..., int | None]
+"""``(*, rfq: RFQ, leg: RFQLeg, quantity: Decimal, trader: Actor) -> plan id | None``: the rest of a split RFQ
+handed to the execution algorithms (called inside the acting transaction)."""
+
+
+@dataclass(frozen=True)
+class _NotWired:
+    message: str = "no pre-trade check is registered on this desk"
+
+
+def _refuse_all(*, quote: Quote, taken: list[TakenLeg], actor: Actor) -> Refusal | None:
+    return _NotWired()
+
+
+def _find_none(exec_id: str) -> BookedFill | None:
+    return None
+
+
+def _no_tape(*, start: datetime, end: datetime, instruments: list[str]) -> Any:
+    return None
+
+
+def _no_plan(*, rfq: RFQ, leg: RFQLeg, quantity: Decimal, trader: Actor) -> int | None:
+    return None
+
+
+_acceptance_check: AcceptanceCheck = _refuse_all
+_dealer_fill_find: DealerFillFind = _find_none
+_residual_to_algo: ResidualToAlgo = _no_plan
+_market_tape: MarketTape = _no_tape
+
+
+def acceptance_check_set(check: AcceptanceCheck) -> None:
+    """Register the pre-trade check every acceptance passes (``flows.acceptance``)."""
+    global _acceptance_check
+    _acceptance_check = check
+
+
+def acceptance_check(*, quote: Quote, taken: list[TakenLeg], actor: Actor) -> Refusal | None:
+    return _acceptance_check(quote=quote, taken=taken, actor=actor)
+
+
+def dealer_fill_find_set(find: DealerFillFind) -> None:
+    """Register where a dealer fill booked by the ``rfq.dealer_fill`` flow is found again (``flows.dealer_fill``)."""
+    global _dealer_fill_find
+    _dealer_fill_find = find
+
+
+def dealer_fill_find(exec_id: str) -> BookedFill | None:
+    return _dealer_fill_find(exec_id)
+
+
+def residual_to_algo_set(hand_over: ResidualToAlgo) -> None:
+    """Register who works the rest of a split RFQ (``flows.split_residual``)."""
+    global _residual_to_algo
+    _residual_to_algo = hand_over
+
+
+def residual_to_algo(*, rfq: RFQ, leg: RFQLeg, quantity: Decimal, trader: Actor) -> int | None:
+    return _residual_to_algo(rfq=rfq, leg=leg, quantity=quantity, trader=trader)
+
+
+def market_tape_set(tape: MarketTape) -> None:
+    """Register where the scoring features read the recorded market tape (TCA's, ``flows.subscriptions``)."""
+    global _market_tape
+    _market_tape = tape
+
+
+def market_tape(*, start: datetime, end: datetime, instruments: list[str]) -> Any:
+    return _market_tape(start=start, end=end, instruments=instruments)

@@ -1,0 +1,48 @@
+"""Writes of the RFQ domain, one module per aggregate: send, quote, decline, withdraw, accept, fill, last-look reject.
+
+- :mod:`~rfq.services.rfqs`: the RFQ lifecycle on the desk's side (create, send, widen);
+- :mod:`~rfq.services.quotes`: the dealers' side of a request (delivered, quoted, late, declined, withdrawn);
+- :mod:`~rfq.services.dealer_orders`: the desk takes a quote, the dealer fills or rejects the order;
+- :mod:`~rfq.services.common`: refusals, the FIX gateway notice, the clock.
+
+Each function is one transaction that checks its input, locks the rows it changes, writes its audit event and
+sends its events after commit. Business refusals raise :class:`QuoteRefused`, whose message names the reason.
+"""
+
+# Only so that ``mock.patch("rfq.services.datetime")`` in rfq.scoring.simulate still finds its target: the services
+# read the time through rfq.services.common.utcnow (Django's timezone.now, which that simulation patches as well).
+from datetime import datetime
+
+from rfq.services.common import FIX_OUTBOUND_GROUP, OPEN_RFQ_STATES, QuoteLate, QuoteRefused
+from rfq.services.dealer_orders import DEALER_FILL, dealer_order_fill, dealer_order_reject, quote_accept
+from rfq.services.quotes import (
+    QuoteLegInput,
+    dealer_quotes_cancel,
+    quote_receive,
+    quote_request_decline,
+    quote_request_mark_sent,
+    quote_withdraw,
+)
+from rfq.services.rfqs import LegInput, quote_requests_add, rfq_create, rfq_send
+
+__all__ = [
+    "datetime",
+    "DEALER_FILL",
+    "FIX_OUTBOUND_GROUP",
+    "OPEN_RFQ_STATES",
+    "LegInput",
+    "QuoteLate",
+    "QuoteLegInput",
+    "QuoteRefused",
+    "dealer_order_fill",
+    "dealer_order_reject",
+    "dealer_quotes_cancel",
+    "quote_accept",
+    "quote_receive",
+    "quote_request_decline",
+    "quote_request_mark_sent",
+    "quote_requests_add",
+    "quote_withdraw",
+    "rfq_create",
+    "rfq_send",
+]
