@@ -15,11 +15,12 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 
+from desk import clock
 from desk.audit import Actor, json_normalize
 from desk.decisions import decision_record, decision_replayer_register
 from desk.models import DecisionKind, DecisionRecord
@@ -115,7 +116,7 @@ def _book_price(quote: Quote, *, legs: list, gross: float, net: float) -> tuple[
 
 def recommendation_inputs(*, rfq: RFQ, now: datetime | None = None) -> dict[str, Any]:
     """Everything :func:`recommendation_compute` reads, JSON-ready (stored with the decision)."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     legs = list(rfq.legs.select_related("instrument__underlying").order_by("leg_no"))
     market = rfq_market(rfq=rfq, legs=legs, now=now)
     quotes = list(
@@ -262,7 +263,7 @@ def rfq_recommendation(*, rfq: RFQ, actor: Actor, record: bool = True) -> dict[s
     """The desk's recommendation for ``rfq`` now, with its cost parts, explanation and (for a wait) its horizon;
     stored as a decision. The last one is returned again while the book it saw is unchanged, it is younger than
     :data:`REUSE_S` and, for a wait, its horizon has not passed."""
-    now = datetime.now(UTC)
+    now = clock.now()
     inputs = recommendation_inputs(rfq=rfq, now=now)
     if record:
         last = (

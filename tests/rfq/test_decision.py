@@ -219,8 +219,8 @@ def test_with_no_bounded_wait_the_advice_is_accept_or_split() -> None:
         book=[quote("A", 9.0, expires_in_s=1.05)], pending=[fast_cheap_dealer()], market=CALM, terms=terms
     )
 
-    # then only waits of at most 0.05 s (named to 0.1 s) were considered, none worth losing the quote for: the desk acts now (the
-    # quote is still takeable, 1.05 s > L)
+    # then only waits of at most 0.05 s (named to 0.1 s) were considered, none worth losing the quote for: the
+    # desk acts now (the quote is still takeable, 1.05 s > L)
     assert pressed.action in ("accept", "split")
     assert pressed.fills == [("A", 10.0)] or pressed.algo_quantity > 0
     assert all(float(name.split()[1][:-1]) <= 0.1 for name in pressed.alternatives if name.startswith("wait"))
