@@ -48,10 +48,11 @@ MIN_RESPONSE_SIGMA = 0.05
 """A floor on the measured log-sd: a dealer that always answered in the same time still varies a little, and the
 lognormal needs a positive spread."""
 ACCEPT_LATENCY_S = 1.0
-"""Seconds from the advice to the accept reaching the dealer, by default: the trader's click on advice shown on the
-board (most of it; automatic mode is faster) plus the accept request - the pre-trade checks and the dealer order
-through the gateway, tens of milliseconds on the embedded desk (``tests/rfq/test_recommend.py`` measures it). A
-wait must end this long before the best quote expires. Overridden by the setting ``RFQ_ACCEPT_LATENCY_S``."""
+"""Seconds from the advice to the accept reaching the dealer, by default. The accept request itself (pre-trade
+checks, dealer order, audit) takes about 20 ms on the embedded desk (median of 18 ms, ``tests/rfq/test_recommend.py``
+measures it) and the order's way to a dealer a few ms more on one host; the rest is margin for the trader's click
+once the advice changes at a wait's horizon, and for clocks that differ between desk and dealer. A wait must end
+this long before the best quote expires. Overridden by the setting ``RFQ_ACCEPT_LATENCY_S``."""
 
 
 def accept_latency_s() -> float:
