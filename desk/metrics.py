@@ -96,7 +96,8 @@ class Exposition:
 
 def metrics_text(*, now: datetime | None = None) -> str:
     """The desk's metrics in the Prometheus text format (see the module)."""
-    from execution.models import ChildOrder, ChildOrderStatus, ExecutionPlan, PlanStatus, Position, VenueBook
+    from desk.models import VenueBook
+    from execution.models import ChildOrder, ChildOrderStatus, ExecutionPlan, PlanStatus, Position
     from risk.models import Alert
     from risk.reference import validated_price_get
     from risk.selectors import limit_usage

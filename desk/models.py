@@ -201,3 +201,51 @@ class DecisionRecord(models.Model):
         if not self._state.adding:
             raise AuditImmutableError(f"decision record #{self.pk} is append-only: update refused")
         super().save(*args, **kwargs)
+
+
+class VenueKind(models.TextChoices):
+    LIT = "lit", "Lit order book"
+    DARK = "dark", "Dark midpoint pool"
+
+
+class VenueBook(models.Model):
+    """A venue's book for one underlying, shared by every process through the database.
+
+    The market service moves ``mid``, the spread, depth and volatility every tick; a child order moves ``mid`` by
+    its permanent impact and adds its temporary impact, which decays with the configured half-life from
+    ``temporary_impact_at``. A fill locks the underlying's rows (``select_for_update``) so that no two fills price
+    against the same state.
+    """
+
+    venue = models.CharField(max_length=16)
+    kind = models.CharField(max_length=8, choices=VenueKind.choices)
+    underlying = models.CharField(max_length=12, help_text="the market's code, e.g. BTC")
+    mid = price_field(help_text="quote currency per unit of the underlying")
+    half_spread_bps = price_field(help_text="basis points of the mid; 0 in a midpoint pool")
+    depth = quantity_field(help_text="coins resting at the top of book on each side (hidden size in a dark pool)")
+    volatility = price_field(help_text="annualized, 0.65 is 65 %")
+    liquidity = price_field(default=1, help_text="1 normal, toward 0 when depth has vanished")
+    volume_5m = quantity_field(default=0, help_text="coins traded in the market over the last 5 minutes")
+    fee_bps = price_field(default=0, help_text="fee, basis points of the notional")
+    temporary_impact = price_field(default=0, help_text="signed fraction of the mid displaced by our orders")
+    temporary_impact_at = models.DateTimeField(help_text="UTC; when temporary_impact was last set")
+    updated_at = models.DateTimeField(help_text="UTC; last market tick or fill")
+    ticked_at = models.DateTimeField(
+        null=True, blank=True, help_text="UTC; last tick of the market service (null: it never wrote this book)"
+    )
+    version = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        # Moved from execution without touching the table: the name stays the one execution created.
+        db_table = "execution_venuebook"
+        ordering = ["underlying", "venue"]
+        constraints = [
+            models.UniqueConstraint(fields=["venue", "underlying"], name="venuebook_unique"),
+            models.CheckConstraint(condition=Q(mid__gt=0), name="venuebook_mid_positive"),
+            models.CheckConstraint(
+                condition=Q(half_spread_bps__gte=0, depth__gte=0, fee_bps__gte=0), name="venuebook_non_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.venue} {self.underlying} {self.mid}"

@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "risk",
     "tca",
     "flows",
+    "sim",
 ]
 
 MIDDLEWARE = [
@@ -188,6 +189,10 @@ RISK_VALIDATED_PRICE_MAX_AGE_S = 5.0
 RFQ_ACCEPT_LATENCY_S = 1.0
 # /metrics: a bearer token for the scraper (empty: only logged-in users with risk.view_limit).
 DESK_METRICS_TOKEN = os.environ.get("DESK_METRICS_TOKEN", "")
+
+# The venue execution sends child orders to (execution.venue.Venue): a dotted path, so that execution does not
+# import the simulated world. This desk trades against its simulated venues.
+DESK_VENUE = "sim.venues.SimulatedVenue"
 
 # One JSON object per line (desk.metrics.JsonFormatter) in production or with DESK_LOG_FORMAT=json.
 LOG_FORMAT = os.environ.get("DESK_LOG_FORMAT", "plain" if DEBUG else "json")

@@ -1,7 +1,8 @@
 from django.contrib import admin
 
 from desk.admin_base import ReadOnlyAdmin
-from execution.models import AlgoParamVersion, ChildOrder, ExecutionPlan, Fill, FillException, Position, VenueBook
+from desk.models import VenueBook
+from execution.models import AlgoParamVersion, ChildOrder, ExecutionPlan, Fill, FillException, Position
 
 
 @admin.register(ExecutionPlan)

@@ -34,7 +34,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from execution.pricing import black_scholes
+from desk.pricing import black_scholes
 
 HedgeTarget = Literal["edge", "zero"]
 HEDGE_TARGETS: tuple[str, ...] = ("edge", "zero")

@@ -4,7 +4,7 @@ with :mod:`execution.hedging`, and works it as a short TWAP plan through the ord
 Volatility
 ----------
 Options are valued at one flat volatility per underlying, the venue book's ``volatility``
-(:class:`~execution.models.VenueBook`). The implied-volatility surface (:func:`execution.market.surface_vol`) is a
+(:class:`~desk.models.VenueBook`). The implied-volatility surface (:func:`desk.pricing.surface_vol`) is a
 pure function, but its level, the short-end ATM volatility, is state of the in-memory simulator held by the market
 service process and is not written to the database; the surface cannot be evaluated from a Celery worker without
 it. A flat volatility mis-states the delta of options far from the money (the skew would move it); the pure module
@@ -32,6 +32,7 @@ from django.db import transaction
 from desk.audit import Actor, audit_record
 from desk.events import broadcast
 from desk.fields import to_decimal
+from desk.market import RATE, SECONDS_PER_YEAR, NoVenue, StaleBook, venue_book_check_fresh, venue_books_ensure
 from desk.models import Instrument, InstrumentKind, OptionType
 from execution import selectors
 from execution.errors import ExecutionRefused
@@ -45,11 +46,8 @@ from execution.hedging import (
     book_greeks,
     hedge_order,
 )
-from execution.market import MarketConfig
-from execution.market.config import SECONDS_PER_YEAR
 from execution.models import Algorithm, ExecutionPlan, Position
 from execution.services import OPEN_PLAN_STATES, plan_create, plan_start
-from execution.venue import NoVenue, StaleBook, venue_book_check_fresh, venue_books_ensure
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +57,7 @@ HEDGE_EVENT = "hedge.delta"
 DEFAULT_BAND_COINS = Decimal(1)
 DEFAULT_HORIZON_S = 2
 DEFAULT_SLICES = 2
-_RATE = MarketConfig().rate
+_RATE = RATE
 
 
 def hedge_instrument_for(*, underlying: str) -> Instrument:

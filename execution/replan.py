@@ -31,10 +31,10 @@ from django.db import transaction
 
 from desk.audit import Actor, audit_record
 from desk.decisions import decision_record, decision_replayer_register
-from desk.models import DecisionKind, DecisionRecord
+from desk.market import StaleBook, venue_book_check_fresh
+from desk.models import DecisionKind, DecisionRecord, VenueBook
 from execution import kernels, selectors
-from execution.models import ChildOrder, ChildOrderStatus, ExecutionPlan, PlanStatus, VenueBook
-from execution.venue import StaleBook, venue_book_check_fresh
+from execution.models import ChildOrder, ChildOrderStatus, ExecutionPlan, PlanStatus
 
 # Defaults of the re-plan tolerances; a plan overrides them in its parameters (same names).
 REPLAN_DEFAULTS: dict[str, float] = {

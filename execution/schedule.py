@@ -12,13 +12,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from desk.market import SECONDS_PER_DAY, SECONDS_PER_YEAR, NoVenue, UnderlyingReference, underlying_reference
 from desk.models import Instrument
+from desk.volume import volume_profile
 from execution import kernels
 from execution.errors import ExecutionRefused
-from execution.market import UnderlyingConfig, volume_profile
-from execution.market.config import SECONDS_PER_DAY, SECONDS_PER_YEAR
 from execution.models import Algorithm
-from execution.venue import NoVenue, underlying_config
 
 MAX_SLICES = 10_000
 
@@ -68,9 +67,9 @@ def _weights(
     raise AssertionError(algorithm)
 
 
-def underlying_config_or_refuse(underlying: str) -> UnderlyingConfig:
+def underlying_config_or_refuse(underlying: str) -> UnderlyingReference:
     try:
-        return underlying_config(underlying)
+        return underlying_reference(underlying)
     except NoVenue as error:
         raise ExecutionRefused({"instrument": str(error)}) from None
 
@@ -118,7 +117,7 @@ def plan_schedule(
                 )
         elif algorithm == Algorithm.ALMGREN_CHRISS:
             spot = config.spot
-            volatility = config.regime_vols[config.initial_regime]
+            volatility = config.volatility
             sigma = _number(parameters, "sigma", spot * volatility / math.sqrt(SECONDS_PER_YEAR), low=0, high=1e12)
             impact, tau = config.impact, horizon_s / slices
             # The simulator's temporary impact, linearized at the average child (a rate of n/τ coins a second).

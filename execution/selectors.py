@@ -6,7 +6,8 @@ from datetime import datetime, timedelta
 
 from django.db.models import Prefetch, Q, QuerySet
 
-from desk.models import AuditEvent, InstrumentKind
+from desk.market import NoVenue, underlying_reference
+from desk.models import AuditEvent, InstrumentKind, VenueBook
 from execution.models import (
     ChildOrder,
     ChildOrderStatus,
@@ -15,9 +16,7 @@ from execution.models import (
     FillException,
     PlanStatus,
     Position,
-    VenueBook,
 )
-from execution.venue import NoVenue, underlying_config
 from risk.models import LimitScope
 from risk.orders import DEFAULT_BOOK
 from risk.telemetry import PlanFill, PlanTelemetryInput, TelemetryThresholds
@@ -202,7 +201,7 @@ def plan_telemetry_input(
         )
     own = sum(float(q) for _, q, _, at in fills if at >= now - PARTICIPATION_WINDOW) * multiplier
     try:
-        reference = underlying_config(plan.instrument.base_currency).volatility_reference
+        reference = underlying_reference(plan.instrument.base_currency).volatility_reference
     except NoVenue:
         reference = float(row.volatility) or 1.0
     return PlanTelemetryInput(

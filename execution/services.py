@@ -47,7 +47,7 @@ from django.db.models import F, Sum
 from desk.audit import Actor, actor_label, audit_record, json_normalize
 from desk.events import broadcast
 from desk.fields import to_decimal
-from desk.models import Instrument, InstrumentKind
+from desk.models import Instrument, InstrumentKind, VenueBook
 from execution import selectors
 from execution.algo_params import algo_params_live
 from execution.errors import ExecutionPermissionDenied, ExecutionRefused
@@ -59,7 +59,6 @@ from execution.models import (
     Fill,
     PlanStatus,
     Position,
-    VenueBook,
 )
 from execution.positions import PositionState, position_apply
 from execution.replan import plan_baseline, plan_replan_check, primary_book, replan_tolerances
@@ -71,9 +70,9 @@ from execution.venue import (
     VenueFill,
     coins,
     underlying_config,
+    venue,
     venue_book_check_fresh,
     venue_books_ensure,
-    venue_price,
     venue_quote,
     venue_route,
 )
@@ -557,7 +556,7 @@ def _child_execute(child_order_id: int, *, order: ProposedOrder, report: CheckRe
         quotes = [venue_quote(row, now=now) for row in rows]
         size = coins(child.quantity, instrument.multiplier)
         chosen = venue_route(quotes, side=plan.side, coins=size, impact=impact)
-        priced = venue_price(chosen, side=plan.side, coins=size, impact=impact)
+        priced = venue().fill(chosen, underlying=instrument.base_currency, side=plan.side, coins=size)
         price = to_decimal(priced.price)
         beyond = price > order.limit_price if plan.side == Side.BUY else price < order.limit_price
         if not beyond:

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from execution.pricing import black_scholes
+from desk.pricing import black_scholes
 
 SECONDS_PER_YEAR = 365.0 * 86_400.0
 

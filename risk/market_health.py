@@ -1,6 +1,6 @@
 """Market-data validation and the per-underlying health state, independent of the algorithms. Pure: no ORM.
 
-:class:`FeedMonitor` takes the redundant feeds' messages (see :mod:`execution.market.feed`) one at a time with a
+:class:`FeedMonitor` takes the redundant feeds' messages (see :mod:`risk.feed`) one at a time with a
 clock and answers, per message, what it found (:class:`Finding`) and which underlyings changed state
 (:class:`Transition`). The checks, in the order a message meets them:
 
@@ -43,7 +43,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from execution.market.feed import FEED_IDS, feed_verify
+from risk.feed import FEED_IDS, feed_verify
 
 __all__ = [
     "Check",

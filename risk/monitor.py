@@ -33,6 +33,7 @@ from channels.layers import DEFAULT_CHANNEL_LAYER, InMemoryChannelLayer, channel
 from django.db import close_old_connections, connection
 
 from desk.events import MARKET_GROUP, broadcast
+from risk.feed import feed_key
 from risk.market_health import FeedMonitor, Health, HealthThresholds, SymbolHealth, Transition
 from risk.reference import validated_price_publish
 from risk.services import circuit_breaker_trip
@@ -60,20 +61,13 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _default_key() -> bytes:
-    # Imported late: the market service module pulls in the simulator, which this module's importers rarely need.
-    from execution.market_service import feed_key
-
-    return feed_key()
-
-
 class MarketHealthService:
     """Validates the ``market`` group's ticks and acts on the underlyings' health.
 
     Parameters
     ----------
     key : bytes, optional
-        The feeds' HMAC key (default: :func:`execution.market_service.feed_key`).
+        The feeds' HMAC key (default: :func:`risk.feed.feed_key`).
     thresholds : HealthThresholds, optional
         The checks' thresholds.
     tick_s : float
@@ -93,7 +87,7 @@ class MarketHealthService:
         tick_s: float = 0.5,
         clock: Callable[[], datetime] = _utc_now,
     ) -> None:
-        self.monitor = FeedMonitor(key if key is not None else _default_key(), thresholds=thresholds)
+        self.monitor = FeedMonitor(key if key is not None else feed_key(), thresholds=thresholds)
         self.tick_s = tick_s
         self.clock = clock
         self.lock = threading.Lock()

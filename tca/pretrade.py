@@ -31,14 +31,14 @@ from execution import kernels
 
 SECONDS_PER_DAY = 86_400.0
 DAYS_PER_YEAR = 365.0
-"""Crypto trades every calendar day: a year of variance is 365 days (as in :mod:`execution.market.config`)."""
+"""Crypto trades every calendar day: a year of variance is 365 days (as in :mod:`desk.market`)."""
 BPS = 1e4
 
 DEFAULT_SQRT_COEFFICIENT = 0.5
 """``Y`` of the square-root law when the desk has too few fills to fit it: the low end of the 0.5–1 range reported
 for equities (Torre 1997; Tóth et al. 2011; Bouchaud et al. 2018, ch. 12), and about what the simulated market's
 own impact model (temporary ``0.01 sqrt(x)`` plus permanent ``0.05 x`` of the mid at 60 % volatility,
-:mod:`execution.market.config`) costs an order of 1 % of the day's volume."""
+:mod:`desk.impact`) costs an order of 1 % of the day's volume."""
 DEFAULT_PERMANENT_COEFFICIENT = 0.314
 """Permanent impact in daily standard deviations per day's volume traded (Almgren et al. 2005, ``γ = 0.314``):
 ``γ_AC = 0.314 σ_daily · mid / ADV`` quote currency per coin per coin."""
@@ -351,7 +351,7 @@ def recommended_horizon(
 class DealerTerms:
     """What a dealer's price typically costs the desk, basis points of the notional.
 
-    Defaults are the median of the demo dealer panel (:data:`rfq.sim.dealers.DEMO_PROFILES`): a half spread of
+    Defaults are the median of the demo dealer panel (:data:`sim.dealers.profiles.DEMO_PROFILES`): a half spread of
     4.5 bps plus 5.5 bps per million of notional, leakage about 1.2 bps (probability × impact, averaged over the
     panel), quote dispersion about 1 bp. :func:`tca.calibration.dealer_terms_fit` fits the spread on the desk's own
     dealer fills.

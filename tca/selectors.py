@@ -15,10 +15,10 @@ from typing import Any
 import pandas as pd
 from django.db.models import Count, Max, OuterRef, Subquery, Sum
 
-from desk.models import Instrument
+from desk.market import VOLUME_WINDOW_S, NoVenue, underlying_reference
+from desk.models import Instrument, VenueKind
 from execution import selectors as execution_selectors
-from execution.models import ChildOrder, Fill, VenueKind
-from execution.venue import VOLUME_WINDOW_S, NoVenue, underlying_config
+from execution.models import ChildOrder, Fill
 from rfq.models import DealerOrder, DealerOrderStatus, QuoteLeg, RFQLeg, Side
 from tca import calibration, pretrade
 from tca.models import CalibrationFit, FitKind, MarketSample
@@ -251,7 +251,10 @@ def market_inputs(underlying: str) -> pretrade.MarketInputs:
         adv, adv_source = volume_5m * 86_400.0 / VOLUME_WINDOW_S, "the last 5 minutes' market volume, scaled to a day"
     else:
         try:
-            adv, adv_source = underlying_config(underlying).daily_volume, "the simulated market's average daily volume"
+            adv, adv_source = (
+                underlying_reference(underlying).daily_volume,
+                "the simulated market's average daily volume",
+            )
         except NoVenue as error:
             raise NoMarket(str(error)) from None
     return pretrade.MarketInputs(

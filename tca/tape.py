@@ -1,10 +1,11 @@
-"""The market tape recorder: samples the simulated market about once a second and stores it in batches.
+"""The market tape recorder: samples the market about once a second and stores it in batches.
 
-It runs in a thread beside the market service (:class:`execution.market_service.MarketService`), started by
-:func:`tape_recorder_start` from the simulation, and stops with the market (it watches the market's stop event).
+It runs in a thread beside the market that the world which starts it describes as a :class:`TapeSource` (the
+simulated world, :mod:`sim.world`, passes its market service's), started by :func:`tape_recorder_start`, and stops
+with the market (it watches the market's stop event).
 Per instrument it records:
 
-- spot and perpetual: the lit venue's stored mid (``execution.VenueBook``, the price both trade against: it keeps
+- spot and perpetual: the lit venue's stored mid (``desk.VenueBook``, the price both trade against: it keeps
   the permanent impact of the desk's own fills) times the contract multiplier, the venue's full spread, the coins the
   simulated market traded since the previous sample (over the multiplier), the regime and the volatility;
 - options: the simulated world's fair value per contract every :data:`OPTION_EVERY` samples (spread and volume
@@ -19,21 +20,17 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from django.db import close_old_connections, connection
 
-from desk.models import Instrument, InstrumentKind
-from execution.models import VenueBook
-from execution.venue import VENUES
+from desk.market import VENUES
+from desk.models import Instrument, InstrumentKind, VenueBook
 from tca import services
 from tca.services import TapeSample
-
-if TYPE_CHECKING:
-    from execution.market_service import MarketService
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +44,42 @@ MAX_PENDING = 50_000
 LIT_VENUE = next(spec.code for spec in VENUES if spec.kind == "lit")
 
 
+class MarketTop(Protocol):
+    """One underlying's market at an instant: its mid (quote currency per coin), the coins it has traded so far,
+    its volatility regime and annualized volatility."""
+
+    @property
+    def mid(self) -> float: ...
+    @property
+    def volume(self) -> float: ...
+    @property
+    def regime_name(self) -> str: ...
+    @property
+    def volatility(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class TapeSource:
+    """What the recorder reads from the market it runs beside.
+
+    Attributes
+    ----------
+    underlyings : tuple of str
+        The underlyings the market prices.
+    tops : callable
+        One consistent snapshot of every underlying's :class:`MarketTop`, by underlying.
+    fair_value : callable
+        Fair price of one contract of an instrument symbol now (quote currency), ``None`` when unknown.
+    stopped : threading.Event
+        Set when the market stops; the recorder stops with it.
+    """
+
+    underlyings: tuple[str, ...]
+    tops: Callable[[], Mapping[str, MarketTop]]
+    fair_value: Callable[[str], float | None]
+    stopped: threading.Event
+
+
 @dataclass(frozen=True)
 class _Terms:
     instrument_id: int
@@ -58,9 +91,9 @@ class _Terms:
 
 @dataclass
 class TapeRecorder:
-    """Samples ``market`` every ``sample_every_s`` seconds of wall time (see the module docstring)."""
+    """Samples ``source`` every ``sample_every_s`` seconds of wall time (see the module docstring)."""
 
-    market: MarketService
+    source: TapeSource
     sample_every_s: float = SAMPLE_EVERY_S
     flush_every_s: float = FLUSH_EVERY_S
     retention: timedelta = services.TAPE_RETENTION
@@ -75,7 +108,7 @@ class TapeRecorder:
     _thread: threading.Thread | None = None
 
     def terms_load(self) -> None:
-        underlyings = list(self.market.simulator.underlyings)
+        underlyings = list(self.source.underlyings)
         self._terms = [
             _Terms(
                 instrument_id=row.pk,
@@ -94,10 +127,9 @@ class TapeRecorder:
         now = self.clock()
         books = {
             row.underlying: row
-            for row in VenueBook.objects.filter(venue=LIT_VENUE, underlying__in=self.market.simulator.underlyings)
+            for row in VenueBook.objects.filter(venue=LIT_VENUE, underlying__in=self.source.underlyings)
         }
-        with self.market.lock:
-            tops = {code: self.market.simulator.book(code) for code in self.market.simulator.underlyings}
+        tops = self.source.tops()
         traded: dict[str, float] = {}
         for code, top in tops.items():
             previous = self._volumes.get(code)
@@ -127,14 +159,14 @@ class TapeRecorder:
                     )
                 )
             elif with_options:
-                fair = self.market.fair_value(terms.symbol)
-                if fair is None or not fair.price > 0:
+                fair = self.source.fair_value(terms.symbol)
+                if fair is None or not fair > 0:
                     continue
                 taken.append(
                     TapeSample(
                         instrument_id=terms.instrument_id,
                         sampled_at=now,
-                        mid=fair.price,
+                        mid=fair,
                         regime=top.regime_name,
                         volatility=top.volatility,
                     )
@@ -171,14 +203,14 @@ class TapeRecorder:
             self._thread.join(5)
 
     def _stopped(self) -> bool:
-        return self.stop_event.is_set() or self.market.stop_event.is_set()
+        return self.stop_event.is_set() or self.source.stopped.is_set()
 
     def _run(self) -> None:
         last_flush = last_prune = 0.0
         elapsed = 0.0
         try:
             # waiting on the market's own stop event: the recorder ends the moment the market does
-            while not self.market.stop_event.wait(self.sample_every_s):
+            while not self.source.stopped.wait(self.sample_every_s):
                 if self._stopped():
                     break
                 elapsed += self.sample_every_s
@@ -202,6 +234,6 @@ class TapeRecorder:
             connection.close()
 
 
-def tape_recorder_start(*, market: MarketService, sample_every_s: float = SAMPLE_EVERY_S) -> TapeRecorder:
-    """Start recording ``market``'s tape in a daemon thread; it stops when the market stops."""
-    return TapeRecorder(market=market, sample_every_s=sample_every_s).start()
+def tape_recorder_start(*, source: TapeSource, sample_every_s: float = SAMPLE_EVERY_S) -> TapeRecorder:
+    """Start recording the tape of ``source``'s market in a daemon thread; it stops when the market stops."""
+    return TapeRecorder(source=source, sample_every_s=sample_every_s).start()

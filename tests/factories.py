@@ -118,8 +118,8 @@ RELAXED_THRESHOLDS = {
 def scoring_history_book(*, seed: int, n_rfqs: int, instruments: int = 2, **simulate: object):  # noqa: ANN201
     """The simulated desk of ``tests.rfq.test_scoring_truth.world_create`` with ``n_rfqs`` RFQs booked through the
     services: ``(world, result)``, ``result.mids`` the market the scoring trains on."""
-    from rfq.scoring.simulate import scoring_simulate
-    from rfq.sim.dealers import DEMO_PROFILES
+    from sim.dealers.profiles import DEMO_PROFILES
+    from sim.scoring import scoring_simulate
     from tests.rfq.test_scoring_truth import world_create
 
     world = world_create(seed=seed)

@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 from django.db.models import Q, QuerySet
 
-from execution.market import volume_density
-from execution.models import ExecutionPlan, Fill, VenueBook
-from execution.venue import NoVenue, underlying_config
+from desk.market import NoVenue, underlying_reference
+from desk.models import VenueBook
+from desk.volume import volume_density
+from execution.models import ExecutionPlan, Fill
 from rfq.models import (
     RFQ,
     Counterparty,
@@ -52,7 +53,7 @@ def plan_market_volume(
     *, start: datetime, horizon_s: float, daily_volume: float, amplitude: float, multiplier: float, bins: int
 ) -> list[dict[str, float]]:
     """Expected market volume (contracts) in each of ``bins`` equal slices of ``[start, start + horizon_s]``: the
-    simulated market's intraday U (:func:`execution.market.volume_density`) times its daily volume, midpoint rule.
+    simulated market's intraday U (:func:`desk.volume.volume_density`) times its daily volume, midpoint rule.
 
     Returns ``[{"x": seconds from start at the bin's middle, "y": contracts}, ...]``."""
     if horizon_s <= 0 or bins < 1:
@@ -82,7 +83,7 @@ def plan_chart(plan: ExecutionPlan) -> dict[str, Any]:
     market: list[dict[str, float]] = []
     note = ""
     try:
-        config = underlying_config(plan.instrument.base_currency)
+        config = underlying_reference(plan.instrument.base_currency)
     except NoVenue:
         note = f"no simulated market for {plan.instrument.base_currency}: market volume unknown"
     else:

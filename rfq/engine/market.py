@@ -9,16 +9,12 @@ from datetime import UTC, datetime
 
 from django.db.models import QuerySet
 
-from desk.models import Instrument, InstrumentKind
-from execution import selectors as execution_selectors
-from execution.models import VenueKind
-from execution.pricing import black_scholes
-from execution.venue import NoVenue, underlying_config
+from desk.market import SECONDS_PER_YEAR, NoVenue, underlying_reference, venue_books
+from desk.models import Instrument, InstrumentKind, VenueKind
+from desk.pricing import black_scholes
 from rfq.decision import MarketState
 from rfq.models import RFQ, RFQLeg
 from rfq.packages import PackageLeg, package_risk
-
-SECONDS_PER_YEAR = 365.0 * 86_400.0
 
 
 class NoMarket(Exception):
@@ -54,12 +50,12 @@ class RFQMarket:
 
 def underlying_state(underlying: str) -> UnderlyingState:
     """The lit books' mid, volatility and tightest half spread, and a daily volume (coins)."""
-    books = [row for row in execution_selectors.venue_books(underlying=underlying) if row.kind == VenueKind.LIT]
+    books = [row for row in venue_books(underlying=underlying) if row.kind == VenueKind.LIT]
     if not books:
         raise NoMarket(f"no market for {underlying} yet")
     volume_5m = float(books[0].volume_5m)
     try:
-        adv = underlying_config(underlying).daily_volume
+        adv = underlying_reference(underlying).daily_volume
     except NoVenue:
         adv = volume_5m * 288.0
     return UnderlyingState(

@@ -39,12 +39,12 @@ def _interleaved(name: str, candidate: Callable[[], Any], baseline: Callable[[],
 
 def benchmarks() -> Iterator[dict[str, Any]]:
     django_ready()
-    from execution.market import MarketSimulator
-    from rfq.backtest.core import LiveQuote, View, WaitOrSplitPolicy, best_now
-    from rfq.backtest.episodes import InstrumentSpec, episodes_generate
-    from rfq.backtest.model import dealer_model_fit, history_observe
     from rfq.decision import wait_or_split
-    from rfq.sim.dealers import DEMO_PROFILES
+    from sim.backtest.core import LiveQuote, View, WaitOrSplitPolicy, best_now
+    from sim.backtest.episodes import InstrumentSpec, episodes_generate
+    from sim.backtest.model import dealer_model_fit, history_observe
+    from sim.dealers.profiles import DEMO_PROFILES
+    from sim.market import MarketSimulator
 
     model = dealer_model_fit(history_observe(episodes_generate(n=100, seed=1, profiles=DEMO_PROFILES)))
     mid = 100_000.0

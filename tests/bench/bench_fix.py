@@ -106,9 +106,9 @@ def _throughput(trader: Any, instrument: Any) -> dict[str, Any]:
 def _round_trip(trader: Any, instrument: Any) -> dict[str, Any]:
     from rfq.fix.acceptor import fix_gateway_thread
     from rfq.models import Connectivity, Quote
-    from rfq.sim.dealers import DealerProfile
-    from rfq.sim.fix_bot import FixDealerBot
-    from rfq.sim.rest_bot import FairValue
+    from sim.dealers.fix_bot import FixDealerBot
+    from sim.dealers.profiles import DealerProfile
+    from sim.dealers.rest_bot import FairValue
     from tests import factories
 
     dealer = factories.dealer_create(code="FIXRTT", connectivity=Connectivity.FIX)

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from execution.models import VenueBook
-from execution.venue import venue_books_ensure
+from desk.market import venue_books_ensure
+from desk.models import VenueBook
 from rfq.models import RFQ, DealerOrder, QuoteRequest, RFQStatus
 from tests import factories
 from tests.browser.conftest import shot

@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 
+from desk.market import venue_books_ensure
 from desk.metrics import CONTENT_TYPE, JsonFormatter, metrics_text
+from desk.models import VenueBook
 from desk.roles import Role
-from execution.models import ChildOrder, ChildOrderStatus, Position, VenueBook
-from execution.venue import venue_books_ensure
+from execution.models import ChildOrder, ChildOrderStatus, Position
 from risk.models import Alert, LimitKind, LimitScope
 from risk.reference import validated_price_publish
 from tests import factories

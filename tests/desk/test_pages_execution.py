@@ -10,10 +10,10 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
+from desk.market import underlying_reference
 from desk.pages import queries
 from execution import selectors, services
 from execution.models import ChildOrderStatus, ExecutionPlan, PlanStatus
-from execution.venue import underlying_config
 
 pytestmark = pytest.mark.django_db
 
@@ -177,7 +177,7 @@ def test_the_schedule_series_is_the_cumulative_child_quantities(trader, instrume
 
 def test_the_market_volume_matches_the_closed_form_integral_of_the_profile() -> None:
     # given the simulated BTC market: a U-shaped intraday profile w(x) = (1 + a(2x-1)^2) / (1 + a/3)
-    config = underlying_config("BTC")
+    config = underlying_reference("BTC")
     a, daily = config.volume_profile_amplitude, config.daily_volume
     start = datetime(2026, 5, 4, 23, 30, tzinfo=UTC)  # straddles midnight: the U's high end
     horizon_s = 3_600.0

@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
+from desk.market import venue_books_ensure
 from execution import services as execution_services
 from execution.models import ExecutionPlan, Position
-from execution.venue import venue_books_ensure
 from risk.models import LimitKind, LimitScope
 from tests import factories
 from tests.risk.factories import limit_create

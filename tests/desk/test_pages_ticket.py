@@ -10,9 +10,8 @@ from decimal import Decimal
 import pytest
 from django.test import Client
 
-from desk.models import DecisionKind, DecisionRecord
-from execution.models import VenueBook
-from execution.venue import venue_books_ensure
+from desk.market import venue_books_ensure
+from desk.models import DecisionKind, DecisionRecord, VenueBook
 from rfq.engine.auto import auto_trading_limit_set, rfq_auto_decide
 from rfq.engine.recommend import rfq_recommendation
 from rfq.engine.selection import rfq_send_selected

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from desk.pricing import norm_cdf
 from execution.hedging import (
     HedgeBand,
     OptionPositions,
@@ -18,7 +19,6 @@ from execution.hedging import (
     option_deltas,
     whalley_wilmott_half_width,
 )
-from execution.pricing import norm_cdf
 
 SPOT, RATE = 100_000.0, 0.04
 

@@ -13,11 +13,11 @@ from django.db import connection
 
 from desk.audit import chain_verify
 from desk.models import AuditEvent, Instrument, InstrumentKind
+from desk.pricing import black_scholes
 from execution import hedging_services, services
 from execution.errors import ExecutionRefused
 from execution.hedging_tasks import delta_hedge
 from execution.models import ChildOrder, ChildOrderStatus, ExecutionPlan, PlanStatus, Position
-from execution.pricing import black_scholes
 from risk.models import LimitScope
 from risk.services import kill_switch_engage
 from tests import factories

@@ -13,9 +13,9 @@ import pytest
 
 from desk.audit import chain_verify
 from desk.decisions import decision_replay
-from desk.models import AuditEvent, DecisionKind, DecisionRecord
+from desk.models import AuditEvent, DecisionKind, DecisionRecord, VenueBook
 from execution import replan, services
-from execution.models import ChildOrder, ChildOrderStatus, ExecutionPlan, PlanStatus, VenueBook
+from execution.models import ChildOrder, ChildOrderStatus, ExecutionPlan, PlanStatus
 from execution.selectors import PENDING_CHILD_STATES
 
 pytestmark = pytest.mark.django_db

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from django.db.models import F, Sum
 
-from desk.models import AuditEvent
+from desk.market import venue_books_ensure
+from desk.models import AuditEvent, VenueBook
 from execution import services
-from execution.models import ChildOrder, ChildOrderStatus, ExecutionPlan, Fill, PlanStatus, Position, VenueBook
+from execution.models import ChildOrder, ChildOrderStatus, ExecutionPlan, Fill, PlanStatus, Position
 from execution.services import ExecutionRefused
-from execution.venue import venue_books_ensure
 from risk.models import LimitKind, LimitScope
 from risk.services import kill_switch_engage
 from tests.risk.factories import limit_create

@@ -9,20 +9,14 @@ from decimal import Decimal
 
 import pytest
 
-from execution.market import MarketSimulator
-from execution.market_service import MarketService
-from execution.models import VenueBook
-from execution.venue import (
-    VENUES,
-    NoVenue,
-    VenueQuote,
-    temporary_decayed,
-    underlying_config,
-    venue_price,
-    venue_route,
-)
+from desk.market import VENUES, NoVenue, underlying_reference
+from desk.models import VenueBook
+from execution.venue import VenueQuote, temporary_decayed, venue, venue_expected_price, venue_route
+from sim.market import MarketSimulator
+from sim.market_service import MarketService
+from sim.venues import SimulatedVenue, venue_fill
 
-IMPACT = underlying_config("BTC").impact
+IMPACT = underlying_reference("BTC").impact
 
 
 def _quote(venue: str = "LIT-A", kind: str = "lit", **fields: float) -> VenueQuote:
@@ -55,7 +49,7 @@ def test_a_lit_fill_is_priced_as_the_simulator_prices_it(side: str, coins: float
         mid=book.mid, half_spread_bps=1e4 * (book.ask - book.bid) / (2 * book.mid), volatility=book.volatility
     )
 
-    ours = venue_price(quote, side=side, coins=coins, impact=IMPACT)
+    ours = venue_fill(quote, side=side, coins=coins, impact=IMPACT)
     theirs = simulator.execute("BTC", side, coins)
 
     assert ours.price == pytest.approx(theirs.average_price, rel=1e-12)
@@ -66,12 +60,27 @@ def test_a_lit_fill_is_priced_as_the_simulator_prices_it(side: str, coins: float
 def test_a_dark_fill_is_at_the_mid_plus_half_its_permanent_impact() -> None:
     quote = _quote("DARK-MID", "dark", half_spread_bps=0.0, depth=5.0)
 
-    fill = venue_price(quote, side="sell", coins=2.0, impact=IMPACT)
+    fill = venue_fill(quote, side="sell", coins=2.0, impact=IMPACT)
 
     permanent = IMPACT.permanent_coefficient * 2.0 / IMPACT.reference_volume * 0.65 / 0.60
     assert fill.price == pytest.approx(100_000.0 * (1 - 0.5 * permanent), rel=1e-12)
     assert fill.temporary_impact_after == 0.0
     assert fill.depth_after == 3.0
+
+
+@pytest.mark.parametrize("kind", ["lit", "dark"])
+@pytest.mark.parametrize(("side", "coins"), [("buy", 3.0), ("sell", 0.7), ("buy", 250.0)])
+def test_the_router_expects_the_price_the_simulated_venue_fills_at(kind: str, side: str, coins: float) -> None:
+    # given a venue with some of our temporary impact still on it
+    quote = _quote("LIT-A" if kind == "lit" else "DARK-MID", kind, depth=500.0, temporary_impact=3e-4)
+
+    # when the desk estimates the fill and the configured venue fills it
+    expected = venue_expected_price(quote, side=side, coins=coins, impact=IMPACT)
+    filled = venue().fill(quote, underlying="BTC", side=side, coins=coins)
+
+    # then the two agree to the last bit, and the configured venue is the simulated one
+    assert isinstance(venue(), SimulatedVenue)
+    assert expected == filled.price
 
 
 def test_temporary_impact_halves_every_half_life() -> None:
@@ -91,7 +100,7 @@ def test_the_router_spreads_a_parent_across_the_lit_books_as_its_own_impact_buil
     used = []
     for _ in range(6):
         chosen = venue_route(list(books.values()), side="buy", coins=1.5, impact=IMPACT)
-        fill = venue_price(chosen, side="buy", coins=1.5, impact=IMPACT)
+        fill = venue_fill(chosen, side="buy", coins=1.5, impact=IMPACT)
         used.append(chosen.venue)
         books = {
             code: replace(
@@ -107,7 +116,7 @@ def test_the_router_spreads_a_parent_across_the_lit_books_as_its_own_impact_buil
 
 def test_an_underlying_without_a_venue_is_refused() -> None:
     with pytest.raises(NoVenue, match="DOGE"):
-        underlying_config("DOGE")
+        underlying_reference("DOGE")
 
 
 @pytest.mark.django_db

@@ -9,9 +9,9 @@ from decimal import Decimal
 import pytest
 
 from desk.audit import audit_record
-from desk.models import DecisionKind, DecisionRecord
-from execution.models import ChildOrder, ChildOrderStatus, ExecutionPlan, Fill, PlanStatus, VenueBook
-from execution.venue import venue_books_ensure
+from desk.market import venue_books_ensure
+from desk.models import DecisionKind, DecisionRecord, VenueBook
+from execution.models import ChildOrder, ChildOrderStatus, ExecutionPlan, Fill, PlanStatus
 from flows.tasks import telemetry_sweep
 from risk.models import Alert, AlertAction
 from tests.risk import factories as risk_factories

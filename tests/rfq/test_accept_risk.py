@@ -10,9 +10,8 @@ from decimal import Decimal
 import pytest
 
 from desk.audit import actor_label
-from desk.models import AuditEvent, InstrumentKind
-from execution.models import VenueBook
-from execution.venue import venue_books_ensure
+from desk.market import venue_books_ensure
+from desk.models import AuditEvent, InstrumentKind, VenueBook
 from rfq.models import DealerOrder, QuoteRequest, QuoteStatus, RFQStatus
 from rfq.selectors import dealer_exposure
 from rfq.services import LegInput, QuoteLegInput, QuoteRefused, quote_accept, quote_receive, rfq_create, rfq_send
@@ -231,8 +230,8 @@ def test_a_leg_under_legging_over_its_limit_is_refused(trader, instrument, marke
 def test_an_option_acceptance_is_collared_around_its_own_model_mid(trader, instrument, market, dealer) -> None:  # noqa: ANN001
     # The collar of an option leg centres on Black–Scholes at the book's volatility, not on the underlying's price:
     # a 1 bps collar refuses the dealer's 3 000 for a call whose model value is elsewhere, and names that mid.
-    from execution.market.config import SECONDS_PER_YEAR
-    from execution.pricing import black_scholes
+    from desk.market import SECONDS_PER_YEAR
+    from desk.pricing import black_scholes
     from rfq.engine.market import underlying_state
 
     call, put = _options(instrument)

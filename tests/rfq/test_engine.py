@@ -10,9 +10,8 @@ import pytest
 from django.test import Client
 
 from desk.decisions import decision_replay
-from desk.models import AuditEvent, DecisionKind, DecisionRecord, InstrumentKind
-from execution.models import VenueBook
-from execution.venue import venue_books_ensure
+from desk.market import venue_books_ensure
+from desk.models import AuditEvent, DecisionKind, DecisionRecord, InstrumentKind, VenueBook
 from rfq.engine.auto import auto_trading_limit_set, rfq_act, rfq_auto_decide
 from rfq.engine.lifecycle import rfqs_expire_due
 from rfq.engine.recommend import rfq_recommendation

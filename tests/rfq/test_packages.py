@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from execution.pricing import black_scholes
+from desk.pricing import black_scholes
 from rfq.packages import SECONDS_PER_YEAR, PackageLeg, factor_covariance, package_legs_check, package_risk
 
 

@@ -22,7 +22,7 @@ from rfq.scoring.services import (
     scoring_model_rollback,
     scoring_model_train,
 )
-from rfq.sim.dealers import DEMO_PROFILES
+from sim.dealers.profiles import DEMO_PROFILES
 from tests import factories
 
 # A short history: enough to validate against the relaxed floor below, quick to book.

@@ -12,8 +12,8 @@ from desk.models import AuditEvent
 from rfq.models import ScoringModelStatus
 from rfq.scoring.governance import psi, scoring_drift_check, scoring_shadow_evaluate
 from rfq.scoring.services import scoring_model_promote, scoring_model_train
-from rfq.scoring.simulate import scoring_simulate
-from rfq.sim.dealers import DEMO_PROFILES
+from sim.dealers.profiles import DEMO_PROFILES
+from sim.scoring import scoring_simulate
 from tests.rfq.test_scoring_governance import RELAXED
 from tests.rfq.test_scoring_truth import world_create
 

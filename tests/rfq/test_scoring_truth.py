@@ -18,7 +18,6 @@ from scipy.stats import spearmanr
 from desk.audit import chain_verify
 from desk.models import AuditEvent, Instrument, InstrumentKind
 from desk.roles import Role
-from execution.market import MarketSimulator
 from rfq.models import Counterparty, ScoringModelStatus, ScoringModelVersion
 from rfq.scoring.explain import dealer_explanations
 from rfq.scoring.features import dealer_cell_features, request_features
@@ -26,8 +25,9 @@ from rfq.scoring.history import scoring_history_frame
 from rfq.scoring.scores import SCORE_PARTS, Context, dealer_estimates, dealer_scores
 from rfq.scoring.select import SelectionPolicy, dealers_select
 from rfq.scoring.services import scoring_model_train
-from rfq.scoring.simulate import RFQContext, scoring_simulate
-from rfq.sim.dealers import DEMO_PROFILES, DealerProfile
+from sim.dealers.profiles import DEMO_PROFILES, DealerProfile
+from sim.market import MarketSimulator
+from sim.scoring import RFQContext, scoring_simulate
 from tests import factories
 
 SEED = 11

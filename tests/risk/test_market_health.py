@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from execution.market import feed_sign, scenario_run
 from risk.market_health import (
     MAD_TO_SIGMA,
     Check,
@@ -26,6 +25,7 @@ from risk.market_health import (
     Transition,
     robust_volatility,
 )
+from sim.market import feed_sign, scenario_run
 
 KEY = b"test-feed-key"
 T0 = datetime(2026, 1, 5, tzinfo=UTC)

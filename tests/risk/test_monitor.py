@@ -11,14 +11,15 @@ from typing import Any
 import pytest
 
 from desk.models import AuditEvent
-from execution.market import scenario_run, scenario_start
-from execution.market_service import MarketService, feed_key
 from execution.models import PlanStatus
 from risk import monitor as monitor_module
 from risk import services
+from risk.feed import feed_key
 from risk.market_health import Health, HealthThresholds
 from risk.models import KillSwitch, LimitScope
 from risk.monitor import HEALTH_EVENT, MarketHealthService, market_health_for, market_health_snapshot
+from sim.market import scenario_run, scenario_start
+from sim.market_service import MarketService
 from tests import factories
 from tests.risk.factories import plan_create, proposed_order
 

@@ -12,9 +12,9 @@ import pytest
 from desk import events
 from desk.audit import audit_record, chain_verify
 from desk.decisions import decision_replay
-from desk.models import DecisionKind, DecisionRecord
-from execution.models import ChildOrder, ChildOrderStatus, Fill, PlanStatus, VenueBook
-from execution.venue import venue_books_ensure
+from desk.market import venue_books_ensure
+from desk.models import DecisionKind, DecisionRecord, VenueBook
+from execution.models import ChildOrder, ChildOrderStatus, Fill, PlanStatus
 from flows import risk_actions
 from flows.risk_actions import plan_telemetry_evaluate, plans_telemetry_evaluate
 from risk import selectors

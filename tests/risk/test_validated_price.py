@@ -18,9 +18,9 @@ import pytest
 from django.core.cache import cache
 
 from desk.models import AuditEvent
-from execution.market_service import feed_key
 from risk import monitor as monitor_module
 from risk.checks import VALIDATED_PRICE
+from risk.feed import feed_key
 from risk.market_health import Health
 from risk.models import LimitKind, LimitScope
 from risk.monitor import MarketHealthService

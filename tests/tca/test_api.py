@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import pytest
 from django.urls import include, path
 
+from desk.market import venue_books_ensure
 from desk.models import InstrumentKind
 from desk.roles import Role
 from desk.urls import urlpatterns as desk_urlpatterns
-from execution.venue import venue_books_ensure
 from tca import services as tca_services
 from tests import factories
 from tests.tca import factories as tca_factories

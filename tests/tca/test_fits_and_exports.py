@@ -13,9 +13,9 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
+from desk.market import venue_books_ensure
 from desk.models import AuditEvent
 from execution.models import ExecutionPlan
-from execution.venue import venue_books_ensure
 from rfq.models import RFQ, PackageType, RFQLeg, Side
 from tca import calibration, pretrade, services, tasks
 from tca.models import CalibrationFit, FitKind

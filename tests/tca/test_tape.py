@@ -11,8 +11,9 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from execution.market_service import MarketService
-from execution.models import ExecutionPlan, VenueBook
+from desk.models import VenueBook
+from execution.models import ExecutionPlan
+from sim.market_service import MarketService
 from tca import metrics, services, sources
 from tca.models import MarketSample
 from tca.selectors import TAPE_COLUMNS, market_tape_frame, tca_fills_frame
@@ -32,7 +33,7 @@ def test_a_seeded_sampler_call_records_the_venue_mid_regime_and_traded_volume(in
     # given the simulated market (not running: stepped by hand) and its venue books in the database
     market = MarketService(seed=7, publish=False, persist_every_s=None)
     market.persist()
-    recorder = TapeRecorder(market=market)
+    recorder = TapeRecorder(source=market.tape_source())
 
     # when the recorder samples, the market moves one second, and it samples again
     recorder.sample()
@@ -63,7 +64,7 @@ def test_a_seeded_sampler_call_records_the_venue_mid_regime_and_traded_volume(in
 def test_the_recorder_runs_beside_a_real_market_service_and_stops_with_it(instrument) -> None:  # noqa: ANN001
     # given a running market service and the recorder sampling it every 0.2 s, flushing every 0.4 s
     market = MarketService(seed=11, tick_s=0.1, publish=False, persist_every_s=0.2).start()
-    recorder = TapeRecorder(market=market, sample_every_s=0.2, flush_every_s=0.4).start()
+    recorder = TapeRecorder(source=market.tape_source(), sample_every_s=0.2, flush_every_s=0.4).start()
     try:
         deadline = time.monotonic() + 10
         while MarketSample.objects.count() < 4 and time.monotonic() < deadline:

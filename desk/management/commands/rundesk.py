@@ -14,8 +14,8 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from desk.celery import app as celery_app
 from desk.embedded import embedded_worker
-from desk.simulation import Simulation, simulation_start
 from rfq.fix.acceptor import fix_gateway_thread
+from sim.world import Simulation, simulation_start
 
 DEMO_LOGINS = ["trader", "risk", "compliance", "admin"]
 

@@ -16,12 +16,12 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from desk.models import Instrument, InstrumentKind
-from execution.market import MarketSimulator
 from rfq.models import Counterparty, CounterpartyStatus
 from rfq.scoring.scores import dealer_scores
 from rfq.scoring.services import ScoringModelRefused, scoring_model_train
-from rfq.scoring.simulate import scoring_simulate
-from rfq.sim.dealers import DEMO_PROFILES
+from sim.dealers.profiles import DEMO_PROFILES
+from sim.market import MarketSimulator
+from sim.scoring import scoring_simulate
 
 
 class Command(BaseCommand):

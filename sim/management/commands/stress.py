@@ -1,0 +1,97 @@
+"""``python manage.py stress --scenario NAME --seed S [--no-safeguards] [--json]``: replay a market scenario with
+an execution plan running into it (:mod:`sim.stress`) and report the loss, the halt and the breaches."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from risk import selectors
+from risk.models import LimitKind
+from sim.market import SCENARIOS
+from sim.stress import StressConfig, stress_run
+
+# StressConfig field ← the Limit kind it reads.
+LIMIT_FIELDS = {"daily_loss_limit": LimitKind.MAX_DAILY_LOSS, "max_position": LimitKind.MAX_POSITION}
+
+
+def _config_from_limits(config: StressConfig) -> tuple[StressConfig, dict[str, str]]:
+    """``config`` with the desk's daily-loss and position limits where they are set (the tightest at the firm or
+    desk scope), and where each figure comes from."""
+    rows = selectors.stress_limits()
+    changes: dict[str, float] = {}
+    source: dict[str, str] = {}
+    for name, kind in LIMIT_FIELDS.items():
+        row = rows.get(kind)
+        if row is not None and row.value > 0:
+            changes[name] = float(row.value)
+            source[name] = f"{row.scope} limit"
+        else:
+            source[name] = "default"
+    return replace(config, **changes), source
+
+
+class Command(BaseCommand):
+    help = "Replay a market scenario with an execution running, with or without the desk's safeguards."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--scenario", required=True, help=f"one of {', '.join(sorted(SCENARIOS))}")
+        parser.add_argument("--seed", type=int, required=True, help="seed of the simulated market (>= 0)")
+        parser.add_argument(
+            "--no-safeguards",
+            action="store_true",
+            help="run the checks in shadow: record breaches, never refuse or halt",
+        )
+        parser.add_argument(
+            "--daily-loss-limit",
+            type=float,
+            default=None,
+            help=f"USD (default: the desk's max_daily_loss limit, else {StressConfig().daily_loss_limit:g})",
+        )
+        parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        scenario = options["scenario"]
+        if scenario not in SCENARIOS:
+            raise CommandError(f"unknown scenario {scenario!r}; known: {', '.join(sorted(SCENARIOS))}")
+        seed = options["seed"]
+        if seed < 0:
+            raise CommandError(f"--seed must be 0 or more, not {seed}")
+        config, source = _config_from_limits(StressConfig())
+        limit = options["daily_loss_limit"]
+        if limit is not None:
+            if not (math.isfinite(limit) and limit > 0):
+                raise CommandError(f"--daily-loss-limit must be a positive number of USD, not {limit}")
+            config = replace(config, daily_loss_limit=limit)
+            source["daily_loss_limit"] = "--daily-loss-limit"
+        result = stress_run(scenario, seed=seed, safeguards=not options["no_safeguards"], config=config)
+        report = result.as_dict()
+        if options["json"]:
+            self.stdout.write(json.dumps(report))
+            return
+        mode = "with safeguards" if result.safeguards else "without safeguards"
+        self.stdout.write(f"{scenario} (seed {seed}) {mode}")
+        self.stdout.write(
+            "  limits: " + ", ".join(f"{name} {getattr(config, name):g} ({origin})" for name, origin in source.items())
+        )
+        self.stdout.write(
+            f"  loss {result.loss:,.2f} USD (max seen {result.max_loss_seen:,.2f}), "
+            f"daily limit {result.daily_loss_limit:,.2f}"
+        )
+        if result.halted:
+            self.stdout.write(
+                f"  halted after {result.seconds_to_halt:g} s at a loss of {result.loss_at_halt:,.2f}: "
+                f"{result.halt_reason}"
+            )
+            self.stdout.write(f"  orders after the halt: {result.orders_after_halt}")
+        else:
+            self.stdout.write("  never halted")
+        for breach in result.breaches:
+            self.stdout.write(
+                f"  breach {breach['limit']}: {breach['count']}x from {breach['first_at_s']:g} s, "
+                f"worst {breach['worst_observed']} against {breach['threshold']}"
+            )
