@@ -14,9 +14,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from desk.models import DecisionKind, DecisionRecord
-from execution.models import VenueBook
-from execution.venue import venue_books_ensure
+from desk.market import venue_books_ensure
+from desk.models import DecisionKind, DecisionRecord, VenueBook
 from rfq.engine.recommend import accept_latency_s
 from rfq.models import QuoteRequest, RFQStatus
 from tests import factories

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from execution.models import VenueBook
-from execution.venue import venue_books_ensure
+from desk.market import venue_books_ensure
+from desk.models import VenueBook
 from rfq.models import RFQ, Counterparty, Quote, QuoteRequest
 from rfq.services import QuoteLegInput, quote_receive
 
