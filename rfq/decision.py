@@ -24,7 +24,7 @@ when the book covers ``Q`` and each quote taken beats ``c_algo``.
 
 **A quote can be taken only if it is still live when the accept reaches the dealer**: an accept takes ``L``
 seconds (``accept_latency_s``: the trader's click, the desk's checks, the order on its way), so a quote with
-``T_j ≤ L`` seconds left is not in the book at all, now or later.
+``T_j ≤ L`` seconds left (``T_j`` its ``expires_in_s``) is not in the book at all, now or later.
 
 **wait(τ)** waits ``τ`` seconds for the dealers still to answer, then does the better of accept and split with
 the book it will have: quotes with ``T_j ≤ τ + L`` are gone. A wait is **bounded**: it must end early enough to
