@@ -184,6 +184,9 @@ RISK_TELEMETRY_THRESHOLDS = {
 # where no monitor may run, only when DESK_REQUIRE_VALIDATED_PRICE=1 (read here: a risk switch, not in desk/env.py).
 RISK_REQUIRE_VALIDATED_PRICE = os.environ.get("DESK_REQUIRE_VALIDATED_PRICE", "0" if DEBUG else "1") == "1"
 RISK_VALIDATED_PRICE_MAX_AGE_S = 5.0
+# Seconds from the desk's advice to an accept reaching the dealer: every recommended wait ends this long before the
+# best live quote expires (rfq.engine.recommend.ACCEPT_LATENCY_S explains the default).
+RFQ_ACCEPT_LATENCY_S = 1.0
 # /metrics: a bearer token for the scraper (empty: only logged-in users with risk.view_limit).
 DESK_METRICS_TOKEN = os.environ.get("DESK_METRICS_TOKEN", "")
 

@@ -22,10 +22,23 @@ when the book covers ``Q`` and each quote taken beats ``c_algo``.
 **split** takes from the book only the quotes that beat ``c_algo`` and sends the rest to the algorithms:
 ``C_split = Σ_j w_j (c_j + (1 − f_j) R) + (1 − Σ w_j) c_algo``.
 
+**A quote can be taken only if it is still live when the accept reaches the dealer**: an accept takes ``L``
+seconds (``accept_latency_s``: the trader's click, the desk's checks, the order on its way), so a quote with
+``T_j ≤ L`` seconds left (``T_j`` its ``expires_in_s``) is not in the book at all, now or later.
+
 **wait(τ)** waits ``τ`` seconds for the dealers still to answer, then does the better of accept and split with
-the book it will have: quotes expiring before ``τ`` are gone. Dealer ``i`` has been waited for ``e_i`` seconds
-already without an answer; it answers at all with probability ``π_i`` and its response time ``T_i`` is lognormal
-(median ``m_i``, log-sd ``σ_i``, CDF ``F_i``), so that by the end of the wait it has answered with probability
+the book it will have: quotes with ``T_j ≤ τ + L`` are gone. A wait is **bounded**: it must end early enough to
+take the best live quote, by price (the board's best: ``b = argmin_j c_j``) and by effective cost (the desk's
+first choice: ``e = argmin_j c_j + (1 − f_j) R``), and within the longest wait ``τ_max``:
+
+    τ ≤ τ̄ = min(T_b − L, T_e − L, τ_max)           (τ̄ = τ_max with an empty book)
+
+so that no wait considered can lose the quote that makes acting now worth it. When no ``τ`` with
+``0 < τ ≤ τ̄`` is considered, the decision is accept or split.
+
+Dealer ``i`` has been waited for ``e_i`` seconds already without an answer; it answers at all with probability
+``π_i`` and its response time ``T_i`` is lognormal (median ``m_i``, log-sd ``σ_i``, both measured on the dealer's
+own answers; CDF ``F_i``), so that by the end of the wait it has answered with probability
 
     ρ_i(τ) = π_i · (F_i(e_i + τ) − F_i(e_i)) / (1 − π_i F_i(e_i))          (Bayes: no answer in e_i seconds)
 
@@ -40,8 +53,8 @@ waiting (the adverse drift ``ℓ`` bps/s while more dealers know of the order):
 The expectation is a Monte-Carlo average over ``draws`` fixed draws (:data:`DRAWS` by default), the same draws
 for every wait considered, so that the decision is a pure function of its inputs. The waits considered are, for
 each pending dealer, the time by which it has answered with conditional probability ``q = 0.8`` if it answers at
-all, ``τ_i = m_i exp(σ_i Φ⁻¹(F_i(e_i) + q (1 − F_i(e_i)))) − e_i``, capped at the longest wait. The decision is the
-cheapest of accept, split and the best ``τ``; ``expected_gain_bps`` is what waiting saves over acting now (≤ 0
+all, ``τ_i = m_i exp(σ_i Φ⁻¹(F_i(e_i) + q (1 − F_i(e_i)))) − e_i``, capped at the bound ``τ̄``. The decision is
+the cheapest of accept, split and the best ``τ``; ``expected_gain_bps`` is what waiting saves over acting now (≤ 0
 when acting now is best).
 """
 
@@ -106,7 +119,9 @@ class MarketState:
 @dataclass(frozen=True)
 class OrderTerms:
     """The order: side (``buy``/``sell``), quantity (contracts), risk aversion ``λ`` (1/bps), re-quote cost ``R``
-    (bps), adverse drift while waiting ``ℓ`` (bps/s), the algorithms' horizon (s), and the longest wait (s)."""
+    (bps), adverse drift while waiting ``ℓ`` (bps/s), the algorithms' horizon (s), the longest wait ``τ_max`` (s),
+    and the seconds ``L`` an accept takes to reach the dealer (a quote with no more than ``L`` left cannot be taken;
+    0 where accepts are instant, as in a replay of history)."""
 
     side: str
     quantity: float
@@ -115,6 +130,7 @@ class OrderTerms:
     leakage_bps_per_s: float = 0.05
     algo_horizon_s: float = 600.0
     max_wait_s: float = 30.0
+    accept_latency_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -216,6 +232,30 @@ def wait_candidate_s(dealer: PendingDealer, max_wait_s: float) -> float:
     return min(max(until - dealer.elapsed_s, 0.0), max_wait_s)
 
 
+def takeable(book: Sequence[BookQuote], terms: OrderTerms) -> list[BookQuote]:
+    """The quotes an accept sent now still reaches alive: more than ``L`` seconds left."""
+    return [q for q in book if q.expires_in_s > terms.accept_latency_s]
+
+
+def wait_bound_s(book: Sequence[BookQuote], market: MarketState, terms: OrderTerms) -> float:
+    """``τ̄``: the longest wait (s) that still leaves time to take the best live quote, by price and by effective
+    cost, after it (the longest wait ``τ_max`` with an empty book; ≤ 0 when no wait is possible)."""
+    live = takeable(book, terms)
+    if not live:
+        return terms.max_wait_s
+    sign = _sign(terms)
+    price = np.array([sign * (q.price - market.mid) for q in live], dtype=float)
+    effective = price / market.mid * 1e4 + np.array(
+        [(1.0 - q.p_fill) * terms.requote_cost_bps for q in live], dtype=float
+    )
+    by_price, by_cost = live[int(np.argmin(price))], live[int(np.argmin(effective))]
+    return min(
+        by_price.expires_in_s - terms.accept_latency_s,
+        by_cost.expires_in_s - terms.accept_latency_s,
+        terms.max_wait_s,
+    )
+
+
 def _expected_after_wait(
     wait_s: float,
     book: Sequence[BookQuote],
@@ -227,7 +267,7 @@ def _expected_after_wait(
     uniform: np.ndarray,
 ) -> dict[str, float]:
     """Expected parts (bps) of acting after ``wait_s`` seconds, over draws of who answered and at what price."""
-    alive = np.array([q.expires_in_s > wait_s for q in book], dtype=bool)
+    alive = np.array([q.expires_in_s > wait_s + terms.accept_latency_s for q in book], dtype=bool)
     certainty = np.array([(1.0 - q.p_fill) * terms.requote_cost_bps for q in book], dtype=float)[alive]
     costs = book_costs[alive]
     sizes = np.array([q.size for q in book], dtype=float)[alive]
@@ -286,7 +326,8 @@ def wait_or_split(
 
     Parameters
     ----------
-    book : the live quotes (the desk's side of each)
+    book : the live quotes (the desk's side of each); those with no more than ``terms.accept_latency_s`` left are
+        left out
     pending : the dealers still expected to answer
     market : arrival mid, volatility, spread and volume
     terms : the order and the desk's preferences
@@ -301,6 +342,8 @@ def wait_or_split(
         raise ValueError(f"side must be 'buy' or 'sell', got {terms.side!r}")
     if not terms.quantity > 0:
         raise ValueError("quantity must be positive")
+    # Quotes an accept would reach too late are not in the book, now or after any wait.
+    book = takeable(book, terms)
     sign = 1.0 if terms.side == "buy" else -1.0
     costs = np.array([sign * (q.price - market.mid) / market.mid * 1e4 for q in book], dtype=float)
     p_fill = np.array([q.p_fill for q in book], dtype=float)
@@ -308,7 +351,8 @@ def wait_or_split(
     action, shares, residual, now_parts = _act_now(costs, p_fill, sizes, market, terms)
     alternatives = {action: now_parts["total"]}
     best_wait: tuple[float, dict[str, float]] | None = None
-    waits = sorted(w for w in {wait_candidate_s(d, terms.max_wait_s) for d in pending if d.p_answer > 0} if w > 0)
+    bound = wait_bound_s(book, market, terms)
+    waits = sorted(w for w in {wait_candidate_s(d, bound) for d in pending if d.p_answer > 0} if w > 0)
     if waits:
         # The same draws for every wait considered (common random numbers): the comparison is not noise.
         rng = np.random.default_rng(np.random.SeedSequence(seed))

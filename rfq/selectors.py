@@ -17,11 +17,14 @@ from rfq.models import (
     DealerOrder,
     DealerOrderStatus,
     DeskOrder,
+    Firmness,
     FixSession,
     FixSessionStatus,
     Quote,
     QuoteRequest,
     QuoteRequestStatus,
+    QuoteStatus,
+    RFQStatus,
 )
 
 
@@ -91,6 +94,61 @@ def desk_rfqs_list() -> QuerySet[RFQ]:
     return RFQ.objects.prefetch_related(
         "legs__instrument", "quote_requests__dealer", "quotes__dealer", "quotes__legs__leg"
     ).order_by("-created_at", "-id")
+
+
+BOARD_OPEN = (RFQStatus.SENT, RFQStatus.QUOTED)
+"""The RFQ states in which the board offers to accept a quote."""
+STILL_OPEN = (*BOARD_OPEN, RFQStatus.PARTIALLY_ACCEPTED)
+
+
+@dataclass(frozen=True)
+class QuoteOnBoard:
+    """How the board shows a quote: ``state`` is ``live``, ``expired`` (its time is up, whatever its stored status),
+    ``not_taken`` (still live when the RFQ was accepted from other quotes) or the quote's stored status;
+    ``acceptable`` whether it may be accepted now; ``best`` whether it is the best acceptable quote."""
+
+    state: str
+    acceptable: bool
+    best: bool
+
+
+def _trade_price(quote: Quote, legs: list) -> tuple[Decimal, bool] | None:
+    """The price the desk would trade ``quote`` at and whether lower is better (the board's rule)."""
+    if len(legs) != 1:
+        return (quote.package_price, True) if quote.package_price is not None else None
+    quote_leg = next(iter(quote.legs.all()), None)
+    if quote_leg is None:
+        return None
+    buy = legs[0].side == "buy"
+    price = quote_leg.offer_price if buy else quote_leg.bid_price
+    return (price, buy) if price is not None else None
+
+
+def rfq_quote_board(*, rfq: RFQ, now: datetime) -> dict[int, QuoteOnBoard]:
+    """Each quote of ``rfq`` as the board shows it at ``now`` (by quote id): expired or withdrawn quotes are never
+    acceptable nor best; the best is the lowest offer when the desk buys, the highest bid when it sells, the lowest
+    package price for a package, among the live firm unexpired quotes of an RFQ still taking quotes. Reads
+    ``rfq.legs`` and ``rfq.quotes`` (with their legs) as prefetched by :func:`desk_rfqs_list`."""
+    legs = list(rfq.legs.all())
+    states: dict[int, tuple[str, bool]] = {}
+    for quote in rfq.quotes.all():
+        state = quote.status
+        if quote.status == QuoteStatus.LIVE:
+            if rfq.status not in STILL_OPEN:
+                state = "not_taken"
+            elif quote.valid_until <= now:
+                state = "expired"
+        acceptable = state == QuoteStatus.LIVE and quote.firmness == Firmness.FIRM and rfq.status in BOARD_OPEN
+        states[quote.pk] = (state, acceptable)
+    best_id, best_price = None, None
+    for quote in rfq.quotes.all():
+        trade = _trade_price(quote, legs) if states[quote.pk][1] else None
+        if trade is None:
+            continue
+        price, lower = trade
+        if best_price is None or (price < best_price if lower else price > best_price):
+            best_id, best_price = quote.pk, price
+    return {pk: QuoteOnBoard(state, acceptable, pk == best_id) for pk, (state, acceptable) in states.items()}
 
 
 def dealer_exposure(*, dealer: str, now: datetime) -> Decimal:

@@ -8,7 +8,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import Http404
-from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import ListAPIView
@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from desk import clock
 from desk.fields import api_decimal
 from desk.models import Instrument
 from desk.permissions import require_perm
@@ -66,6 +67,23 @@ class DeskQuoteSerializer(serializers.Serializer):
     valid_until = serializers.DateTimeField()
     received_at = serializers.DateTimeField()
     legs = DeskQuoteLegSerializer(many=True)
+    state = serializers.SerializerMethodField(
+        help_text="live, expired (its time is up), not_taken (live when the RFQ was accepted elsewhere) or its status"
+    )
+    acceptable = serializers.SerializerMethodField(help_text="whether the desk may accept it now")
+    best = serializers.SerializerMethodField(help_text="the best acceptable quote of its RFQ (never an expired one)")
+
+    def _on_board(self, quote: Quote) -> selectors.QuoteOnBoard:
+        return self.context["board"][quote.pk]
+
+    def get_state(self, quote: Quote) -> str:
+        return self._on_board(quote).state
+
+    def get_acceptable(self, quote: Quote) -> bool:
+        return self._on_board(quote).acceptable
+
+    def get_best(self, quote: Quote) -> bool:
+        return self._on_board(quote).best
 
 
 @extend_schema_serializer(component_name="DeskRFQLeg")
@@ -88,10 +106,15 @@ class DeskRFQSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField(allow_null=True)
     legs = DeskRFQLegSerializer(many=True)
     dealers = serializers.SerializerMethodField()
-    quotes = DeskQuoteSerializer(many=True)
+    quotes = serializers.SerializerMethodField()
 
     def get_dealers(self, rfq: RFQ) -> list[str]:
         return [request.dealer.code for request in rfq.quote_requests.all()]
+
+    @extend_schema_field(DeskQuoteSerializer(many=True))
+    def get_quotes(self, rfq: RFQ) -> list:
+        board = selectors.rfq_quote_board(rfq=rfq, now=clock.now())
+        return DeskQuoteSerializer(rfq.quotes.all(), many=True, context={"board": board}).data
 
 
 @extend_schema_serializer(component_name="DeskRFQLegIn")

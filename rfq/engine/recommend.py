@@ -1,21 +1,26 @@
-"""Accept, wait or split: the wait-or-split decision (:mod:`rfq.decision`) on an RFQ's live quote book, stored as
-a decision record that replays.
+"""Accept, wait or split: the wait-or-split decision (:mod:`rfq.decision`) on an RFQ's live quote book, stored as a
+decision record that replays.
 
 Inputs gathered here: the live firm quotes (the desk's side of each, its size, seconds left, the dealer's modelled
-P(fill) on last look), the dealers still to answer (modelled P(answer), median response time from the desk's own
-history, expected price and its dispersion), the market now (costs are measured from the mark now: the move since
-the RFQ went out is sunk for every action), and the order (side, quantity, the RFQ's risk aversion). Packages are
-priced as one unit: a package quote's net price becomes a price against the package's gross mark, whose volatility
-accounts for the legs' correlation (:mod:`rfq.packages`).
-"""
+P(fill) on last look), the dealers still to answer (modelled P(answer), their response-time distribution measured on
+the desk's own history - median and log-sd - and how long they have been silent, expected price and its dispersion),
+the seconds an accept takes (:data:`ACCEPT_LATENCY_S`, the setting ``RFQ_ACCEPT_LATENCY_S``), which bounds every
+wait before the best live quote's expiry, the market now (costs are measured from the mark now: the move since the
+RFQ went out is sunk for every action), and the order (side, quantity, the RFQ's risk aversion). Packages are priced
+as one unit: a package quote's net price becomes a price against the package's gross mark, whose volatility accounts
+for the legs' correlation (:mod:`rfq.packages`)."""
 
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
+
+from desk import clock
 from desk.audit import Actor, json_normalize
 from desk.decisions import decision_record, decision_replayer_register
 from desk.models import DecisionKind, DecisionRecord
@@ -35,11 +40,32 @@ from rfq.models import (
 from rfq.scoring.scores import Context, dealer_estimates
 
 DEFAULT_RESPONSE_S = 2.0
+DEFAULT_RESPONSE_SIGMA = 0.5
+"""Log-sd of a dealer's response time until :data:`MIN_RESPONSE_SAMPLES` answers measure it (the decision's own
+default)."""
+MIN_RESPONSE_SAMPLES = 5
+MIN_RESPONSE_SIGMA = 0.05
+"""A floor on the measured log-sd: a dealer that always answered in the same time still varies a little, and the
+lognormal needs a positive spread."""
+ACCEPT_LATENCY_S = 1.0
+"""Seconds from the advice to the accept reaching the dealer, by default. The accept request itself (pre-trade
+checks, dealer order, audit) takes about 20 ms on the embedded desk (median of 18 ms, ``tests/rfq/test_recommend.py``
+measures it) and the order's way to a dealer a few ms more on one host; the rest is margin for the trader's click
+once the advice changes at a wait's horizon, and for clocks that differ between desk and dealer. A wait must end
+this long before the best quote expires. Overridden by the setting ``RFQ_ACCEPT_LATENCY_S``."""
 
 
-def dealer_response_medians(codes: list[str], *, last: int = 200) -> dict[str, float]:
-    """Median seconds from a dealer's quote request going out to its quote, over its last ``last`` quotes."""
-    out: dict[str, float] = {}
+def accept_latency_s() -> float:
+    """The seconds an accept takes (the setting ``RFQ_ACCEPT_LATENCY_S``, else :data:`ACCEPT_LATENCY_S`)."""
+    return float(getattr(settings, "RFQ_ACCEPT_LATENCY_S", ACCEPT_LATENCY_S))
+
+
+def dealer_response_stats(codes: list[str], *, last: int = 200) -> dict[str, tuple[float, float]]:
+    """(median seconds, log-sd) from a dealer's quote request going out to its quote, over its last ``last``
+    quotes: the lognormal the wait-or-split decision prices a wait with. The log-sd is the sample standard deviation
+    of the log response times (the lognormal's maximum-likelihood spread), floored at :data:`MIN_RESPONSE_SIGMA`;
+    with fewer than :data:`MIN_RESPONSE_SAMPLES` answers it is :data:`DEFAULT_RESPONSE_SIGMA`."""
+    out: dict[str, tuple[float, float]] = {}
     for code in codes:
         rows = (
             Quote.objects.filter(dealer__code=code, quote_request__sent_at__isnull=False)
@@ -47,7 +73,14 @@ def dealer_response_medians(codes: list[str], *, last: int = 200) -> dict[str, f
             .values_list("received_at", "quote_request__sent_at")[:last]
         )
         seconds = [(received - sent).total_seconds() for received, sent in rows if received >= sent]
-        out[code] = statistics.median(seconds) if seconds else DEFAULT_RESPONSE_S
+        median = statistics.median(seconds) if seconds else DEFAULT_RESPONSE_S
+        logs = [math.log(s) for s in seconds if s > 0]
+        sigma = (
+            max(statistics.stdev(logs), MIN_RESPONSE_SIGMA)
+            if len(logs) >= MIN_RESPONSE_SAMPLES
+            else DEFAULT_RESPONSE_SIGMA
+        )
+        out[code] = (median if median > 0 else DEFAULT_RESPONSE_S, sigma)
     return out
 
 
@@ -84,7 +117,7 @@ def _book_price(quote: Quote, *, legs: list, gross: float, net: float) -> tuple[
 
 def recommendation_inputs(*, rfq: RFQ, now: datetime | None = None) -> dict[str, Any]:
     """Everything :func:`recommendation_compute` reads, JSON-ready (stored with the decision)."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     legs = list(rfq.legs.select_related("instrument__underlying").order_by("leg_no"))
     market = rfq_market(rfq=rfq, legs=legs, now=now)
     quotes = list(
@@ -100,7 +133,7 @@ def recommendation_inputs(*, rfq: RFQ, now: datetime | None = None) -> dict[str,
     codes = sorted({q.dealer.code for q in quotes} | {r.dealer.code for r in waiting})
     context = Context(kind=market.kind, notional=market.notional, volatility=market.state.volatility)
     estimates, version = _estimates(codes, context)
-    responses = dealer_response_medians([r.dealer.code for r in waiting])
+    responses = dealer_response_stats([r.dealer.code for r in waiting])
     book, quote_ids = [], []
     for quote in quotes:
         priced = _book_price(quote, legs=legs, gross=market.mid, net=market.net)
@@ -120,26 +153,33 @@ def recommendation_inputs(*, rfq: RFQ, now: datetime | None = None) -> dict[str,
     pending = []
     for request in waiting:
         e = estimates[request.dealer.code]
-        elapsed = (now - request.sent_at).total_seconds() if request.sent_at else 0.0
+        elapsed = max((now - request.sent_at).total_seconds(), 0.0) if request.sent_at else 0.0
+        median, sigma = responses[request.dealer.code]
+        # The decision conditions the dealer's measured response time on its silence so far (elapsed_s).
         pending.append(
             PendingDealer(
                 dealer=request.dealer.code,
                 p_answer=float(e["p_answer"]),
-                response_s=max(responses[request.dealer.code] - elapsed, 0.1),
+                response_s=median,
                 price_bps=float(e["price_bps"]),
                 price_sd_bps=float(e["noise_bps"]),
                 p_fill=float(e["p_fill"]),
+                response_sigma=sigma,
+                elapsed_s=elapsed,
             )
         )
     # The decision looks forward: what the mark moved since the RFQ went out is sunk for every action, so costs are
     # measured from the mark now (the arrival mark stays on the RFQ for TCA).
     state = market.state
     expires_in = (rfq.expires_at - now).total_seconds() if rfq.expires_at else 30.0
+    latency = accept_latency_s()
+    # A quote taken after the RFQ's expiry is refused: the longest wait also leaves an accept's time before it.
     terms = OrderTerms(
         side="buy" if len(legs) > 1 else legs[0].side,
         quantity=market.quantity,
         risk_aversion=rfq.risk_aversion,
-        max_wait_s=max(min(expires_in, 60.0), 0.0),
+        max_wait_s=max(min(expires_in - latency, 60.0), 0.0),
+        accept_latency_s=latency,
     )
     return json_normalize(
         {
@@ -151,6 +191,7 @@ def recommendation_inputs(*, rfq: RFQ, now: datetime | None = None) -> dict[str,
             "diversification": market.diversification,
             "scoring_version": version,
             "seed": rfq.pk,
+            "as_of": now.isoformat(),
         }
     )
 
@@ -187,17 +228,44 @@ def explain(output: dict[str, Any]) -> str:
 
 REUSE_S = 10.0
 """A recommendation on the same quotes and the same dealers still to answer, younger than this, is not stored
-again: a board polling every few seconds would otherwise write a decision record each time."""
+again: a board asking on every event would otherwise write a decision record each time. A "wait" is reused only
+until its horizon: after it, the advice is computed afresh."""
 
 
 def _book_key(inputs: dict[str, Any]) -> list[Any]:
     return [sorted(inputs["quote_ids"]), sorted(p["dealer"] for p in inputs["pending"])]
 
 
+def _as_of(record: DecisionRecord) -> datetime:
+    """The time the record's inputs describe (the quotes' seconds left count from it)."""
+    stamp = record.inputs.get("as_of")
+    return datetime.fromisoformat(stamp) if stamp else record.decided_at
+
+
+def _reusable(record: DecisionRecord | None, inputs: dict[str, Any], now: datetime) -> bool:
+    if record is None or "quote_ids" not in record.inputs or _book_key(record.inputs) != _book_key(inputs):
+        return False
+    age = (now - _as_of(record)).total_seconds()
+    if record.output.get("action") == "wait":
+        return age < min(REUSE_S, float(record.output.get("wait_s", 0.0)))
+    return age < REUSE_S
+
+
+def _timing(output: dict[str, Any], as_of: datetime, now: datetime) -> dict[str, Any]:
+    """When the advice was made and, for a wait, its horizon and the seconds left to it (the board re-asks then)."""
+    timing: dict[str, Any] = {"decided_at": as_of.isoformat(), "horizon_at": None, "wait_left_s": None}
+    if output["action"] == "wait":
+        horizon = as_of + timedelta(seconds=float(output["wait_s"]))
+        timing |= {"horizon_at": horizon.isoformat(), "wait_left_s": max((horizon - now).total_seconds(), 0.0)}
+    return timing
+
+
 def rfq_recommendation(*, rfq: RFQ, actor: Actor, record: bool = True) -> dict[str, Any]:
-    """The desk's recommendation for ``rfq`` now, with its cost parts and explanation; stored as a decision (the
-    last one is returned again while the book it saw is unchanged and younger than :data:`REUSE_S`)."""
-    inputs = recommendation_inputs(rfq=rfq)
+    """The desk's recommendation for ``rfq`` now, with its cost parts, explanation and (for a wait) its horizon;
+    stored as a decision. The last one is returned again while the book it saw is unchanged, it is younger than
+    :data:`REUSE_S` and, for a wait, its horizon has not passed."""
+    now = clock.now()
+    inputs = recommendation_inputs(rfq=rfq, now=now)
     if record:
         last = (
             DecisionRecord.objects.filter(
@@ -206,9 +274,12 @@ def rfq_recommendation(*, rfq: RFQ, actor: Actor, record: bool = True) -> dict[s
             .order_by("-id")
             .first()
         )
-        fresh = last is not None and (datetime.now(UTC) - last.decided_at).total_seconds() < REUSE_S
-        if fresh and "quote_ids" in last.inputs and _book_key(last.inputs) == _book_key(inputs):
-            return last.output | {"explanation": last.explanation, "decision_id": last.pk, "rfq": rfq.reference}
+        if _reusable(last, inputs, now):
+            return (
+                last.output
+                | {"explanation": last.explanation, "decision_id": last.pk, "rfq": rfq.reference}
+                | _timing(last.output, _as_of(last), now)
+            )
     output = recommendation_compute(inputs)
     explanation = explain(output)
     record_id = None
@@ -222,4 +293,8 @@ def rfq_recommendation(*, rfq: RFQ, actor: Actor, record: bool = True) -> dict[s
             explanation=explanation,
             model_versions={"scoring": inputs["scoring_version"], "decision": "wait_or_split"},
         ).pk
-    return output | {"explanation": explanation, "decision_id": record_id, "rfq": rfq.reference}
+    return (
+        output
+        | {"explanation": explanation, "decision_id": record_id, "rfq": rfq.reference}
+        | _timing(output, now, now)
+    )

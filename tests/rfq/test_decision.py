@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.stats import lognorm
 
 from rfq.decision import (
@@ -12,7 +14,9 @@ from rfq.decision import (
     PendingDealer,
     algo_cost_bps,
     answer_reach,
+    takeable,
     variance_bps2_per_s,
+    wait_bound_s,
     wait_candidate_s,
     wait_or_split,
 )
@@ -183,3 +187,151 @@ def test_a_market_running_away_from_a_buyer_makes_waiting_dearer() -> None:
     # A new quote and the algorithms both move 1.5 bps/s × τ against the buyer; the book's quote does not.
     assert running.alternatives[wait] > still.alternatives[wait]
     assert running.expected_gain_bps < still.expected_gain_bps
+
+
+# -- a wait is bounded by the best live quote's expiry, less the time an accept takes ----------------------------
+
+
+def test_the_wait_ends_an_accept_before_the_best_quote_expires() -> None:
+    # given a fast cheap dealer whose 80th response percentile (~1.5 s) lies past the best quote's life less L
+    terms = OrderTerms(side="buy", quantity=10.0, accept_latency_s=1.0)
+    book = [quote("A", 9.0, expires_in_s=2.2)]
+
+    # when the desk decides
+    decision = wait_or_split(book=book, pending=[fast_cheap_dealer()], market=CALM, terms=terms)
+
+    # then any wait it recommends ends before 2.2 - 1.0 s, and the bound is that
+    assert wait_bound_s(book, CALM, terms) == pytest.approx(1.2)
+    assert decision.action != "wait" or decision.wait_s <= 1.2 + 1e-12
+    assert all(float(name.split()[1][:-1]) <= 1.2 + 0.05 for name in decision.alternatives if name.startswith("wait"))
+
+
+def test_with_no_bounded_wait_the_advice_is_accept_or_split() -> None:
+    # given the same dealer the desk would wait for in a calm market, but the only quote expires within L
+    terms = OrderTerms(side="buy", quantity=10.0, accept_latency_s=1.0)
+    free = wait_or_split(
+        book=[quote("A", 9.0, expires_in_s=20.0)], pending=[fast_cheap_dealer()], market=CALM, terms=terms
+    )
+    assert free.action == "wait"  # the wait pays when the quote lives long enough
+
+    # when its quote has less than the accept latency plus any useful wait left
+    pressed = wait_or_split(
+        book=[quote("A", 9.0, expires_in_s=1.05)], pending=[fast_cheap_dealer()], market=CALM, terms=terms
+    )
+
+    # then only waits of at most 0.05 s (named to 0.1 s) were considered, none worth losing the quote for: the
+    # desk acts now (the quote is still takeable, 1.05 s > L)
+    assert pressed.action in ("accept", "split")
+    assert pressed.fills == [("A", 10.0)] or pressed.algo_quantity > 0
+    assert all(float(name.split()[1][:-1]) <= 0.1 for name in pressed.alternatives if name.startswith("wait"))
+
+
+def test_a_quote_that_expires_before_an_accept_lands_is_never_taken_nor_waited_for() -> None:
+    # given the best quote has 0.5 s left (less than L = 1 s) and a worse one lives on
+    terms = OrderTerms(side="buy", quantity=10.0, accept_latency_s=1.0)
+    dying, alive = quote("A", 1.0, expires_in_s=0.5), quote("B", 9.0, expires_in_s=20.0)
+
+    # when the desk decides with nobody left to answer
+    decision = wait_or_split(book=[dying, alive], pending=[], market=CALM, terms=terms)
+
+    # then the dying quote is out of the book: the desk takes B, and B (not A) bounds any wait
+    assert takeable([dying, alive], terms) == [alive]
+    assert decision.fills == [("B", 10.0)]
+    assert wait_bound_s([dying, alive], CALM, terms) == pytest.approx(19.0)
+
+
+def test_an_expired_best_quote_is_not_waited_for_the_next_best_bounds_the_wait() -> None:
+    # given the cheapest quote has expired (no time left) and the next lives 3 s
+    terms = OrderTerms(side="buy", quantity=10.0, accept_latency_s=1.0)
+    book = [quote("A", 1.0, expires_in_s=0.0), quote("B", 9.0, expires_in_s=3.0)]
+
+    # when the desk decides with a dealer still to answer
+    decision = wait_or_split(book=book, pending=[fast_cheap_dealer()], market=CALM, terms=terms)
+
+    # then no fill names the expired quote, and a wait (if any) ends 1 s before B expires
+    assert all(dealer != "A" for dealer, _ in decision.fills)
+    assert decision.action != "wait" or decision.wait_s <= 2.0 + 1e-12
+
+
+def test_the_bound_takes_the_best_by_price_and_the_best_by_effective_cost() -> None:
+    # given the cheapest price (A, 5 bps, 50 % last look) and the cheapest all-in (B, 6 bps, certain) expire apart
+    terms = OrderTerms(side="buy", quantity=10.0, accept_latency_s=0.5)
+    book = [quote("A", 5.0, expires_in_s=4.0, p_fill=0.5), quote("B", 6.0, expires_in_s=9.0)]
+
+    # then the wait must leave time to take either
+    assert wait_bound_s(book, CALM, terms) == pytest.approx(3.5)
+    assert wait_bound_s([], CALM, terms) == terms.max_wait_s
+
+
+def _bound_oracle(book: list[BookQuote], terms: OrderTerms) -> float:
+    """The bound from the rule as written, by hand: the best live quotes by price and by all-in cost."""
+    live = [q for q in book if q.expires_in_s > terms.accept_latency_s]
+    if not live:
+        return terms.max_wait_s
+    sign = 1.0 if terms.side == "buy" else -1.0
+    by_price = min(live, key=lambda q: sign * q.price)
+    by_cost = min(live, key=lambda q: sign * (q.price - CALM.mid) / CALM.mid * 1e4 + (1 - q.p_fill) * 20.0)
+    return min(by_price.expires_in_s, by_cost.expires_in_s) - terms.accept_latency_s
+
+
+_books = st.lists(
+    st.builds(
+        BookQuote,
+        dealer=st.sampled_from(["A", "B", "C", "D"]),
+        price=st.floats(99_800.0, 100_200.0),
+        size=st.floats(1.0, 20.0),
+        expires_in_s=st.floats(-2.0, 30.0),
+        p_fill=st.floats(0.5, 1.0),
+    ),
+    max_size=4,
+)
+_pending = st.lists(
+    st.builds(
+        PendingDealer,
+        dealer=st.sampled_from(["P", "Q", "R"]),
+        p_answer=st.floats(0.05, 1.0),
+        response_s=st.floats(0.1, 10.0),
+        price_bps=st.floats(-20.0, 20.0),
+        price_sd_bps=st.floats(0.1, 10.0),
+        p_fill=st.floats(0.5, 1.0),
+        response_sigma=st.floats(0.05, 1.5),
+        elapsed_s=st.floats(0.0, 20.0),
+    ),
+    min_size=1,
+    max_size=3,
+)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(
+    book=_books,
+    pending=_pending,
+    side=st.sampled_from(["buy", "sell"]),
+    quantity=st.floats(1.0, 30.0),
+    latency=st.floats(0.0, 3.0),
+    max_wait=st.floats(0.0, 60.0),
+    risk_aversion=st.floats(0.0, 0.2),
+)
+def test_no_recommendation_waits_past_the_best_live_quote_expiry_less_the_accept_latency(
+    book: list[BookQuote],
+    pending: list[PendingDealer],
+    side: str,
+    quantity: float,
+    latency: float,
+    max_wait: float,
+    risk_aversion: float,
+) -> None:
+    # given any book, dealers still to answer and terms
+    terms = OrderTerms(
+        side=side, quantity=quantity, accept_latency_s=latency, max_wait_s=max_wait, risk_aversion=risk_aversion
+    )
+
+    # when the desk decides
+    decision = wait_or_split(book=book, pending=pending, market=CALM, terms=terms, draws=64)
+
+    # then a wait ends an accept's time before the best live quote (by price and by all-in cost) expires, within
+    # the longest wait; no fill names a quote an accept cannot reach alive
+    if decision.action == "wait":
+        assert 0.0 < decision.wait_s <= min(_bound_oracle(book, terms), max_wait) + 1e-9
+    reachable = {q.dealer for q in book if q.expires_in_s > latency}
+    assert all(dealer in reachable for dealer, _ in decision.fills)

@@ -1,8 +1,11 @@
-// The quote board's recommendation panel: whenever the RFQ's quotes change (rfq_board.js loads the RFQ on every
-// websocket event and tells us with a "desk:rfq" event), ask the engine again (GET .../recommendation/) and show
-// its action, fills, cost parts and explanation. "Accept / Split as recommended" post the stored decision to the
-// page's act view (CSRF, role checked on the server); "Wait" shows the countdown to the re-evaluation. In automatic
-// mode the panel also lists what the desk did itself, and what it left to the trader (beyond the limits).
+// The quote board's recommendation panel: whenever the RFQ's quotes change - one arrives, expires, is withdrawn or
+// taken (rfq_board.js loads the RFQ on every websocket event and when a quote's time runs out, and tells us with a
+// "desk:rfq" event) - ask the engine again (GET .../recommendation/) and show its action, fills, cost parts and
+// explanation. A "wait" is asked again at its horizon (the server then decides afresh), and any advice at least
+// every REFRESH_MS while the RFQ is open (the dealers' silence changes it). "Accept / Split as recommended" post the
+// stored decision to the page's act view (CSRF, role checked on the server); "Wait" shows the countdown to the
+// re-evaluation. In automatic mode the panel also lists what the desk did itself, and what it left to the trader
+// (beyond the limits).
 (function () {
   const panel = document.getElementById("recommendation");
   if (!panel) return;
@@ -10,7 +13,10 @@
   const auto = panel.dataset.mode === "auto";
   const OPEN = ["sent", "quoted"];
   const PARTS = ["price", "certainty", "leakage", "delay", "algo", "total"];
-  const MIN_WAIT_MS = 2000;
+  // The server stores a new decision only when the book changed or a wait's horizon passed: the floor only keeps a
+  // burst of re-asks down.
+  const MIN_WAIT_MS = 250;
+  const REFRESH_MS = 10000;
   const ACTIONS = {accept: "Accept now", split: "Split", wait: "Wait"};
   const stateEl = document.getElementById("rec-state");
   const body = document.getElementById("rec-body");
@@ -115,12 +121,16 @@
     waitUntil = null;
     if (data.action !== "wait") waiting = false;
     countdown.hidden = !waiting;
-    if (data.action === "wait" && OPEN.indexOf(status) >= 0) {
-      // Re-evaluate when the wait is over, even without a new quote (not more often than every MIN_WAIT_MS:
-      // each evaluation is stored as a decision record).
-      const delay = Math.max(MIN_WAIT_MS, 1000 * Number(data.wait_s));
+    if (OPEN.indexOf(status) < 0) return;
+    if (data.action === "wait") {
+      // Re-evaluate when the wait is over, even without a new quote: the seconds left to the horizon come from the
+      // server (a stored wait may be part-way through).
+      const left = data.wait_left_s === null || data.wait_left_s === undefined ? data.wait_s : data.wait_left_s;
+      const delay = Math.max(MIN_WAIT_MS, 1000 * Number(left));
       waitUntil = Date.now() + delay;
       timer = setTimeout(load, delay);
+    } else {
+      timer = setTimeout(load, REFRESH_MS);
     }
   }
 
@@ -153,7 +163,7 @@
     lastRfq = rfq;
     // In automatic mode what the desk did (or left to the trader) may change without a quote changing.
     if (auto) refreshAuto();
-    const next = rfq.status + "|" + rfq.quotes.map(function (q) { return q.id + ":" + q.status; }).join(",");
+    const next = rfq.status + "|" + rfq.quotes.map(function (q) { return q.id + ":" + q.state; }).join(",");
     if (next === signature) return;
     signature = next;
     status = rfq.status;

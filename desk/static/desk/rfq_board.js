@@ -1,5 +1,8 @@
-// The quote board: the RFQ and its quotes come from the desk API; every event about this RFQ (and every
-// reconnection) reloads them, and a one-second timer runs the countdowns.
+// The quote board: the RFQ and its quotes come from the desk API, which says of each quote its state (live, expired,
+// not_taken, or its status), whether it may be accepted and whether it is the best; every event about this RFQ (and
+// every reconnection) reloads them, and a one-second timer runs the countdowns. A live quote whose time runs out
+// between two loads shows expired at once, loses its best badge and its Accept button, and the RFQ is reloaded (so
+// the server names the new best and the recommendation panel asks again).
 (function () {
   const board = document.getElementById("board");
   const reference = board.dataset.reference;
@@ -13,12 +16,10 @@
   let rfq = null;
   let loading = null;
   let again = false;
+  let expiryTimer = null;
+  const expiredSeen = new Set();  // quotes whose expiry this page already reacted to
 
   const el = Desk.el, fmt = Desk.fmt;
-
-  function num(value) {
-    return value === null || value === undefined ? null : Number(value);
-  }
 
   function secondsLeft(iso) {
     return (Date.parse(iso) - Date.now()) / 1000;
@@ -31,28 +32,37 @@
     return m > 0 ? m + "m " + String(s % 60).padStart(2, "0") + "s" : s + "s";
   }
 
-  // The price the desk would trade a quote at, and whether lower is better.
-  function tradePrice(quote) {
-    if (rfq.legs.length === 1) {
-      const side = rfq.legs[0].side;
-      const leg = quote.legs[0] || {};
-      return side === "buy" ? {price: num(leg.offer_price), lower: true} : {price: num(leg.bid_price), lower: false};
-    }
-    return {price: num(quote.package_price), lower: true};
+  // What the server said of the quote, unless its time ran out since: then it is expired here too.
+  function shownState(quote) {
+    return quote.state === "live" && secondsLeft(quote.valid_until) <= 0 ? "expired" : quote.state;
   }
 
+  // The server names the best quote (the best acceptable one); an expired quote is never best.
   function bestQuoteId() {
-    let best = null;
     if (OPEN.indexOf(rfq.status) < 0) return null;
-    rfq.quotes.forEach(function (quote) {
-      if (quote.status !== "live" || quote.firmness !== "firm" || secondsLeft(quote.valid_until) <= 0) return;
-      const trade = tradePrice(quote);
-      if (trade.price === null) return;
-      if (best === null || (trade.lower ? trade.price < best.price : trade.price > best.price)) {
-        best = {id: quote.id, price: trade.price};
-      }
-    });
+    const best = rfq.quotes.find(function (quote) { return quote.best && shownState(quote) === "live"; });
     return best ? best.id : null;
+  }
+
+  // When a live quote's time runs out: show it expired now, and reload the RFQ (once per quote).
+  function expireDue() {
+    if (!rfq) return;
+    const due = rfq.quotes.filter(function (quote) {
+      return quote.state === "live" && secondsLeft(quote.valid_until) <= 0 && !expiredSeen.has(quote.id);
+    });
+    if (due.length === 0) return;
+    due.forEach(function (quote) { expiredSeen.add(quote.id); });
+    render();
+    load();
+  }
+
+  function expiryWatch() {
+    clearTimeout(expiryTimer);
+    const next = rfq.quotes
+      .filter(function (quote) { return quote.state === "live" && !expiredSeen.has(quote.id); })
+      .map(function (quote) { return secondsLeft(quote.valid_until); })
+      .sort(function (a, b) { return a - b; })[0];
+    if (next !== undefined) expiryTimer = setTimeout(expireDue, Math.max(0, 1000 * next) + 20);
   }
 
   function legPrices(quote, field) {
@@ -80,18 +90,21 @@
       tbody.append(row);
       return;
     }
+    expiryWatch();
     rfq.quotes.forEach(function (quote) {
+      const state = shownState(quote);
       const row = el("tr");
       row.dataset.quote = quote.id;
       row.dataset.dealer = quote.dealer;
-      row.dataset.status = quote.status;
+      row.dataset.status = state;
       if (quote.id === best) row.classList.add("best");
       const dealer = el("td", quote.dealer);
       if (quote.id === best) dealer.append(" ", el("span", "best", "badge"));
-      const expiry = el("td", countdownText(quote.valid_until), "num countdown");
-      expiry.dataset.until = quote.valid_until;
+      // Only a live quote counts down; an expired, taken or not taken one shows its state instead.
+      const expiry = el("td", state === "live" ? countdownText(quote.valid_until) : "—", "num countdown");
+      if (state === "live") expiry.dataset.until = quote.valid_until;
       const action = el("td");
-      if (canAccept && open && quote.status === "live" && quote.firmness === "firm") {
+      if (canAccept && open && quote.acceptable && state === "live") {
         const button = el("button", "Accept", "accept");
         button.type = "button";
         button.addEventListener("click", function () { accept(quote, button); });
@@ -105,7 +118,7 @@
         el("td", legPrices(quote, "offer_price"), "num"),
         el("td", fmt(quote.package_price), "num"),
         expiry,
-        el("td", quote.status, "status " + quote.status),
+        el("td", state.replace("_", " "), "status " + state),
         action
       );
       tbody.append(row);
@@ -118,12 +131,7 @@
       node.textContent = countdownText(node.dataset.until);
       node.classList.toggle("soon", secondsLeft(node.dataset.until) < 10);
     });
-    if (rfq) {
-      const best = bestQuoteId();
-      document.querySelectorAll("#quotes tbody tr[data-quote]").forEach(function (row) {
-        row.classList.toggle("best", Number(row.dataset.quote) === best);
-      });
-    }
+    expireDue();
   }
 
   // One request at a time; an event that arrives meanwhile asks for one more load after it.
