@@ -83,18 +83,21 @@ def _judged(runs: dict) -> dict[tuple[str | None, int], dict[str, Any]]:
 
 
 def test_wait_or_split_against_the_best_baseline_on_the_test_seeds(runs: dict) -> None:
-    # What holds on these seeds and conditions (the report gives the figures): wait-or-split is never dearer on
-    # average than best-now, and on average over every seed and condition it is no dearer than the best of the three
-    # baselines. The goal (cheaper than the best baseline everywhere, with p90 no worse, 98 % of its fill
-    # ratio and half the gap to the oracle closed) is not met everywhere: the oracle's edge is mostly hindsight.
+    # What holds on these seeds and conditions (the report gives the figures): wait-or-split is cheaper on average
+    # than best-now everywhere, than the best of the three baselines with no scenario on every seed, and than the
+    # best baseline on average over every seed and condition. The goal (cheaper than the best baseline
+    # everywhere, p90 no worse, 98 % of its fill ratio, half the gap to the oracle closed) is not met: the oracle's
+    # edge is hindsight (the algorithms at the path's cheapest instant, the crash's rebound known in advance).
     judged = _judged(runs)
     print(json.dumps({f"{c or 'none'}/{s}": j["figures"] | {"closed": j["closed"]} for (c, s), j in judged.items()}))
     for (condition, seed), j in judged.items():
-        figures = j["figures"]
-        assert figures["wait-or-split"]["mean_cost_bps"] < figures["best-now"]["mean_cost_bps"], (condition, seed)
+        ours, figures = j["figures"]["wait-or-split"]["mean_cost_bps"], j["figures"]
+        assert ours < figures["best-now"]["mean_cost_bps"], (condition, seed)
+        if condition is None:
+            assert ours < figures[j["best"]]["mean_cost_bps"], seed
     ours = np.mean([j["figures"]["wait-or-split"]["mean_cost_bps"] for j in judged.values()])
     best = np.mean([j["figures"][j["best"]]["mean_cost_bps"] for j in judged.values()])
-    assert ours <= best, (ours, best)
+    assert ours < best, (ours, best)
 
 
 def test_the_oracle_bounds_every_policy_on_every_episode(runs: dict) -> None:
