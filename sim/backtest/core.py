@@ -21,14 +21,22 @@ charged, not counted as filled). ``mean_cost_bps`` and ``p90_cost_bps`` are over
 **Policies.**
 - ``best-now`` takes the best live quote the moment there is one (and the next best after a last-look reject);
   with no quote it waits for the answers until the answer window ends, then hands the order to the algorithms.
+- ``best-at-window`` waits the answer window (less if every dealer asked has answered), then takes the best live
+  quote, the next best after a last-look reject, and the algorithms when none is left: the strongest simple rule.
+- ``first-k`` takes the best live quote once ``k = ⌈n/2⌉`` of the ``n`` dealers asked have answered (or the window
+  ends), as best-at-window otherwise (:func:`first_k_count` says why half).
 - ``wait-or-split`` asks :func:`rfq.decision.wait_or_split` at every decision point (:class:`WaitOrSplitPolicy`),
   with the pending dealers modelled by :class:`DealerModel` (fitted on the desk's observable history, never the
   bots' hidden parameters; a dealer's expected price is its modelled cost against the mid plus the mid's move since
-  arrival), the live quotes' honour rates from the same model, the venue's half spread and impact model for the
-  algorithms, and the drift estimate. Its preferences: risk aversion ``λ = 0.02``/bps, re-quote cost
-  ``R = 20`` bps, leakage ``ℓ = 0.02`` bps/s, and the algorithms charged the risk of working the residual over
-  ``T_algo = 1,800`` s (``λσ²T/3``, about 16 bps at 65 % volatility): a preference, not an expected cost, that keeps
-  the desk on the dealers' prices (and its fill ratio on best-now's) unless their quotes are far worse.
+  arrival), the live quotes' honour rates from the same model, the venue's half spread and the desk's impact
+  model for the algorithms (:class:`~sim.backtest.impact.DeskImpactModel`, fitted on the desk's earlier child
+  orders, never the venue's :class:`~desk.impact.ImpactConfig`), and the drift estimate. Its preferences: risk
+  aversion ``λ = 0.02``/bps for a notional of 2 million left, in proportion to the notional (a constant aversion to
+  the cost's variance in currency: a small order risks little by going to the venue), re-quote cost ``R = 20`` bps,
+  leakage ``ℓ = 0.02`` bps/s, and the algorithms charged the risk of working the residual over ``T_algo = 1,800`` s
+  (``λσ²T/3``, about 16 bps at 65 % volatility for 2 million): a preference, not an expected cost, that keeps the
+  desk on the dealers' prices for large orders unless their quotes are far worse. The 2 million was chosen on seeds
+  100 and 101 (against ``λ`` constant and 1 million), never on the tests' seeds.
 - ``oracle`` sees the whole episode: every quote that will arrive, every later mid and every last-look outcome. It
   takes the cheapest fill that the dealers would honour at some instant of the quote's life (greedy by cost, the
   rest at the algorithms' cheapest instant from the first decision point on). Any policy acts at those instants
@@ -36,13 +44,20 @@ charged, not counted as filled). ``mean_cost_bps`` and ``p90_cost_bps`` are over
   ``oracle_replay(..., quotes_first=True)`` is the RFQ's own hindsight bound, a reference: the cheapest honourable
   quote whatever the algorithms cost, the algorithms only when no quote can be had.
 
-The dealer model lives in :mod:`sim.backtest.model`.
+**What a policy can know.** A policy is a callable on a :class:`View`; the view carries the past only and no
+hidden parameter of the simulator (no impact configuration, no dealer profile, no :class:`Answer`), and a policy's
+own fields hold only models fitted on the desk's history. The simulator alone decides what a fill or an algorithm
+costs (:meth:`Episode.honoured`, :meth:`Episode.algo_cost_bps`).
+
+The dealer model lives in :mod:`sim.backtest.model`, the impact model in :mod:`sim.backtest.impact`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -59,17 +74,23 @@ from rfq.decision import (
 )
 from sim.backtest.episodes import (
     ANSWER_WINDOW_S,
+    DEMO_INSTRUMENTS,
     DRIFT_LOOKBACK_S,
     HORIZON_S,
     QUOTE_VALIDITY_S,
     Answer,
     Episode,
     InstrumentSpec,
+    episodes_generate,
 )
-from sim.backtest.model import DealerModel
-from sim.market import ImpactConfig
+from sim.backtest.impact import DeskImpactModel, executions_observe, impact_model_fit
+from sim.backtest.model import DealerModel, dealer_model_fit, history_observe
+from sim.dealers.profiles import DealerProfile
+from sim.market.simulator import DEFAULT_START
 
-POLICIES: tuple[str, ...] = ("best-now", "wait-or-split", "oracle")
+BASELINES: tuple[str, ...] = ("best-now", "best-at-window", "first-k")
+"""The simple rules wait-or-split is judged against."""
+POLICIES: tuple[str, ...] = (*BASELINES, "wait-or-split", "oracle")
 _EPS = 1e-9
 
 
@@ -103,7 +124,6 @@ class View:
     volatility: float
     liquidity: float
     drift_bps_per_s: float
-    impact: ImpactConfig
 
     @property
     def sign(self) -> float:
@@ -195,7 +215,6 @@ def view_at(episode: Episode, t: float, *, remaining: float, gone: set[str], clo
         volatility=float(episode.volatility[i]),
         liquidity=float(episode.liquidity[i]),
         drift_bps_per_s=drift_estimate_bps_per_s(episode, t),
-        impact=episode.impact,
     )
 
 
@@ -279,6 +298,37 @@ def best_now(view: View) -> Action:
     return Action(kind="wait", wait_until_s=ANSWER_WINDOW_S)
 
 
+def _best_or_algorithms(view: View) -> Action:
+    if view.book:
+        best = min(view.book, key=lambda q: view.sign * q.price)
+        return Action(kind="accept", fills=((best.dealer, min(best.size, view.remaining)),))
+    return Action(kind="split", algo_quantity=view.remaining)
+
+
+def best_at_window(view: View) -> Action:
+    """Wait the answer window, then take the best live quote (the next best after a last-look reject); with none,
+    the algorithms. The window ends early once every dealer asked has answered: nothing more can come."""
+    if view.pending and view.t < ANSWER_WINDOW_S - _EPS:
+        return Action(kind="wait", wait_until_s=ANSWER_WINDOW_S)
+    return _best_or_algorithms(view)
+
+
+def first_k_count(asked: int) -> int:
+    """``k = ⌈n/2⌉`` of ``n`` dealers asked: half the panel has spoken, so the best of the answers is the best of
+    a sample of the panel's prices as large as the rest, while the slower half is not waited for."""
+    return max(math.ceil(asked / 2), 1)
+
+
+def first_k(view: View) -> Action:
+    """Take the best live quote once :func:`first_k_count` of the dealers asked have answered (a quote or a
+    decline) and a quote is live, or when the answer window ends; with no live quote then, the algorithms."""
+    answered = len(view.asked) - len(view.pending)
+    early = answered < first_k_count(len(view.asked)) or not view.book
+    if view.pending and view.t < ANSWER_WINDOW_S - _EPS and early:
+        return Action(kind="wait", wait_until_s=ANSWER_WINDOW_S)
+    return _best_or_algorithms(view)
+
+
 # -- oracle --------------------------------------------------------------------------------------------------------
 
 
@@ -328,16 +378,26 @@ def oracle_replay(episode: Episode, *, quotes_first: bool = False) -> Outcome:
 @dataclass(frozen=True)
 class WaitOrSplitPolicy:
     """The desk's wait-or-split rule (:func:`rfq.decision.wait_or_split`) on a :class:`View`, with the pending
-    dealers from ``model``. ``risk_aversion`` ``λ`` (1/bps), ``requote_cost_bps`` ``R``, ``leakage_bps_per_s``
+    dealers from ``model`` and the algorithms' cost from ``impact`` (both fitted on the desk's history).
+    ``risk_aversion`` ``λ`` (1/bps), ``requote_cost_bps`` ``R``, ``leakage_bps_per_s``
     ``ℓ``, and ``draws`` Monte-Carlo draws per wait considered."""
 
     model: DealerModel
+    impact: DeskImpactModel
     risk_aversion: float = 0.02
     requote_cost_bps: float = 20.0
     leakage_bps_per_s: float = 0.02
     algo_horizon_s: float = 1800.0
+    reference_notional: float | None = 2e6
     draws: int = DRAWS
     seed: int = 0
+
+    def risk_aversion_at(self, view: View) -> float:
+        """``λ`` (1/bps) for the order still to do: ``risk_aversion``, or, with ``reference_notional`` set, a
+        constant aversion to the variance of the cost in currency, which in bps grows with the notional left."""
+        if self.reference_notional is None:
+            return self.risk_aversion
+        return self.risk_aversion * view.notional * view.remaining / view.quantity / self.reference_notional
 
     def inputs(self, view: View) -> dict[str, Any]:
         """The decision's inputs at ``view`` (what a decision record stores)."""
@@ -368,23 +428,25 @@ class WaitOrSplitPolicy:
                     elapsed_s=view.t,
                 )
             )
-        impact = view.impact
-        scale = (view.volatility / impact.volatility_reference) / max(view.liquidity, impact.liquidity_floor)
+        # The algorithms priced with the desk's own fit (sim.backtest.impact), never the venue's parameters: the
+        # sqrt part as the decision's square-root impact over ADV, the linear part added to the half spread.
+        estimate = self.impact.get(view.instrument.underlying)
         coins = view.remaining * view.instrument.multiplier
-        permanent_bps = impact.permanent_coefficient * coins / impact.reference_volume * scale * 1e4
+        _, linear_bps = estimate.cost_parts_bps(coins, volatility=view.volatility, liquidity=view.liquidity)
+        unit_bps, _ = estimate.cost_parts_bps(estimate.adv, volatility=view.volatility, liquidity=view.liquidity)
         market = MarketState(
             mid=view.arrival_mid,
             volatility=view.volatility,
-            half_spread_bps=view.half_spread_bps + 0.5 * permanent_bps,
-            adv=impact.reference_volume / view.instrument.multiplier,
-            impact_coefficient_bps=impact.temporary_coefficient * 1e4 * scale,
+            half_spread_bps=view.half_spread_bps + linear_bps,
+            adv=estimate.adv / view.instrument.multiplier,
+            impact_coefficient_bps=unit_bps,
             move_bps=move,
             drift_bps_per_s=view.drift_bps_per_s,
         )
         terms = OrderTerms(
             side=view.side,
             quantity=view.remaining,
-            risk_aversion=self.risk_aversion,
+            risk_aversion=self.risk_aversion_at(view),
             requote_cost_bps=self.requote_cost_bps,
             leakage_bps_per_s=self.leakage_bps_per_s,
             algo_horizon_s=self.algo_horizon_s,
@@ -407,18 +469,61 @@ class WaitOrSplitPolicy:
 # -- running and summarizing ---------------------------------------------------------------------------------------
 
 
-def policy_run(name: str, episodes: Sequence[Episode], *, model: DealerModel | None = None) -> list[Outcome]:
+def policy_make(name: str, *, model: DealerModel | None = None, impact: DeskImpactModel | None = None) -> Policy:
+    """The policy called ``name`` (one of :data:`POLICIES` but ``oracle``, which is not a policy: it sees the
+    future); wait-or-split needs the desk's dealer ``model`` and ``impact`` model."""
+    simple: dict[str, Policy] = {"best-now": best_now, "best-at-window": best_at_window, "first-k": first_k}
+    if name in simple:
+        return simple[name]
+    if name == "wait-or-split":
+        if model is None or impact is None:
+            raise ValueError("wait-or-split needs the desk's dealer model and impact model")
+        return WaitOrSplitPolicy(model=model, impact=impact)
+    raise ValueError(f"unknown policy {name!r}; known: {', '.join(POLICIES)}")
+
+
+HISTORY_RFQS = 200
+"""Simulated past RFQs the desk's dealer model is fitted on."""
+HISTORY_SEED_OFFSET = 1_000_003
+"""The desk's history runs on seed ``seed + HISTORY_SEED_OFFSET``: another market, other draws, the same dealers."""
+HISTORY_LEAD = timedelta(days=1)
+"""How long before the backtest's episodes the desk's history starts."""
+
+
+def desk_history_fit(
+    *,
+    seed: int,
+    profiles: Mapping[str, DealerProfile],
+    instruments: Sequence[InstrumentSpec] = DEMO_INSTRUMENTS,
+    start: datetime | None = None,
+) -> tuple[DealerModel, DeskImpactModel]:
+    """The desk's dealer and impact models, fitted on what it observed of a separate simulated history (seed
+    ``seed + HISTORY_SEED_OFFSET``) that ends before the episodes of ``seed`` starting at ``start`` begin: its past
+    RFQs to ``profiles``' dealers (:func:`~sim.backtest.model.history_observe`) and its past child orders
+    (:func:`~sim.backtest.impact.executions_observe`). The profiles only play the dealers; nothing fitted reads
+    them."""
+    began = (start or DEFAULT_START) - HISTORY_LEAD
+    history = episodes_generate(
+        n=HISTORY_RFQS, seed=seed + HISTORY_SEED_OFFSET, profiles=dict(profiles), instruments=instruments, start=began
+    )
+    model = dealer_model_fit(history_observe(history))
+    impact = impact_model_fit(executions_observe(seed=seed + HISTORY_SEED_OFFSET, start=began))
+    return model, impact
+
+
+def policy_run(
+    name: str,
+    episodes: Sequence[Episode],
+    *,
+    model: DealerModel | None = None,
+    impact: DeskImpactModel | None = None,
+    keep_views: bool = False,
+) -> list[Outcome]:
     """Replay ``episodes`` under the policy called ``name`` (one of :data:`POLICIES`)."""
     if name == "oracle":
         return [oracle_replay(e) for e in episodes]
-    if name == "best-now":
-        return [episode_replay(e, best_now, name=name) for e in episodes]
-    if name == "wait-or-split":
-        if model is None:
-            raise ValueError("wait-or-split needs a dealer model")
-        policy = WaitOrSplitPolicy(model=model)
-        return [episode_replay(e, policy, name=name) for e in episodes]
-    raise ValueError(f"unknown policy {name!r}; known: {', '.join(POLICIES)}")
+    policy = policy_make(name, model=model, impact=impact)
+    return [episode_replay(e, policy, name=name, keep_views=keep_views) for e in episodes]
 
 
 def summary(name: str, outcomes: Sequence[Outcome]) -> dict[str, Any]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -42,11 +41,12 @@ def benchmarks() -> Iterator[dict[str, Any]]:
     from rfq.decision import wait_or_split
     from sim.backtest.core import LiveQuote, View, WaitOrSplitPolicy, best_now
     from sim.backtest.episodes import InstrumentSpec, episodes_generate
+    from sim.backtest.impact import executions_observe, impact_model_fit
     from sim.backtest.model import dealer_model_fit, history_observe
     from sim.dealers.profiles import DEMO_PROFILES
-    from sim.market import MarketSimulator
 
     model = dealer_model_fit(history_observe(episodes_generate(n=100, seed=1, profiles=DEMO_PROFILES)))
+    impact = impact_model_fit(executions_observe(seed=1, n=100))
     mid = 100_000.0
     view = View(
         t=1.2,
@@ -67,9 +67,8 @@ def benchmarks() -> Iterator[dict[str, Any]]:
         volatility=0.65,
         liquidity=1.0,
         drift_bps_per_s=0.05,
-        impact=MarketSimulator(1, start=datetime(2026, 1, 5, tzinfo=UTC)).config.underlyings[0].impact,
     )
-    policy = WaitOrSplitPolicy(model=model)
+    policy = WaitOrSplitPolicy(model=model, impact=impact)
     inputs = policy.inputs(view)
     assert len(inputs["book"]) == QUOTES
     yield _interleaved(

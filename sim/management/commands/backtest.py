@@ -1,13 +1,16 @@
-"""Backtest a quote policy on the simulator and book it: ``python manage.py backtest --policy {best-now,wait-or-split,
-oracle} --rfqs N --seed S [--scenario NAME] [--json]``.
+"""Backtest a quote policy on the simulator and book it: ``python manage.py backtest --policy {best-now,
+best-at-window,first-k,wait-or-split,oracle} --rfqs N --seed S [--scenario NAME] [--json]``.
 
 It generates N seeded RFQ episodes (:mod:`sim.backtest.episodes`: the simulated market, the named scenario laid over
 it, the demo dealers' simulated behaviour, the desk's spot and perpetual instruments; ``seed_demo`` first), fits
-the desk's dealer model on a separate block of simulated history observed as the desk observes it, replays the
+the desk's dealer model on a separate block of simulated history observed as the desk observes it and its impact
+model on child orders it executed on a separate market (:mod:`sim.backtest.impact`), replays the
 episodes under the policy (:mod:`sim.backtest.core`, which defines the cost), and books RFQs, quotes, fills,
 last-look rejects and decision records through the RFQ services (:mod:`sim.backtest.booking`). The same seed and
 scenario give the same episodes for every policy, so that runs compare pair by pair. With ``--json`` it prints
-one object ``{"policy", "n", "mean_cost_bps", "p90_cost_bps", "fill_ratio"}``; otherwise a table.
+one object ``{"policy", "n", "mean_cost_bps", "p90_cost_bps", "fill_ratio"}``; otherwise a table. Bad arguments
+(an unknown policy or scenario, a count below 1, a seed outside 0..2³²−1) are refused with one line before anything
+is generated or booked.
 """
 
 from __future__ import annotations
@@ -23,27 +26,26 @@ from desk.models import Instrument, InstrumentKind
 from rfq.models import Counterparty, CounterpartyStatus
 from sim.backtest.booking import outcomes_book
 from sim.backtest.core import (
+    HISTORY_RFQS,
+    HISTORY_SEED_OFFSET,
     POLICIES,
-    WaitOrSplitPolicy,
-    best_now,
+    desk_history_fit,
     episode_replay,
     oracle_replay,
+    policy_make,
     summary,
 )
 from sim.backtest.episodes import SCENARIO_UNDERLYING, episodes_generate, instrument_spec
-from sim.backtest.model import dealer_model_fit, history_observe
 from sim.dealers.profiles import DEMO_PROFILES
 from sim.market import SCENARIOS
 
-HISTORY_RFQS = 200
-"""Simulated past RFQs the desk's dealer model is fitted on (a separate seed stream from the backtest's)."""
-HISTORY_SEED_OFFSET = 1_000_003
 SECONDS_PER_RFQ = 60
 MAX_RFQS = 100_000
+MAX_SEED = 2**32 - 1
 
 
 class Command(BaseCommand):
-    help = "Backtest best-now, wait-or-split or the hindsight oracle on simulated RFQs, booked through the services."
+    help = "Backtest a quote policy (or the hindsight oracle) on simulated RFQs, booked through the services."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--policy", required=True, help=f"one of {', '.join(POLICIES)}")
@@ -59,6 +61,8 @@ class Command(BaseCommand):
             raise CommandError(f"--policy: unknown policy {policy!r}; choose one of {', '.join(POLICIES)}")
         if n <= 0 or n > MAX_RFQS:
             raise CommandError(f"--rfqs: must be between 1 and {MAX_RFQS}, got {n}")
+        if not 0 <= seed <= MAX_SEED:
+            raise CommandError(f"--seed: must be between 0 and {MAX_SEED} (2**32-1), got {seed}")
         if scenario is not None and scenario not in SCENARIOS:
             raise CommandError(
                 f"--scenario: unknown scenario {scenario!r}; choose one of {', '.join(sorted(SCENARIOS))}"
@@ -86,17 +90,20 @@ class Command(BaseCommand):
         episodes = episodes_generate(
             n=n, seed=seed, profiles=profiles, instruments=specs, scenario=scenario, start=start
         )
+        versions: dict[str, Any] = {}
         if policy == "oracle":
             outcomes = [oracle_replay(e) for e in episodes]
-            versions: dict[str, Any] = {}
         else:
-            history = episodes_generate(
-                n=HISTORY_RFQS, seed=seed + HISTORY_SEED_OFFSET, profiles=profiles, instruments=specs, start=start
-            )
-            model = dealer_model_fit(history_observe(history))
-            chosen = best_now if policy == "best-now" else WaitOrSplitPolicy(model=model)
+            if policy == "wait-or-split":
+                model, impact = desk_history_fit(seed=seed, profiles=profiles, instruments=specs, start=start)
+                chosen = policy_make(policy, model=model, impact=impact)
+                versions = {
+                    "dealer_model": f"backtest-history-seed-{seed + HISTORY_SEED_OFFSET}-n{HISTORY_RFQS}",
+                    "impact_model": f"backtest-executions-seed-{seed + HISTORY_SEED_OFFSET}",
+                }
+            else:
+                chosen = policy_make(policy)
             outcomes = [episode_replay(e, chosen, name=policy, keep_views=True) for e in episodes]
-            versions = {"dealer_model": f"backtest-history-seed-{seed + HISTORY_SEED_OFFSET}-n{HISTORY_RFQS}"}
         booked = outcomes_book(
             outcomes=outcomes, instruments=instruments, dealers=dealers, actor=trader, model_versions=versions
         )
