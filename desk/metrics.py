@@ -96,6 +96,8 @@ class Exposition:
 
 def metrics_text(*, now: datetime | None = None) -> str:
     """The desk's metrics in the Prometheus text format (see the module)."""
+    # Imported here, not at the top: the logging configuration loads this module (JsonFormatter) before the apps'
+    # models are ready.
     from desk.models import VenueBook
     from execution.models import ChildOrder, ChildOrderStatus, ExecutionPlan, PlanStatus, Position
     from risk.models import Alert

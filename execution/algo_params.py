@@ -21,6 +21,7 @@ from desk.events import broadcast
 from desk.models import Instrument
 from execution.errors import ExecutionPermissionDenied, ExecutionRefused
 from execution.models import AlgoParamStatus, AlgoParamVersion, Algorithm
+from execution.schedule import plan_schedule
 
 PROMOTE_PERM = "execution.promote_algoparams"
 CREATE_PERMS = ("execution.add_algoparamversion", PROMOTE_PERM)
@@ -91,8 +92,6 @@ def algo_params_create(*, algorithm: str, params: dict[str, Any], actor: Actor, 
 def algo_params_dry_run(*, algorithm: str, params: dict[str, Any]) -> int:
     """Slice a reference parent (1 BTC in lots of 0.0001 over ``horizon_s`` or 600 s) with ``params``; returns the
     number of children. Raises :class:`ExecutionRefused` naming what the kernel refuses."""
-    from execution.schedule import plan_schedule
-
     reference = Instrument(
         symbol="REF-BTC", base_currency="BTC", lot_size=Decimal("0.0001"), tick_size=Decimal("0.01"), multiplier=1
     )

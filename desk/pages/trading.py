@@ -39,6 +39,7 @@ from rfq.models import TradingMode
 from risk import selectors as risk_selectors
 from risk import services as risk_services
 from risk.monitor import market_health_snapshot
+from risk.telemetry_services import alert_acknowledge
 
 AUDIT_PAGE_SIZE = 50
 # Who may acknowledge a risk alert (as ``risk.telemetry_services.ACK_PERMS``): traders and risk officers.
@@ -279,8 +280,6 @@ def risk_rearm(request: HttpRequest) -> HttpResponse:
 @require_POST
 def risk_alert_ack(request: HttpRequest, alert_id: int) -> HttpResponse:
     """Acknowledge an open risk alert through the risk service, which checks the role (403 otherwise)."""
-    from risk.telemetry_services import alert_acknowledge  # the risk app's telemetry, loaded when used
-
     if not any(request.user.has_perm(p) for p in ALERT_ACK_PERMS):
         raise PermissionDenied("your role may not acknowledge alerts")
     try:
