@@ -9,12 +9,13 @@ version, draft or validated; promotion stays a risk officer's act.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from desk import clock
 from desk.models import Instrument, InstrumentKind
 from rfq.models import Counterparty, CounterpartyStatus
 from rfq.scoring.scores import dealer_scores
@@ -70,7 +71,7 @@ class Command(BaseCommand):
             raise CommandError(f"no user {username!r}: run seed_demo first or pass --user")
         dealers = list(Counterparty.objects.filter(code__in=DEMO_PROFILES, status=CounterpartyStatus.ACTIVE))
         # The simulated history ends about now: start far enough back (about 75 s of market per RFQ).
-        start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=75 * n_rfqs)
+        start = clock.now().replace(microsecond=0) - timedelta(seconds=75 * n_rfqs)
         market = MarketSimulator(seed, start=start)
         instruments = list(
             Instrument.objects.filter(
