@@ -33,6 +33,8 @@ from django.conf import settings
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 
+from desk import clock
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 METRICS_PERM = "risk.view_limit"
 
@@ -104,7 +106,7 @@ def metrics_text(*, now: datetime | None = None) -> str:
     from risk.reference import validated_price_get
     from risk.selectors import limit_usage
 
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     out = Exposition()
 
     counts = dict(ChildOrder.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
