@@ -33,10 +33,13 @@ one transaction that is rolled back at the end (``rollback=False`` keeps the row
 transaction of their own). The validated prices it publishes to the desk's cache are put back as they were.
 
 Time: the replay installs the simulated clock (:func:`desk.clock.clock_use`) and passes ``now=`` where a service
-takes it (``plan_work``, the monitor, telemetry). Services that still read the wall clock (plan scheduling, sending a
-child, venue ticks, audit times) see wall time: the simulated time is anchored so that the plan's first child is due
-when the episode starts, and every stored time that the counting compares (``sent_at``, the halt's audit time) comes
-from the same clock.
+takes it (``plan_work`` and its re-plan, the monitor, telemetry). Services that still read the wall clock see wall
+time: plan scheduling (``plan_create``, ``plan_start``), sending a child (the book's freshness, the validated price's
+age, ``sent_at``, the fill's time and the decay of the venue's temporary impact), the venue ticks
+(:func:`sim.venues.venue_books_sync`) and audit times. The desk's simulated time is shifted to start when the plan's
+first child is due, and every stored time the counting compares (``sent_at``, the halt's audit time) comes from the
+same clock. Until those services read :func:`desk.clock.now`, the temporary impact of the plan's fills decays over
+the milliseconds the replay takes rather than the simulated seconds, so figures differ slightly from run to run.
 
 The loss is in USD, positive when money is lost: the plan's fills marked at the primary venue's mid,
 ``-(cash + position × mid)``, the book starting flat (fees left out).
@@ -82,7 +85,7 @@ from risk.market_health import FeedMonitor, Health
 from risk.models import Limit, LimitScope
 from risk.monitor import MarketHealthService
 from risk.orders import order_state
-from risk.reference import KEY_PREFIX
+from risk.reference import CACHE_TIMEOUT_S, KEY_PREFIX
 from risk.selectors import order_scopes
 from risk.services import limit_set
 from risk.telemetry import ACTION
@@ -268,18 +271,19 @@ def stress_run(
     if not settings.DEBUG:
         raise StressRefused("stress books simulated orders: refused when DESK_DEBUG=0 (it never writes to a live desk)")
     cfg = config or StressConfig()
-    cache_key = f"{KEY_PREFIX}{cfg.underlying}"
-    cached = cache.get(cache_key)
+    # The monitor publishes every simulated underlying's validated price to the desk's cache: put them back after.
+    cached = {key: cache.get(key) for key in (f"{KEY_PREFIX}{u.symbol}" for u in MarketConfig().underlyings)}
     try:
         with transaction.atomic(), _validated_price_required(safeguards and cfg.require_validated_price):
             result = _Replay(scenario, seed=seed, safeguards=safeguards, config=cfg).run(duration_s)
             if rollback:
                 transaction.set_rollback(True)
     finally:
-        if cached is None:
-            cache.delete(cache_key)
-        else:
-            cache.set(cache_key, cached)
+        for key, value in cached.items():
+            if value is None:
+                cache.delete(key)
+            else:
+                cache.set(key, value, CACHE_TIMEOUT_S)
     return result
 
 

@@ -182,7 +182,7 @@ def test_the_two_runs_share_the_market_until_the_halt(guarded: StressResult, ung
     assert len(before) == len(guarded.orders)
     for ours, theirs in zip(before, guarded.orders, strict=True):
         assert ours[1] == theirs[1]
-        assert ours[2] == pytest.approx(theirs[2], rel=1e-6)
+        assert ours[2] == pytest.approx(theirs[2], rel=1e-5)
 
 
 @pytest.mark.parametrize("which", ["guarded", "unguarded"])
@@ -259,12 +259,12 @@ def test_command_prints_exactly_the_report_keys() -> None:
 def test_command_without_safeguards_and_a_limit_of_its_own() -> None:
     report = json.loads(
         _stress(
-            "--scenario", "vol-spike", "--seed", str(SEED), "--no-safeguards", "--daily-loss-limit", "50000", "--json"
+            "--scenario", "vol-spike", "--seed", str(SEED), "--no-safeguards", "--daily-loss-limit", "500000", "--json"
         )
     )
     assert report["halted"] is False
-    assert report["daily_loss_limit"] == 50000
-    assert report["max_loss_seen"] > 50000
+    assert report["daily_loss_limit"] == 500000
+    assert report["max_loss_seen"] > 500000
 
 
 def test_command_text_output_names_the_halt() -> None:
