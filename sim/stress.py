@@ -36,10 +36,11 @@ Time: the replay installs the simulated clock (:func:`desk.clock.clock_use`) and
 takes it (``plan_work`` and its re-plan, the monitor, telemetry). Services that still read the wall clock see wall
 time: plan scheduling (``plan_create``, ``plan_start``), sending a child (the book's freshness, the validated price's
 age, ``sent_at``, the fill's time and the decay of the venue's temporary impact), the venue ticks
-(:func:`sim.venues.venue_books_sync`) and audit times. The desk's simulated time is shifted to start when the plan's
-first child is due, and every stored time the counting compares (``sent_at``, the halt's audit time) comes from the
-same clock. Until those services read :func:`desk.clock.now`, the temporary impact of the plan's fills decays over
-the milliseconds the replay takes rather than the simulated seconds, so figures differ slightly from run to run.
+(:func:`sim.venues.venue_books_sync`) and audit times. So the market runs on its own simulated clock (a fixed time of
+day, ahead of the wall clock: :func:`_market_start`), the desk's clock is the market's shifted to the plan's first
+child, and every stored time the counting compares (``sent_at``, the halt's audit time) comes from the same clock.
+Until those services read :func:`desk.clock.now`, the temporary impact of the plan's fills decays over the
+milliseconds the replay takes rather than the simulated seconds, so figures differ slightly from run to run.
 
 The loss is in USD, positive when money is lost: the plan's fills marked at the primary venue's mid,
 ``-(cash + position × mid)``, the book starting flat (fees left out).
@@ -50,7 +51,7 @@ from __future__ import annotations
 import math
 import secrets
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -90,6 +91,7 @@ from risk.selectors import order_scopes
 from risk.services import limit_set
 from risk.telemetry import ACTION
 from sim.market import SCENARIOS, MarketConfig, MarketFeed, MarketSimulator, Side, scenario_start
+from sim.market.simulator import DEFAULT_START
 from sim.market_service import MarketService
 
 __all__ = ["STRESS_ACTOR", "StressConfig", "StressRefused", "StressResult", "stress_run"]
@@ -101,6 +103,8 @@ KILL_SWITCH_ENGAGE = "risk.kill_switch.engage"
 PLAN_STOPS = ("execution_plan.halt", "execution_plan.pause")
 SENT_STATES = (ChildOrderStatus.SENT, ChildOrderStatus.FILLED, ChildOrderStatus.PARTIALLY_FILLED)
 SEED_MAX = 2**32 - 1
+# The market's clock runs at least this far ahead of the wall clock (see _market_start).
+WALL_CLOCK_LEAD_S = 60.0
 
 
 class StressRefused(Exception):
@@ -308,20 +312,18 @@ class _Replay:
         self.safeguards = safeguards
         self.cfg = config
         self.key = feed_key()
-        # Simulated time starts a warm-up before now: the plan created after it is due as the episode starts.
-        start = datetime.now(UTC) - timedelta(seconds=config.warmup_s)
         self.market = MarketService(seed=seed, publish=False, persist_every_s=None)
-        self.market.simulator = MarketSimulator(seed, MarketConfig(), start=start)
+        self.market.simulator = MarketSimulator(seed, MarketConfig(), start=_market_start(config.warmup_s))
         self.market.feed = MarketFeed(self.market.simulator, self.key)
-        self.clock = SteppedClock(start)
-        self.health = MarketHealthService(key=self.key, clock=self.clock)
+        self.clock = SteppedClock(self.market.simulator.now)
+        self.health = MarketHealthService(key=self.key)
         self.shadow = FeedMonitor(self.key)
         self.breaches = _Breaches()
         self.seen_seq = (AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0) + 1
         self.halts: list[AuditEvent] = []
         self.book = _Book(side_sign=1.0 if config.side == "buy" else -1.0)
         self.book_mid = self.sim_mid = 1.0
-        # The desk's time runs ``offset`` ahead of the market's: the plan's schedule starts when it was created.
+        # The desk's time is the market's moved by ``offset``: the plan's schedule starts when it was created.
         self.offset = timedelta(0)
 
     @property
@@ -354,7 +356,8 @@ class _Replay:
 
     def run(self, duration_s: float | None) -> StressResult:
         cfg = self.cfg
-        with clock_use(self.clock):
+        with ExitStack() as stack:
+            stack.enter_context(clock_use(self.clock))
             warmup_steps = math.ceil(cfg.warmup_s / cfg.dt_s - 1e-9)
             self.observe(self.step(0.0))
             for step in range(warmup_steps):
@@ -363,11 +366,13 @@ class _Replay:
                 self.observe(self.step(cfg.dt_s, books=books))
             plan = self._plan_start()
             first = execution_selectors.child_order_next(plan_id=plan.pk)
-            if first is not None and first.scheduled_at > self.simulator.now:
-                # Plan scheduling reads the wall clock: shift the desk's time, not the market (the same seed gives
-                # the same market whatever the machine's speed).
+            if first is not None:
+                # Plan scheduling reads the wall clock: shift the desk's time to the plan's first child, not the
+                # market (the same seed gives the same market whatever the machine's speed). The shift may be
+                # backwards, and a clock never goes back: the desk runs on a clock of its own from here.
                 self.offset = first.scheduled_at - self.simulator.now
-                self.clock.set(self.simulator.now + self.offset)
+                self.clock = SteppedClock(self.simulator.now + self.offset)
+                stack.enter_context(clock_use(self.clock))
             episode = scenario_start(self.simulator, self.scenario, underlying=cfg.underlying)
             duration = duration_s if duration_s is not None else max(episode.duration_s, cfg.horizon_s + cfg.dt_s)
             scopes = set(
@@ -530,6 +535,17 @@ def _primary_mid(underlying: str) -> float:
     if row is None:
         raise StressRefused(f"no venue book for {underlying}")
     return float(row.mid)
+
+
+def _market_start(warmup_s: float) -> datetime:
+    """When the replay's market starts: the simulator's default start moved by whole weeks (the market's intraday
+    volume profile, hence the whole replay, is the same whenever it runs), to the first such moment whose episode
+    starts ``WALL_CLOCK_LEAD_S`` or more ahead of the wall clock. Ahead, because the pre-trade check still ages the
+    monitor's validated price on the wall clock: a price stamped in the future is never stale, and a warm-up that
+    takes real seconds cannot make it look so."""
+    earliest = datetime.now(UTC) + timedelta(seconds=WALL_CLOCK_LEAD_S - warmup_s)
+    weeks = math.ceil((earliest - DEFAULT_START) / timedelta(weeks=1))
+    return DEFAULT_START + timedelta(weeks=max(weeks, 0))
 
 
 def _halt_reason(event: AuditEvent) -> str:

@@ -112,7 +112,13 @@ def test_a_standing_limit_halts_the_plan_through_the_pre_trade_check() -> None:
 def test_every_scenario_halts_with_the_safeguards_and_sends_nothing_after(scenario: str) -> None:
     result = stress_run(scenario, seed=SEED)
     assert result.halted
+    # stopped by the desk's own actors: the breaker's kill switch, the telemetry sweep or execution's refusal rule
     assert result.halt_events
+    assert {actor for _, actor in result.halt_events} <= {
+        CIRCUIT_BREAKER_ACTOR,
+        "system:risk_telemetry",
+        "system:execution",
+    }
     assert result.orders_after_halt == 0
     assert result.max_loss_seen < result.daily_loss_limit
 

@@ -5,6 +5,7 @@ loss, the halt and the breaches. Refused when ``DESK_DEBUG=0``; the replay's row
 from __future__ import annotations
 
 import json
+import logging
 import math
 from dataclasses import replace
 from typing import Any
@@ -78,6 +79,10 @@ class Command(BaseCommand):
                 raise CommandError(f"--daily-loss-limit must be a positive number of USD, not {limit}")
             config = replace(config, daily_loss_limit=limit)
             source["daily_loss_limit"] = "--daily-loss-limit"
+        if options["verbosity"] < 2:
+            # Steps of 10 simulated seconds are longer than the monitor's 5 s silence threshold: it would log every
+            # step's findings. The halts and breaches are in the report; -v 2 shows the monitor's log.
+            logging.getLogger("risk.monitor").setLevel(logging.ERROR)
         try:
             result = stress_run(
                 scenario, seed=seed, safeguards=not options["no_safeguards"], config=config, duration_s=duration
