@@ -10,10 +10,10 @@ order leaves in the book (the mid after the permanent impact, the venue's tempor
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
 
 from django.db.models import F
 
+from desk import clock
 from desk.fields import to_decimal
 from desk.impact import ImpactConfig, impact_fractions
 from desk.market import VENUES, NoVenue, venue_books_ensure
@@ -95,8 +95,8 @@ def venue_books_sync(*, books: list[BookTop], previous_mids: dict[str, float], v
             config = _MARKET.underlying(book.underlying)
         except KeyError:
             continue
-        # Wall time, like the fills' clock (the simulator's own clock may drift from it).
-        now = datetime.now(UTC)
+        # The desk's clock, like the fills' (wall time in a running desk; a replay's simulated time under clock_use).
+        now = clock.now()
         if not VenueBook.objects.filter(underlying=book.underlying).exists():
             venue_books_ensure(underlying=book.underlying, now=now)
         before = previous_mids.get(book.underlying)

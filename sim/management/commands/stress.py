@@ -1,9 +1,11 @@
-"""``python manage.py stress --scenario NAME --seed S [--no-safeguards] [--json]``: replay a market scenario with
-an execution plan running into it (:mod:`sim.stress`) and report the loss, the halt and the breaches."""
+"""``python manage.py stress --scenario NAME --seed S [--no-safeguards] [--duration S] [--json]``: replay a market
+scenario with an execution plan running into it through the desk's own services (:mod:`sim.stress`) and report the
+loss, the halt and the breaches. Refused when ``DESK_DEBUG=0``; the replay's rows are rolled back."""
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 from dataclasses import replace
 from typing import Any
@@ -13,7 +15,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from risk import selectors
 from risk.models import LimitKind
 from sim.market import SCENARIOS
-from sim.stress import StressConfig, stress_run
+from sim.stress import SEED_MAX, StressConfig, StressRefused, stress_run, stress_validate
 
 # StressConfig field ← the Limit kind it reads.
 LIMIT_FIELDS = {"daily_loss_limit": LimitKind.MAX_DAILY_LOSS, "max_position": LimitKind.MAX_POSITION}
@@ -40,7 +42,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--scenario", required=True, help=f"one of {', '.join(sorted(SCENARIOS))}")
-        parser.add_argument("--seed", type=int, required=True, help="seed of the simulated market (>= 0)")
+        parser.add_argument("--seed", type=int, required=True, help=f"seed of the simulated market (0..{SEED_MAX})")
         parser.add_argument(
             "--no-safeguards",
             action="store_true",
@@ -52,15 +54,24 @@ class Command(BaseCommand):
             default=None,
             help=f"USD (default: the desk's max_daily_loss limit, else {StressConfig().daily_loss_limit:g})",
         )
+        parser.add_argument(
+            "--duration",
+            type=float,
+            default=None,
+            help="simulated seconds after the episode starts (default: the longer of the episode and the plan)",
+        )
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        scenario = options["scenario"]
-        if scenario not in SCENARIOS:
-            raise CommandError(f"unknown scenario {scenario!r}; known: {', '.join(sorted(SCENARIOS))}")
-        seed = options["seed"]
-        if seed < 0:
-            raise CommandError(f"--seed must be 0 or more, not {seed}")
+        scenario, seed, duration = options["scenario"], options["seed"], options["duration"]
+        if not 0 <= seed <= SEED_MAX:
+            raise CommandError(f"--seed must be in 0..{SEED_MAX}, not {seed}")
+        if duration is not None and not (math.isfinite(duration) and duration > 0):
+            raise CommandError(f"--duration must be a positive number of seconds, not {duration}")
+        try:
+            stress_validate(scenario, seed=seed, duration_s=duration)
+        except StressRefused as refused:
+            raise CommandError(str(refused)) from None
         config, source = _config_from_limits(StressConfig())
         limit = options["daily_loss_limit"]
         if limit is not None:
@@ -68,7 +79,16 @@ class Command(BaseCommand):
                 raise CommandError(f"--daily-loss-limit must be a positive number of USD, not {limit}")
             config = replace(config, daily_loss_limit=limit)
             source["daily_loss_limit"] = "--daily-loss-limit"
-        result = stress_run(scenario, seed=seed, safeguards=not options["no_safeguards"], config=config)
+        if options["verbosity"] < 2:
+            # Steps of 10 simulated seconds are longer than the monitor's 5 s silence threshold: it would log every
+            # step's findings. The halts and breaches are in the report; -v 2 shows the monitor's log.
+            logging.getLogger("risk.monitor").setLevel(logging.ERROR)
+        try:
+            result = stress_run(
+                scenario, seed=seed, safeguards=not options["no_safeguards"], config=config, duration_s=duration
+            )
+        except StressRefused as refused:
+            raise CommandError(str(refused)) from None
         report = result.as_dict()
         if options["json"]:
             self.stdout.write(json.dumps(report))
