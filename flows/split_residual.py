@@ -1,6 +1,6 @@
 """Flow: the rest of a split RFQ goes to the execution algorithms.
 
-Trigger: :func:`rfq.engine.auto.rfq_act` carries out a ``split`` recommendation on a single-leg RFQ: it takes the
+Trigger: :func:`rfq.engine.auto.rfq_act` carries out a ``split`` recommendation (single leg or package): it takes the
 dealers' part and hands the rest (``algo_quantity``) over through its port :func:`rfq.ports.residual_to_algo`,
 registered in :mod:`flows.subscriptions`, inside the acting transaction (the caller shows the plan's id).
 
