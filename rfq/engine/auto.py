@@ -32,6 +32,7 @@ from rfq.services.dealer_orders import quote_accept
 
 AUTO_ACTOR = "system:auto-trader"
 SPLIT_ACTOR = "system:rfq-engine"
+ACTABLE = (RFQStatus.SENT, RFQStatus.QUOTED, RFQStatus.PARTIALLY_ACCEPTED)
 
 
 def auto_trading_limit_set(
@@ -101,6 +102,10 @@ def rfq_act(*, rfq: RFQ, output: dict[str, Any], actor: Actor) -> dict[str, Any]
     single = len(legs) == 1
     orders, plans = [], []
     with transaction.atomic():
+        # A second press on the same advice (a board not yet reloaded) must not work the rest twice.
+        status = RFQ.objects.select_for_update().values_list("status", flat=True).get(pk=rfq.pk)
+        if status not in ACTABLE:
+            raise QuoteRefused(f"RFQ {rfq.reference} is {status}: nothing more to carry out")
         for _dealer, quantity, quote_id in output["fills"]:
             quote = Quote.objects.get(pk=quote_id, rfq=rfq)
             if single:

@@ -21,7 +21,16 @@ from rfq.engine.lifecycle import rfqs_expire_due
 from rfq.engine.reask import reask_compute, rfq_reask, rfqs_reask_due
 from rfq.engine.recommend import rfq_recommendation
 from rfq.models import RFQ, Quote, QuoteRequest, QuoteRequestStatus, QuoteStatus, RFQStatus, TradingMode
-from rfq.services import LegInput, QuoteLegInput, QuoteRefused, quote_receive, rfq_create, rfq_send
+from rfq.services import (
+    LegInput,
+    QuoteLegInput,
+    QuoteRefused,
+    dealer_order_reject,
+    quote_accept,
+    quote_receive,
+    rfq_create,
+    rfq_send,
+)
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -282,6 +291,23 @@ def test_a_split_of_everything_to_the_algorithms_closes_the_rfq_with_its_reason(
     assert rfq.status == RFQStatus.ACCEPTED
     assert rfq.close_reason == f"split: 0 dealer order(s), 5 contract(s) to the algorithms (plan {done['plan']})"
     assert rfqs_expire_due(now=datetime.now(UTC) + timedelta(hours=1)) == []
+
+    # and a second press on the same advice works nothing twice
+    with pytest.raises(QuoteRefused, match="nothing more to carry out"):
+        rfq_act(rfq=rfq, output={"action": "split", "fills": [], "algo_quantity": 5.0}, actor=trader)
+    assert ExecutionPlan.objects.count() == 1
+
+
+def test_a_last_look_reject_with_no_other_quote_says_so(trader, instrument, market) -> None:  # noqa: ANN001
+    dealer = factories.dealer_create(code="ALPHA")
+    rfq = factories.rfq_create(trader=trader, instrument=instrument, dealers=[dealer])
+    order = quote_accept(quote=_quote(rfq, dealer), actor=trader, quantity=Decimal(5))
+
+    dealer_order_reject(dealer=dealer, cl_ord_id=order.cl_ord_id, reason="last look")
+
+    rfq.refresh_from_db()
+    assert rfq.status == RFQStatus.REJECTED
+    assert rfq.close_reason == "rejected on last look by ALPHA (last look); no other live quote"
 
 
 def test_automatic_mode_decides_again_at_the_horizon_of_a_reused_wait(  # noqa: ANN001
