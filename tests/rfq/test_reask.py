@@ -342,3 +342,19 @@ def test_automatic_mode_asks_again_before_deciding_on_an_empty_book(trader, inst
     assert out["outcome"] == "asked again"
     assert out["asked"] == ["ALPHA"]
     assert DecisionRecord.objects.filter(kind=DecisionKind.REASK, object_id=str(rfq.pk)).count() == 1
+
+
+def test_the_board_and_the_blotter_show_why_an_rfq_closed(trader, instrument, market, client_for) -> None:  # noqa: ANN001
+    # given an RFQ nobody answered, closed at its expiry
+    dealer = factories.dealer_create(code="ALPHA")
+    rfq = factories.rfq_create(trader=trader, instrument=instrument, dealers=[dealer])
+    RFQ.objects.filter(pk=rfq.pk).update(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+    rfqs_expire_due()
+    reason = "closed at expiry: no dealer answered in time (1 asked)"
+
+    # then the trader reads why on the blotter, on the board and from the desk API the board loads
+    client = client_for(trader)
+    assert reason in client.get("/desk/").content.decode()
+    board = client.get(f"/desk/rfq/{rfq.reference}/").content.decode()
+    assert f'<span id="rfq-close-reason" class="muted">{reason}</span>' in board
+    assert client.get(f"/api/v1/rfqs/{rfq.reference}/").json()["close_reason"] == reason
