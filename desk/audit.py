@@ -111,6 +111,8 @@ def audit_record(
         fields = {
             "seq": head.seq + 1,
             "prev_hash": head.hash,
+            # The audit trail records when the desk wrote the event: wall time, even while a simulated history
+            # runs the services at simulated times (desk.clock).
             "occurred_at": datetime.now(UTC),
             "actor": actor_label(actor)[:150],
             "action": action,

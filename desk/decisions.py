@@ -11,11 +11,11 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from django.db import models, transaction
 
+from desk import clock
 from desk.audit import Actor, actor_label, audit_record, json_normalize
 from desk.models import DecisionKind, DecisionRecord
 
@@ -72,7 +72,7 @@ def decision_record(
         )
         return DecisionRecord.objects.create(
             kind=kind,
-            decided_at=datetime.now(UTC),
+            decided_at=clock.now(),
             actor=actor_label(actor)[:150],
             object_type=object_type,
             object_id=str(object_id),

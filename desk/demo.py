@@ -9,6 +9,7 @@ from typing import Any
 from django.contrib.auth.models import Group, User
 from django.db import transaction
 
+from desk import clock
 from desk.audit import audit_record
 from desk.models import Account, Instrument, InstrumentKind, OptionType
 from desk.roles import Role, roles_sync
@@ -69,7 +70,7 @@ def _instrument(symbol: str, **fields: Any) -> tuple[Instrument, bool]:
 @transaction.atomic
 def demo_seed(*, now: datetime | None = None) -> dict[str, int]:
     """Create the demo data that is missing; existing rows are left as they are (idempotent)."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     roles_sync()
     created = {"users": 0, "accounts": 0, "instruments": 0, "dealers": 0}
 

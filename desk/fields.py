@@ -1,9 +1,13 @@
-"""Decimal columns with one precision for the whole desk, so that units and rounding are explicit."""
+"""Columns shared by the whole desk: Decimal columns with one precision, so that units and rounding are explicit, and
+timestamps stamped by the desk clock."""
 
+from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from django.db import models
 from rest_framework import serializers
+
+from desk import clock
 
 # 28 significant digits, 12 after the point: satoshi-level quantities and sub-tick option prices both fit.
 MAX_DIGITS = 28
@@ -27,3 +31,16 @@ def to_decimal(value: float | int | str | Decimal) -> Decimal:
 def api_decimal(**kwargs: object) -> serializers.DecimalField:
     """The API's Decimal field, with the database's precision."""
     return serializers.DecimalField(max_digits=MAX_DIGITS, decimal_places=DECIMAL_PLACES, **kwargs)
+
+
+class ClockDateTimeField(models.DateTimeField):
+    """A ``DateTimeField`` whose ``auto_now`` / ``auto_now_add`` stamp reads :func:`desk.clock.now`, not Django's
+    ``timezone.now``: a row booked under a simulated clock carries the simulated time, like the services' own
+    timestamps."""
+
+    def pre_save(self, model_instance: models.Model, add: bool) -> datetime:
+        if self.auto_now or (self.auto_now_add and add):
+            value = clock.now()
+            setattr(model_instance, self.attname, value)
+            return value
+        return super().pre_save(model_instance, add)

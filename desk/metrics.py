@@ -33,6 +33,8 @@ from django.conf import settings
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 
+from desk import clock
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 METRICS_PERM = "risk.view_limit"
 
@@ -96,13 +98,15 @@ class Exposition:
 
 def metrics_text(*, now: datetime | None = None) -> str:
     """The desk's metrics in the Prometheus text format (see the module)."""
+    # Imported here, not at the top: the logging configuration loads this module (JsonFormatter) before the apps'
+    # models are ready.
     from desk.models import VenueBook
     from execution.models import ChildOrder, ChildOrderStatus, ExecutionPlan, PlanStatus, Position
     from risk.models import Alert
     from risk.reference import validated_price_get
     from risk.selectors import limit_usage
 
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     out = Exposition()
 
     counts = dict(ChildOrder.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n"))

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
+from desk import clock
 from desk.audit import ChainReport
 from desk.models import AuditEvent, Instrument
 from execution.models import ExecutionPlan, Fill
@@ -133,7 +134,7 @@ def audit_export_lines(
     """The export, line by line: first the verification statement (CSV: a ``#`` comment line then the header
     row; JSONL: one ``{"audit_chain": ...}`` object), then the filtered events oldest first, none past the
     verified head so the file matches the statement. Reads in keyset chunks: memory stays flat."""
-    exported_at = datetime.now(UTC).isoformat(timespec="seconds")
+    exported_at = clock.now().isoformat(timespec="seconds")
     statement = audit_export_statement(report=report)
     if export_format == "csv":
         buffer = io.StringIO()

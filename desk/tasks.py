@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import socket
-from datetime import UTC, datetime
 
 from celery import shared_task
 
+from desk import clock
 from desk.events import broadcast
 
 
@@ -16,7 +16,7 @@ def desk_ping(*, message: str, requested_by: str) -> dict[str, str]:
         "message": message,
         "requested_by": requested_by,
         "worker": socket.gethostname(),
-        "at": datetime.now(UTC).isoformat(),
+        "at": clock.now().isoformat(),
     }
     broadcast(event="ping", payload=payload)
     return payload
@@ -24,4 +24,4 @@ def desk_ping(*, message: str, requested_by: str) -> dict[str, str]:
 
 @shared_task(name="desk.tasks.desk_heartbeat")
 def desk_heartbeat() -> None:
-    broadcast(event="heartbeat", payload={"at": datetime.now(UTC).isoformat()})
+    broadcast(event="heartbeat", payload={"at": clock.now().isoformat()})

@@ -8,7 +8,6 @@ live again). Every step is audited. A system component (``system:...``) may act 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -16,11 +15,13 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Max
 
+from desk import clock
 from desk.audit import Actor, audit_record, json_normalize
 from desk.events import broadcast
 from desk.models import Instrument
 from execution.errors import ExecutionPermissionDenied, ExecutionRefused
 from execution.models import AlgoParamStatus, AlgoParamVersion, Algorithm
+from execution.schedule import plan_schedule
 
 PROMOTE_PERM = "execution.promote_algoparams"
 CREATE_PERMS = ("execution.add_algoparamversion", PROMOTE_PERM)
@@ -91,8 +92,6 @@ def algo_params_create(*, algorithm: str, params: dict[str, Any], actor: Actor, 
 def algo_params_dry_run(*, algorithm: str, params: dict[str, Any]) -> int:
     """Slice a reference parent (1 BTC in lots of 0.0001 over ``horizon_s`` or 600 s) with ``params``; returns the
     number of children. Raises :class:`ExecutionRefused` naming what the kernel refuses."""
-    from execution.schedule import plan_schedule
-
     reference = Instrument(
         symbol="REF-BTC", base_currency="BTC", lot_size=Decimal("0.0001"), tick_size=Decimal("0.01"), multiplier=1
     )
@@ -101,7 +100,7 @@ def algo_params_dry_run(*, algorithm: str, params: dict[str, Any]) -> int:
         quantity=Decimal(1),
         algorithm=algorithm,
         parameters={"horizon_s": 600} | params | {"seed": 0, "_underlying": "BTC"},
-        start=datetime.now(UTC),
+        start=clock.now(),
     )
     return len(schedule.quantities)
 
@@ -118,7 +117,7 @@ def algo_params_validate(*, version_id: int, actor: Actor) -> AlgoParamVersion:
         if version.status != AlgoParamStatus.DRAFT:
             raise ExecutionRefused(f"{version} is {version.status}, only a draft can be validated")
         children = algo_params_dry_run(algorithm=version.algorithm, params=version.params)
-        version.status, version.validated_at = AlgoParamStatus.VALIDATED, datetime.now(UTC)
+        version.status, version.validated_at = AlgoParamStatus.VALIDATED, clock.now()
         version.save(update_fields=["status", "validated_at"])
         audit_record(
             actor=actor,
@@ -131,7 +130,7 @@ def algo_params_validate(*, version_id: int, actor: Actor) -> AlgoParamVersion:
 
 
 def _go_live(version: AlgoParamVersion, *, actor: Actor, action: str, reason: str) -> AlgoParamVersion | None:
-    now = datetime.now(UTC)
+    now = clock.now()
     current = (
         AlgoParamVersion.objects.select_for_update()
         .filter(algorithm=version.algorithm, status=AlgoParamStatus.LIVE)

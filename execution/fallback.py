@@ -25,13 +25,14 @@ created and sent to trusted dealers through the RFQ desk's port (:func:`executio
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
+from desk import clock
 from desk.audit import Actor, audit_record
 from desk.decisions import decision_record, decision_replayer_register
 from desk.models import DecisionKind
@@ -135,7 +136,7 @@ def plan_algo_failed(*, plan_id: int, reason: str, actor: Actor) -> ExecutionPla
     require(actor, *STEER_PERMS)
     if not reason:
         raise ExecutionRefused({"reason": "say what failed"})
-    now = datetime.now(UTC)
+    now = clock.now()
     with transaction.atomic():
         plan = _open_plan_locked(plan_id, None)
         pending = list(ChildOrder.objects.filter(plan=plan, status__in=selectors.PENDING_CHILD_STATES).order_by("seq"))

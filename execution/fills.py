@@ -11,13 +11,14 @@ is recognised by its ``exec_id``: a booked one returns its fill, an exception co
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
+from desk import clock
 from desk.audit import Actor, audit_record
 from desk.events import broadcast
 from execution.errors import ExecutionRefused
@@ -92,7 +93,7 @@ def _exception(
                     reason=reason,
                     detail=detail[:255],
                     report=report.as_json(),
-                    received_at=datetime.now(UTC),
+                    received_at=clock.now(),
                 )
                 audit_record(
                     actor=actor,
@@ -156,7 +157,7 @@ def venue_fill_receive(*, report: VenueReport, actor: Actor = "system:execution"
         if report.quantity > open_quantity:
             detail = f"{report.quantity} reported, {open_quantity} open"
             return _exception(report, reason=FillExceptionReason.OVERFILL, detail=detail, child=child, actor=actor)
-        now = report.executed_at or datetime.now(UTC)
+        now = report.executed_at or clock.now()
         fill = Fill.objects.create(
             exec_id=report.exec_id,
             child_order=child,
@@ -208,7 +209,7 @@ def fill_exception_review(*, exception_id: int, actor: Actor, note: str) -> Fill
         if exception.status != FillExceptionStatus.OPEN:
             raise ExecutionRefused(f"exception {exception_id} was already reviewed")
         exception.status, exception.review_note = FillExceptionStatus.REVIEWED, note[:255]
-        exception.reviewed_at = datetime.now(UTC)
+        exception.reviewed_at = clock.now()
         exception.reviewed_by = actor if not isinstance(actor, str) else None
         exception.save(update_fields=["status", "review_note", "reviewed_at", "reviewed_by"])
         audit_record(

@@ -21,7 +21,7 @@ The check and the creation run in one transaction that first locks the hedge ins
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
@@ -29,6 +29,7 @@ import numpy as np
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
+from desk import clock
 from desk.audit import Actor, audit_record
 from desk.events import broadcast
 from desk.fields import to_decimal
@@ -207,7 +208,7 @@ def delta_hedge_book(
     if not isinstance(actor, AbstractBaseUser):
         raise ExecutionRefused("a hedge plan is created for a person (its trader), not a system actor")
     instrument = hedge_instrument_for(underlying=underlying)
-    now = datetime.now(UTC)
+    now = clock.now()
     try:
         venue_books_ensure(underlying=underlying, now=now)
     except NoVenue as error:

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from desk.fields import price_field, quantity_field
+from desk.fields import ClockDateTimeField, price_field, quantity_field
 from desk.models import Instrument, Side
 
 
@@ -47,7 +47,7 @@ class AlgoParamVersion(models.Model):
     status = models.CharField(max_length=16, choices=AlgoParamStatus.choices, default=AlgoParamStatus.DRAFT)
     notes = models.TextField(blank=True, default="")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
     validated_at = models.DateTimeField(null=True, blank=True)
     live_from = models.DateTimeField(null=True, blank=True, help_text="UTC; when it last went live")
     retired_at = models.DateTimeField(null=True, blank=True)
@@ -81,7 +81,7 @@ class ExecutionPlan(models.Model):
     start_at = models.DateTimeField(null=True, blank=True)
     end_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="plans")
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
     version = models.PositiveIntegerField(default=0, help_text="optimistic lock, bumped by every state change")
     tick_seq = models.PositiveIntegerField(
         default=0, help_text="number of the worker tick that may re-schedule the next one (one tick chain per plan)"
@@ -196,7 +196,7 @@ class Position(models.Model):
     quantity = quantity_field(default=0, help_text="signed contracts: + long, - short")
     average_price = price_field(default=0)
     realized_pnl = price_field(default=0, help_text="quote currency")
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = ClockDateTimeField(auto_now=True)
     version = models.PositiveIntegerField(default=0)
 
     class Meta:

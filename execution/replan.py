@@ -22,13 +22,14 @@ left until the last pending child, with weights ``exp(-θ k / n)``:
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import numpy as np
 from django.db import transaction
 
+from desk import clock
 from desk.audit import Actor, audit_record
 from desk.decisions import decision_record, decision_replayer_register
 from desk.market import StaleBook, venue_book_check_fresh
@@ -202,7 +203,7 @@ def plan_replan_check(
     deviates, the plan is not running, or it has no baseline (started before re-plans existed) or is a fallback
     protocol's. Raises ValueError when the re-slice fails (the caller falls back)."""
 
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     with transaction.atomic():
         plan = ExecutionPlan.objects.select_for_update(of=("self",)).select_related("instrument").get(pk=plan_id)
         if plan.status != PlanStatus.RUNNING or not plan.baseline or plan.parameters.get("replan") is False:

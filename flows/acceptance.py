@@ -16,11 +16,12 @@ has passed.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 
 from django.db.models import Sum
 
+from desk import clock
 from desk.audit import Actor
 from desk.fields import to_decimal
 from desk.market import NoVenue, underlying_reference
@@ -84,7 +85,7 @@ def acceptance_orders(
 ) -> list[ProposedOrder]:
     """The proposed orders of an acceptance, one per leg taken, in leg order (the last one counts toward the
     order rate)."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     rfq = quote.rfq
     dealer = quote.dealer.code
     exposure = dealer_exposure(dealer=dealer, now=now)

@@ -8,9 +8,9 @@ scope from execution, or the dealer's open and filled-today orders from rfq, aga
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal
 
+from desk import clock
 from execution.selectors import positions_under
 from rfq.selectors import dealer_exposure
 from risk.models import Limit, LimitKind
@@ -20,7 +20,7 @@ from risk.selectors import LimitUsage, usage_ratio
 def limit_figure(limit: Limit) -> LimitUsage:
     """The usage of a position limit or of a dealer's exposure limit."""
     if limit.kind == LimitKind.MAX_DEALER_EXPOSURE:
-        used = dealer_exposure(dealer=limit.scope_key, now=datetime.now(UTC))
+        used = dealer_exposure(dealer=limit.scope_key, now=clock.now())
         return LimitUsage(limit, used, usage_ratio(used, limit.value), f"open and filled today with {limit.scope_key}")
     positions = positions_under(scope=limit.scope, scope_key=limit.scope_key)
     if positions is None:

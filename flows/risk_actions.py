@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
+from desk import clock
 from execution import selectors as execution_selectors
 from execution.fallback import plan_algo_failed, plan_fallback_to_rfq
 from execution.services import plan_pause
@@ -52,7 +53,7 @@ def _act(plan_id: int, action: str, reason: str) -> str:
 def plan_telemetry_evaluate(*, plan_id: int, now: datetime | None = None) -> list[Alert]:
     """Evaluate one running plan's telemetry; return the alerts raised now (those already open are not repeated).
     A plan that is not running, or has no fill yet, raises nothing."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     plan = execution_selectors.plan_running(plan_id=plan_id)
     if plan is None:
         return []

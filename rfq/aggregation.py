@@ -26,13 +26,14 @@ Choices made here, and why
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
+from desk import clock
 from desk.audit import Actor, audit_record
 from desk.events import broadcast
 from desk.fields import DECIMAL_PLACES, MAX_DIGITS
@@ -143,7 +144,7 @@ def desk_order_create(
     instrument, unknown side or urgency, a quantity that is not a positive whole number of lots, a limit that is
     not positive); nothing is stored then.
     """
-    now = datetime.now(UTC)
+    now = clock.now()
     errors = _check_desk_order(
         account=account,
         instrument=instrument,

@@ -9,7 +9,7 @@ from django.contrib.auth.hashers import check_password, make_password
 from django.db import models
 from django.db.models import F, Q
 
-from desk.fields import price_field, quantity_field
+from desk.fields import ClockDateTimeField, price_field, quantity_field
 from desk.models import Account, Instrument, InstrumentKind, Side
 
 
@@ -44,7 +44,7 @@ class Counterparty(models.Model):
         related_name="counterparty",
         help_text="the login the dealer's API calls act as (role: dealer)",
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["code"]
@@ -97,8 +97,8 @@ class DeskOrder(models.Model):
     status = models.CharField(max_length=16, choices=DeskOrderStatus.choices, default=DeskOrderStatus.NEW)
     filled_quantity = quantity_field(default=0)
     trader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="desk_orders")
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
+    updated_at = ClockDateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -154,7 +154,7 @@ class RFQ(models.Model):
     disclosed = models.BooleanField(default=False, help_text="disclose the desk's name (never the client)")
     orders = models.ManyToManyField(DeskOrder, blank=True, related_name="rfqs")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="rfqs")
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     version = models.PositiveIntegerField(default=0, help_text="optimistic lock, bumped by every state change")
@@ -260,7 +260,7 @@ class Quote(models.Model):
     status = models.CharField(max_length=20, choices=QuoteStatus.choices, default=QuoteStatus.LIVE)
     package_price = price_field(null=True, blank=True, help_text="net package price, quote currency per package")
     valid_until = models.DateTimeField(help_text="UTC, FIX ValidUntilTime (62)")
-    received_at = models.DateTimeField(auto_now_add=True)
+    received_at = ClockDateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-received_at", "-id"]
@@ -319,8 +319,8 @@ class DealerOrder(models.Model):
     filled_quantity = quantity_field(default=0)
     status = models.CharField(max_length=20, choices=DealerOrderStatus.choices, default=DealerOrderStatus.SENT)
     reject_reason = models.CharField(max_length=255, blank=True, default="")
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
+    updated_at = ClockDateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -345,7 +345,7 @@ class IdempotencyRecord(models.Model):
     fingerprint = models.CharField(max_length=64, help_text="SHA-256 of method, path and body")
     response_status = models.PositiveSmallIntegerField()
     response_body = models.JSONField()
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["dealer", "key"], name="idempotency_unique_per_dealer")]
@@ -372,7 +372,7 @@ class FixSession(models.Model):
     next_target_seq = models.PositiveIntegerField(default=1, help_text="MsgSeqNum expected next from the peer")
     status = models.CharField(max_length=16, choices=FixSessionStatus.choices, default=FixSessionStatus.DISCONNECTED)
     heartbeat_interval = models.PositiveIntegerField(default=30, help_text="HeartBtInt (108), seconds")
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = ClockDateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
@@ -396,7 +396,7 @@ class FixMessage(models.Model):
     seq = models.PositiveIntegerField()
     msg_type = models.CharField(max_length=4)
     raw = models.TextField(help_text="the encoded message, SOH-delimited")
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["session", "direction", "seq"]
@@ -432,7 +432,7 @@ class ScoringModelVersion(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="scoring_models"
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
     promoted_at = models.DateTimeField(null=True, blank=True)
     promoted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -467,7 +467,7 @@ class AutoTradingLimit(models.Model):
     max_cost_bps = models.FloatField(help_text="largest expected cost against arrival mid the desk may accept, bps")
     max_dealers = models.PositiveSmallIntegerField(default=5)
     updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = ClockDateTimeField(auto_now=True)
 
     class Meta:
         constraints = [

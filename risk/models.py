@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from desk.fields import price_field
+from desk.fields import ClockDateTimeField, price_field
 
 
 class LimitScope(models.TextChoices):
@@ -51,7 +51,7 @@ class Limit(models.Model):
     value = price_field(help_text="in the unit the kind names")
     is_active = models.BooleanField(default=True)
     updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = ClockDateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["scope", "scope_key", "kind"]

@@ -26,12 +26,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from channels.layers import DEFAULT_CHANNEL_LAYER, InMemoryChannelLayer, channel_layers, get_channel_layer
 from django.db import close_old_connections, connection
 
+from desk import clock as desk_clock
 from desk.events import MARKET_GROUP, broadcast
 from risk.feed import feed_key
 from risk.market_health import FeedMonitor, Health, HealthThresholds, SymbolHealth, Transition
@@ -57,10 +58,6 @@ _running_lock = threading.Lock()
 _running: MarketHealthService | None = None
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class MarketHealthService:
     """Validates the ``market`` group's ticks and acts on the underlyings' health.
 
@@ -73,7 +70,7 @@ class MarketHealthService:
     tick_s : float
         Seconds: the longest the service waits for a tick before it re-evaluates (silence makes a feed stale).
     clock : callable
-        Returns the monitor's clock, UTC-aware (wall time by default; tests may pass their own).
+        Returns the monitor's clock, UTC-aware (the desk clock by default; tests may pass their own).
 
     Start with :meth:`start` (returns once subscribed, so no tick is missed after it), stop with :meth:`stop`.
     :meth:`handle_messages` and :meth:`handle_tick` are the same work without the thread, for replays and tests.
@@ -85,7 +82,7 @@ class MarketHealthService:
         key: bytes | None = None,
         thresholds: HealthThresholds | None = None,
         tick_s: float = 0.5,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = desk_clock.now,
     ) -> None:
         self.monitor = FeedMonitor(key if key is not None else feed_key(), thresholds=thresholds)
         self.tick_s = tick_s

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
@@ -24,6 +23,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 
+from desk import clock
 from desk.audit import Actor, actor_label, audit_record
 from desk.db import row_locked
 from desk.events import broadcast
@@ -277,7 +277,7 @@ def _validated_price_apply(order: ProposedOrder) -> tuple[ProposedOrder, Refusal
     it), or the refusal naming ``validated_price`` when there is no fresh one (see :mod:`risk.reference`)."""
     validated = validated_price_get(underlying=order.underlying)
     usable = validated is not None and validated.price is not None and validated.state != "halted"
-    age = validated.age_s(datetime.now(UTC)) if usable and validated is not None else None
+    age = validated.age_s(clock.now()) if usable and validated is not None else None
     result = validated_price_check(age, settings.RISK_VALIDATED_PRICE_MAX_AGE_S)
     if not result.passed or validated is None or validated.price is None:
         state = f" (monitor: {validated.state})" if validated is not None and not usable else ""
@@ -471,7 +471,7 @@ def kill_switch_engage(*, scope: str, scope_key: str, reason: str, actor: Actor)
             return switch
         before = _switch_state(switch)
         switch.state, switch.engaged, switch.reason = ScopeState.HALTED, True, reason[:255]
-        switch.changed_by, switch.changed_at = actor_label(actor)[:150], datetime.now(UTC)
+        switch.changed_by, switch.changed_at = actor_label(actor)[:150], clock.now()
         switch.save(update_fields=["state", "engaged", "reason", "changed_by", "changed_at"])
         stopped = _scope_halt(switch=switch, actor=actor)
         audit_record(
@@ -501,7 +501,7 @@ def kill_switch_rearm(*, scope: str, scope_key: str, reason: str, actor: Actor) 
             raise RiskRefused(f"the kill switch {scope_label(scope, scope_key)} is not engaged")
         before = _switch_state(switch)
         switch.state, switch.engaged, switch.reason = ScopeState.ACTIVE, False, reason[:255]
-        switch.changed_by, switch.changed_at = actor_label(actor)[:150], datetime.now(UTC)
+        switch.changed_by, switch.changed_at = actor_label(actor)[:150], clock.now()
         switch.save(update_fields=["state", "engaged", "reason", "changed_by", "changed_at"])
         audit_record(
             actor=actor, action="risk.kill_switch.rearm", obj=switch, before=before, after=_switch_state(switch)
@@ -526,7 +526,7 @@ def scope_reducing_set(*, scope: str, scope_key: str, reason: str, actor: Actor)
             return switch
         before = _switch_state(switch)
         switch.state, switch.engaged, switch.reason = ScopeState.REDUCING, False, reason[:255]
-        switch.changed_by, switch.changed_at = actor_label(actor)[:150], datetime.now(UTC)
+        switch.changed_by, switch.changed_at = actor_label(actor)[:150], clock.now()
         switch.save(update_fields=["state", "engaged", "reason", "changed_by", "changed_at"])
         audit_record(actor=actor, action="risk.scope_state", obj=switch, before=before, after=_switch_state(switch))
         _switch_broadcast(switch, [])

@@ -15,7 +15,7 @@ that persists does not flood the desk, and a new one is raised once a person ack
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -24,6 +24,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Model
 
+from desk import clock
 from desk.audit import Actor, actor_label, audit_record
 from desk.decisions import decision_record, decision_replayer_register
 from desk.events import broadcast
@@ -179,7 +180,7 @@ def alert_acknowledge(*, alert_id: int, actor: Actor) -> Alert:
             raise RiskRefused({"alert": f"no alert {alert_id}"})
         if alert.acknowledged:
             raise RiskRefused({"alert": f"alert {alert_id} is already acknowledged"})
-        alert.acknowledged, alert.acknowledged_by, alert.acknowledged_at = True, actor, datetime.now(UTC)
+        alert.acknowledged, alert.acknowledged_by, alert.acknowledged_at = True, actor, clock.now()
         alert.save(update_fields=["acknowledged", "acknowledged_by", "acknowledged_at"])
         audit_record(
             actor=actor,

@@ -6,9 +6,9 @@ hidden profiles). Every write goes through :mod:`rfq.services`, in process, with
 desk books it. This module (and the tests) may import the simulator's hidden truth; the scoring code never does.
 
 Time is simulated: a :class:`~sim.market.MarketSimulator` is stepped from event to event (answers, the
-decision, markout horizons), and while a service runs the desk's clock (``rfq.services``' ``datetime.now`` and
-Django's ``timezone.now``, which stamps ``auto_now_add`` fields) reads the simulated time. The audit trail keeps
-wall-clock time: it records when an event was booked.
+decision, markout horizons), and the desk clock (:mod:`desk.clock`, which the services and the ``auto_now`` stamps
+read) is set to the simulated time for this context only: another thread of a running desk keeps the wall clock.
+The audit trail keeps wall-clock time: it records when an event was booked.
 
 A dealer who leaks trades ahead of the desk right after it sees the RFQ: the mid of the RFQ's underlying moves
 ``leak_bps`` against the desk from then on (a permanent shift kept beside the simulator's own mid).
@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from typing import Any
-from unittest import mock
 
 import numpy as np
 import pandas as pd
 
+from desk.clock import clock_use
 from desk.models import Instrument, InstrumentKind
 from rfq.models import Counterparty, CounterpartyStatus, Quote, Side
 from rfq.services import (
@@ -91,27 +91,21 @@ class SimulationResult:
 
 
 class SimulatedClock:
-    """The simulated time a booking runs at (moved forward by whoever steps the simulation)."""
+    """The simulated time a booking runs at (set by whoever steps the simulation), a :mod:`desk.clock` source."""
 
     def __init__(self, now: datetime) -> None:
         self.now = now
 
+    def __call__(self) -> datetime:
+        return self.now
+
 
 @contextmanager
 def simulated_clock(clock: SimulatedClock) -> Iterator[None]:
-    """Make the RFQ services and ``auto_now`` fields read ``clock.now`` instead of the wall clock."""
-
-    class SimulatedDatetime(datetime):
-        @classmethod
-        def now(cls, tz: Any = None) -> datetime:  # type: ignore[override]
-            return clock.now if tz is not None else clock.now.replace(tzinfo=None)
-
-    with mock.patch("rfq.services.datetime", SimulatedDatetime), mock.patch("django.utils.timezone.now", _now(clock)):
+    """Make the desk's services and ``auto_now`` stamps read ``clock.now`` in the current context (thread or task)
+    only, until the block ends."""
+    with clock_use(clock):
         yield
-
-
-def _now(clock: SimulatedClock) -> Callable[[], datetime]:
-    return lambda: clock.now
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ latest stored calibration fits (through the TCA selectors), and hands them to th
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -18,6 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from desk import clock
 from desk.fields import DECIMAL_PLACES, MAX_DIGITS
 from desk.models import Instrument, InstrumentKind
 from desk.permissions import require_perm
@@ -107,7 +108,7 @@ class PretradeApi(APIView):
         data = form.validated_data
         try:
             estimate = pretrade_for(
-                instrument=data["instrument"], side=data["side"], quantity=data["quantity"], now=datetime.now(UTC)
+                instrument=data["instrument"], side=data["side"], quantity=data["quantity"], now=clock.now()
             )
         except selectors.NoMarket as error:
             raise ValidationError({"instrument": [str(error)]}) from None

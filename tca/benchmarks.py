@@ -12,6 +12,8 @@ from typing import TypeAlias
 import numpy as np
 import pandas as pd
 
+from tca.sources import TAPE_MAX_AGE_S, tape_asof
+
 ArrayLike: TypeAlias = np.ndarray | pd.Series
 
 
@@ -229,8 +231,6 @@ def order_benchmark_slippage(
     ``b_price``, ``b_cost = s Q (avg - b_price)`` (quote ccy, positive when the desk paid; fees not included) and
     ``b_bps = s (avg - b_price) / b_price * 1e4``; NaN where the benchmark is unknown.
     """
-    from tca.sources import TAPE_MAX_AGE_S, tape_asof
-
     age = TAPE_MAX_AGE_S if max_age_s is None else float(max_age_s)
     if fills.empty:
         return pd.DataFrame(columns=list(ORDER_SLIPPAGE_COLUMNS), index=pd.Index([], name="order_id"))

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 from django.db import transaction
 
+from desk import clock
 from desk.audit import Actor, audit_record
 from desk.events import broadcast
 from desk.fields import to_decimal
@@ -232,7 +233,7 @@ def calibration_refit(
 ) -> list[CalibrationFit]:
     """Fit the pre-trade models on the desk's recent fills and store the fits (one transaction, audited, broadcast
     after commit). Safe to run twice: each run appends fits; the newest is the one used."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     if now.tzinfo is None:
         raise ValueError(f"now: {now!r} is not UTC-aware")
     if window <= timedelta(0):

@@ -26,6 +26,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from tca.selectors import market_tape_frame
+
 TAPE = "tape"
 QUOTE_MID = "quote_mid"
 FIRST_CHILD_LIMIT = "first_child_limit"
@@ -94,8 +96,6 @@ def tape_asof(
 def tape_for(raw: pd.DataFrame) -> pd.DataFrame:
     """The stored tape around the raw fills of a period (from the earliest decision to
     :data:`TAPE_MARGIN_S` after the last fill), for their instruments only."""
-    from tca.selectors import market_tape_frame
-
     if raw.empty:
         return pd.DataFrame(columns=["time", "instrument", "mid", "volume", "spread", "regime", "volatility"])
     times = pd.to_datetime(raw["executed_at"], utc=True)

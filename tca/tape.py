@@ -22,11 +22,12 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from django.db import close_old_connections, connection
 
+from desk import clock as desk_clock
 from desk.market import VENUES
 from desk.models import Instrument, InstrumentKind, VenueBook
 from tca import services
@@ -98,7 +99,7 @@ class TapeRecorder:
     flush_every_s: float = FLUSH_EVERY_S
     retention: timedelta = services.TAPE_RETENTION
     option_every: int = OPTION_EVERY
-    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    clock: Callable[[], datetime] = field(default=desk_clock.now)
     pending: list[TapeSample] = field(default_factory=list)
     samples_taken: int = 0
     rows_written: int = 0

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from django.db.models import Q, QuerySet
 
+from desk import clock
 from desk.market import NoVenue, underlying_reference
 from desk.models import VenueBook
 from desk.volume import volume_density
@@ -111,7 +112,7 @@ def plan_market_now(plan: ExecutionPlan) -> dict[str, Any] | None:
     if book is None:
         return None
     volume = book.volume_5m / plan.instrument.multiplier
-    since = datetime.now(UTC) - timedelta(minutes=5)
+    since = clock.now() - timedelta(minutes=5)
     ours = sum(
         (f.quantity for c in plan.child_orders.all() for f in c.fills.all() if f.executed_at >= since), Decimal(0)
     )
@@ -261,7 +262,7 @@ def dealer_markout_curves(history: pd.DataFrame) -> dict[str, list[float | None]
 def dealer_scorecards(*, context: Context, now: datetime | None = None) -> dict[str, Any]:
     """Every active dealer's score and largest contributions under the live model (for ``context``), its observed
     answer and fill rates and markout curve over :data:`SCORECARD_WINDOW`."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     live = ScoringModelVersion.objects.filter(status=ScoringModelStatus.LIVE).first()
     codes = list(
         Counterparty.objects.filter(status=CounterpartyStatus.ACTIVE).order_by("code").values_list("code", flat=True)
@@ -351,7 +352,7 @@ def risk_alerts(*, plan_id: int | None = None, limit: int = 50) -> list[Any] | N
 
 def market_books(*, now: datetime | None = None) -> list[dict[str, Any]]:
     """Per underlying, the simulated venues' latest book: mid, spread, depth, liquidity and the tick's age."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     rows: dict[str, dict[str, Any]] = {}
     for book in VenueBook.objects.order_by("underlying", "pk"):
         row = rows.setdefault(book.underlying, {"underlying": book.underlying, "venues": []})

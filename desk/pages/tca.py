@@ -18,6 +18,7 @@ from django.shortcuts import render
 from django.urls import NoReverseMatch, path, reverse
 from django.views.decorators.http import require_GET
 
+from desk import clock
 from desk.models import Instrument, InstrumentKind
 from desk.pages import desk_page
 from desk.roles import user_roles
@@ -53,7 +54,7 @@ class TcaPeriodForm(forms.Form):
 
 
 def _default_period() -> dict[str, Any]:
-    today = datetime.now(UTC).date()
+    today = clock.now().date()
     return {
         "start": today - timedelta(days=DEFAULT_PERIOD_DAYS - 1),
         "end": today,

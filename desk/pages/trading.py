@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from itertools import islice
 from typing import Any
 
@@ -25,7 +25,7 @@ from django.http import (
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from desk import selectors
+from desk import clock, selectors
 from desk.audit import chain_verify
 from desk.forms import PACKAGE_LEGS, AuditFilterForm, DealerSelection, KillSwitchForm, RFQTicketForm
 from desk.models import AuditEvent, DecisionKind, DecisionRecord
@@ -39,6 +39,7 @@ from rfq.models import TradingMode
 from risk import selectors as risk_selectors
 from risk import services as risk_services
 from risk.monitor import market_health_snapshot
+from risk.telemetry_services import alert_acknowledge
 
 AUDIT_PAGE_SIZE = 50
 # Who may acknowledge a risk alert (as ``risk.telemetry_services.ACK_PERMS``): traders and risk officers.
@@ -279,8 +280,6 @@ def risk_rearm(request: HttpRequest) -> HttpResponse:
 @require_POST
 def risk_alert_ack(request: HttpRequest, alert_id: int) -> HttpResponse:
     """Acknowledge an open risk alert through the risk service, which checks the role (403 otherwise)."""
-    from risk.telemetry_services import alert_acknowledge  # the risk app's telemetry, loaded when used
-
     if not any(request.user.has_perm(p) for p in ALERT_ACK_PERMS):
         raise PermissionDenied("your role may not acknowledge alerts")
     try:
@@ -322,7 +321,7 @@ def compliance(request: HttpRequest) -> HttpResponse:
         report = chain_verify()
         lines = selectors.audit_export_lines(filters=filters, report=report, export_format=export_format)
         response = StreamingHttpResponse(_stream(lines), content_type=EXPORT_CONTENT_TYPES[export_format])
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        stamp = clock.now().strftime("%Y%m%dT%H%M%SZ")
         response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.{export_format}"'
         response["X-Audit-Chain"] = selectors.audit_export_statement(report=report)
         return response

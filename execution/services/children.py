@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from django.db.models import Sum
 
+from desk import clock
 from desk.audit import Actor
 from desk.fields import to_decimal
 from desk.models import Side, VenueBook
@@ -94,7 +95,7 @@ def child_order_send(*, child_order_id: int, actor: Actor = EXECUTION_ACTOR) -> 
     child = ChildOrder.objects.select_related("plan__instrument", "plan__created_by").get(pk=child_order_id)
     if child.status not in selectors.PENDING_CHILD_STATES or child.plan.status != PlanStatus.RUNNING:
         return child
-    now = datetime.now(UTC)
+    now = clock.now()
     try:
         order = child_order_proposed(child=child, now=now)
     except NoVenue as error:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from desk import clock
 from desk.audit import Actor, audit_record
 from desk.events import broadcast
 from execution import selectors, tasks
@@ -66,7 +66,7 @@ def status_set(plan: ExecutionPlan, status: str, *, actor: Actor, action: str, r
     before = plan.status
     plan.status, plan.version = status, plan.version + 1
     fields = ["status", "version"]
-    now = datetime.now(UTC)
+    now = clock.now()
     if status == PlanStatus.RUNNING and plan.start_at is None:
         plan.start_at = now
         fields.append("start_at")

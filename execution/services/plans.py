@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -11,6 +11,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import F, Model
 
+from desk import clock
 from desk.audit import Actor, audit_record, json_normalize
 from desk.models import Instrument, InstrumentKind, Side
 from execution import replan, selectors
@@ -100,7 +101,7 @@ def plan_create(
     # Stored as JSON (Decimals as strings), and free of the private keys the schedule is given below.
     stored = json_normalize({k: v for k, v in parameters.items() if not str(k).startswith("_")})
     stored.setdefault("seed", secrets.randbelow(2**31))
-    now = datetime.now(UTC)
+    now = clock.now()
     schedule = plan_schedule(
         instrument=instrument,
         quantity=quantity,
@@ -165,7 +166,7 @@ def plan_start(*, plan_id: int, actor: Actor, version: int | None = None) -> Exe
         plan = plan_locked(plan_id, version)
         if plan.status != PlanStatus.DRAFT:
             raise ExecutionRefused(f"plan {plan_id} is {plan.status}, only a draft can be started")
-        now = datetime.now(UTC)
+        now = clock.now()
         _children_retime(plan, now)
         venue_books_ensure(underlying=plan.instrument.base_currency, now=now)
         plan.baseline = replan.plan_baseline(plan=plan, now=now, row=replan.primary_book(plan))
@@ -194,7 +195,7 @@ def plan_resume(*, plan_id: int, actor: Actor, reason: str = "", version: int | 
         plan = plan_locked(plan_id, version)
         if plan.status not in (PlanStatus.PAUSED, PlanStatus.HALTED):
             raise ExecutionRefused(f"plan {plan_id} is {plan.status}, only a paused or halted plan can be resumed")
-        _children_retime(plan, datetime.now(UTC))
+        _children_retime(plan, clock.now())
         status_set(plan, PlanStatus.RUNNING, actor=actor, action="execution_plan.resume", reason=reason)
         tick_queue(plan)
     return plan

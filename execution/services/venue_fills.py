@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 
 from django.db import transaction
 
+from desk import clock
 from desk.audit import Actor, audit_record
 from desk.fields import to_decimal
 from desk.models import Side, VenueBook
@@ -99,7 +100,7 @@ def child_execute(child_order_id: int, *, order: ProposedOrder, report: CheckRep
             return ChildOrder.objects.get(pk=child_order_id)
         plan, child = locked
         instrument = plan.instrument
-        now = datetime.now(UTC)
+        now = clock.now()
         rows = list(VenueBook.objects.select_for_update().filter(underlying=instrument.base_currency).order_by("pk"))
         impact = underlying_config(instrument.base_currency).impact
         quotes = [venue_quote(row, now=now) for row in rows]

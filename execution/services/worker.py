@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.db import DatabaseError
 
+from desk import clock
 from desk.audit import Actor
 from execution import fallback, replan, selectors
 from execution.errors import ExecutionRefused
@@ -40,7 +41,7 @@ def plan_work(*, plan_id: int, tick_seq: int | None = None, now: datetime | None
     plan = ExecutionPlan.objects.filter(pk=plan_id).first()
     if plan is None or plan.status != PlanStatus.RUNNING:
         return TickOutcome(0, None, None)
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     sent = 0
     for child_id in selectors.child_orders_due(plan_id=plan_id, now=now):
         try:
@@ -67,7 +68,7 @@ def plan_work(*, plan_id: int, tick_seq: int | None = None, now: datetime | None
     claimed = ExecutionPlan.objects.filter(pk=plan_id, status=PlanStatus.RUNNING, tick_seq=seq).update(tick_seq=seq + 1)
     if not claimed:
         return TickOutcome(sent, None, None)
-    wait = (following.scheduled_at - datetime.now(UTC)).total_seconds()
+    wait = (following.scheduled_at - clock.now()).total_seconds()
     return TickOutcome(sent, min(max(wait, 0.0), MAX_TICK_S), seq + 1)
 
 
@@ -96,4 +97,4 @@ def plan_fallback_to_rfq(
 
 def plans_stalled_find(*, grace_s: float = 5.0) -> list[int]:
     """Running plans whose tick chain looks lost (a child overdue by more than ``grace_s``), for the sweep."""
-    return selectors.plans_stalled(now=datetime.now(UTC), grace=timedelta(seconds=grace_s))
+    return selectors.plans_stalled(now=clock.now(), grace=timedelta(seconds=grace_s))

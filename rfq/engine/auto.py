@@ -10,7 +10,6 @@ A split's residual goes to the algorithms as an execution plan of the RFQ's trad
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -19,6 +18,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
+from desk import clock
 from desk.audit import Actor, audit_record
 from desk.decisions import decision_record
 from desk.events import broadcast
@@ -189,7 +189,7 @@ def rfq_auto_decide(*, rfq_id: int) -> dict[str, Any]:
     rfq = RFQ.objects.select_related("created_by").get(pk=rfq_id)
     if rfq.mode != TradingMode.AUTO or rfq.status not in (RFQStatus.SENT, RFQStatus.QUOTED):
         return {"outcome": "nothing to do", "status": rfq.status}
-    if rfq.expires_at is not None and rfq.expires_at <= datetime.now(UTC):
+    if rfq.expires_at is not None and rfq.expires_at <= clock.now():
         return {"outcome": "nothing to do", "status": "expired"}
     asked = reask.rfq_reask(rfq_id=rfq.pk, actor=AUTO_ACTOR)
     if asked["action"] != "none":

@@ -4,12 +4,13 @@ that the next aggregation takes them again)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
 from django.db.models import Q, QuerySet
 
+from desk import clock
 from desk.audit import Actor, audit_record
 from desk.events import broadcast
 from desk.models import DecisionKind, DecisionRecord
@@ -89,7 +90,7 @@ def expiry_reason(*, rfq: RFQ) -> str:
 def rfq_expire(*, rfq_id: int, actor: Actor = LIFECYCLE_ACTOR, now: datetime | None = None) -> bool:
     """Expire one RFQ whose time is up and nothing was accepted: its open requests and live quotes expire, its
     aggregated desk orders are released. False (nothing changed) when it is not due or no longer open."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     with transaction.atomic():
         rfq = RFQ.objects.select_for_update().filter(pk=rfq_id).first()
         if rfq is None or rfq.status not in (RFQStatus.SENT, RFQStatus.QUOTED, RFQStatus.DRAFT):
@@ -111,7 +112,7 @@ def rfq_expire(*, rfq_id: int, actor: Actor = LIFECYCLE_ACTOR, now: datetime | N
 
 def rfqs_expire_due(*, now: datetime | None = None) -> list[str]:
     """Expire every open RFQ past its expiry; returns their references."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     due = RFQ.objects.filter(
         status__in=[RFQStatus.SENT, RFQStatus.QUOTED, RFQStatus.DRAFT], expires_at__lte=now
     ).values_list("pk", "reference")

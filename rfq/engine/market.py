@@ -5,10 +5,11 @@ options on the book's volatility."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django.db.models import QuerySet
 
+from desk import clock
 from desk.market import SECONDS_PER_YEAR, NoVenue, underlying_reference, venue_books
 from desk.models import Instrument, InstrumentKind, VenueKind
 from desk.pricing import black_scholes
@@ -103,7 +104,7 @@ def rfq_market(
 ) -> RFQMarket:
     """The market now of ``rfq`` (or of unsaved ``legs``). Raises :class:`NoMarket` when the underlying has no
     book."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     if legs is None:
         if rfq is None:
             raise ValueError("rfq_market needs an RFQ or its legs")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Sum
 
+from desk import clock
 from desk.audit import Actor, audit_record
 from desk.decisions import decision_record, decision_replayer_register
 from desk.events import broadcast
@@ -86,7 +87,7 @@ def _candidates(kind: str) -> tuple[list[str], dict[str, str]]:
     """Dealers that quote ``kind`` (all kinds when their list is empty), and every dealer's status with the
     exposure cap applied (a dealer past it is ``exposure cap``)."""
     cap = float(_setting("RFQ_DEALER_MAX_EXPOSURE", 50_000_000))
-    now = datetime.now(UTC)
+    now = clock.now()
     codes, statuses = [], {}
     for dealer in Counterparty.objects.order_by("code"):
         if dealer.instrument_classes and kind not in dealer.instrument_classes and kind != "package":
@@ -108,7 +109,7 @@ SEED_WINDOW_S = 300
 def selection_seed(*, legs: list[RFQLeg], now: datetime | None = None) -> int:
     """The seed of a selection's draws (exploration and Monte Carlo): the same for the same legs within a
     :data:`SEED_WINDOW_S` window, so that the dealers a ticket previews are the ones the RFQ is then sent to."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     key = "|".join(f"{leg.instrument_id}:{leg.side}:{leg.ratio}:{Decimal(leg.quantity).normalize()}" for leg in legs)
     window = int(now.timestamp() // SEED_WINDOW_S)
     return int.from_bytes(hashlib.sha256(f"{key}|{window}".encode()).digest()[:4], "big")
@@ -248,7 +249,7 @@ def rfq_send_selected(*, rfq: RFQ, actor: Actor, wave_size: int | None = None) -
     """Select the dealers, send the first wave, keep the others for :func:`rfq_wave_next`. Refused (nothing sent)
     when nobody can be asked or the instrument was asked too recently (spacing)."""
     legs = list(rfq.legs.select_related("instrument"))
-    wait = spacing_wait_s(legs=legs, now=datetime.now(UTC))
+    wait = spacing_wait_s(legs=legs, now=clock.now())
     if wait > 0:
         raise QuoteRefused(f"spacing: this instrument was asked for less than its spacing ago; retry in {wait:.0f} s")
     wave_size = wave_size or int(_setting("RFQ_WAVE_SIZE", 3))
@@ -279,7 +280,7 @@ def _covered(rfq: RFQ) -> bool:
     quantity = rfq.legs.order_by("leg_no").values_list("quantity", flat=True).first() or Decimal(0)
     side = rfq.legs.order_by("leg_no").values_list("side", flat=True).first()
     size_field = "legs__offer_size" if side == "buy" else "legs__bid_size"
-    live = rfq.quotes.filter(status="live", valid_until__gt=datetime.now(UTC), legs__leg__leg_no=1)
+    live = rfq.quotes.filter(status="live", valid_until__gt=clock.now(), legs__leg__leg_no=1)
     total = live.aggregate(total=Sum(size_field))["total"] or Decimal(0)
     return total >= quantity
 
@@ -290,7 +291,7 @@ def rfq_wave_next(*, rfq_id: int, actor: Actor = ENGINE_ACTOR) -> list[str]:
         rfq = RFQ.objects.select_for_update().get(pk=rfq_id)
         if rfq.status not in (RFQStatus.SENT, RFQStatus.QUOTED) or not rfq.waves:
             return []
-        if rfq.expires_at is not None and rfq.expires_at <= datetime.now(UTC):
+        if rfq.expires_at is not None and rfq.expires_at <= clock.now():
             return []
         if _covered(rfq):
             audit_record(actor=actor, action="rfq.wave_skipped", obj=rfq, after={"reason": "covered by live quotes"})

@@ -23,6 +23,8 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import connections
 
 from rfq.fix import store
+from rfq.fix.application import DealerApplication
+from rfq.fix.conformance import EchoApplication
 from rfq.fix.session import MAX_RESEND_REQUESTS, Application, Session, SessionConfig, SessionRegistry, State
 
 logger = logging.getLogger(__name__)
@@ -171,11 +173,7 @@ async def _wake_regularly(period: float = 0.05) -> None:
 
 def _default_application(conformance: tuple[str, str] | None, dictionary: Path | None) -> Application:
     if conformance is not None:
-        from rfq.fix.conformance import EchoApplication
-
         return EchoApplication(dictionary_path=dictionary)
-    from rfq.fix.application import DealerApplication
-
     return DealerApplication()
 
 

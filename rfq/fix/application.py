@@ -40,12 +40,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 
 import simplefix
 from asgiref.sync import sync_to_async
 
+from desk import clock
 from rfq import services
 from rfq.fix import codec, store
 from rfq.fix.messages import (
@@ -380,7 +381,7 @@ class DealerApplication:
             )
             if request is None or request.status != QuoteRequestStatus.PENDING:
                 return False
-            expired = request.rfq.expires_at is not None and request.rfq.expires_at <= datetime.now(UTC)
+            expired = request.rfq.expires_at is not None and request.rfq.expires_at <= clock.now()
             if request.rfq.status not in services.OPEN_RFQ_STATES or expired:
                 # Cancelled or done while the dealer was away: asking for a price now would only mislead it.
                 return False

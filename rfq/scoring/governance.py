@@ -15,7 +15,7 @@ validated when its hold-out passes, never live: promotion stays a risk officer's
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -23,6 +23,7 @@ import pandas as pd
 from django.conf import settings
 from django.db import transaction
 
+from desk import clock
 from desk.audit import audit_record, json_normalize
 from desk.events import broadcast
 from rfq.engine import selection
@@ -74,7 +75,7 @@ def model_metrics_on(version: ScoringModelVersion, rows: pd.DataFrame) -> dict[s
 def scoring_shadow_evaluate(*, now: datetime | None = None, mids: pd.DataFrame | None = None) -> dict[str, Any]:
     """Score the live model and its challenger on the RFQs since the challenger's training window ended; store the
     metrics in both versions' ``shadow_metrics``. Returns them (empty without both models or new RFQs)."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     live = ScoringModelVersion.objects.filter(status=ScoringModelStatus.LIVE).first()
     challenger = selection.challenger_version(live)
     if live is None or challenger is None:
@@ -123,7 +124,7 @@ def scoring_drift_check(
 ) -> dict[str, Any]:
     """Compare the live model's inputs and calibration on the last ``recent`` of RFQs with its training window;
     store the result on the version and alert on a breach. Empty without a live model or recent RFQs."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     live = ScoringModelVersion.objects.filter(status=ScoringModelStatus.LIVE).first()
     if live is None:
         return {}
@@ -163,7 +164,7 @@ def scoring_drift_check(
 def scoring_train_scheduled(*, now: datetime | None = None) -> int | None:
     """Beat: train on the last ``SCORING_TRAIN_WINDOW_DAYS`` days; the new version's number, or None without
     history. Never promotes."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     days = float(getattr(settings, "SCORING_TRAIN_WINDOW_DAYS", 30))
     try:
         version = scoring_model_train(actor="system:beat", start=now - timedelta(days=days), end=now)

@@ -8,7 +8,7 @@ most one live version.
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -16,6 +16,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Max
 
+from desk import clock
 from desk.audit import Actor, audit_record
 from rfq.models import ScoringModelStatus, ScoringModelVersion
 from rfq.scoring.features import mids_from_tape_or_quotes, request_features
@@ -119,7 +120,7 @@ def _check_permission(actor: Actor) -> None:
 
 
 def _make_live(*, target: ScoringModelVersion, actor: Actor, action: str) -> ScoringModelVersion:
-    now = datetime.now(UTC)
+    now = clock.now()
     current = ScoringModelVersion.objects.select_for_update().filter(status=ScoringModelStatus.LIVE).first()
     if current is not None and current.pk == target.pk:
         raise ScoringModelRefused(f"version {target.version} is already live")

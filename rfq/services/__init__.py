@@ -9,10 +9,6 @@ Each function is one transaction that checks its input, locks the rows it change
 sends its events after commit. Business refusals raise :class:`QuoteRefused`, whose message names the reason.
 """
 
-# Only so that ``mock.patch("rfq.services.datetime")`` in rfq.scoring.simulate still finds its target: the services
-# read the time through rfq.services.common.utcnow (Django's timezone.now, which that simulation patches as well).
-from datetime import datetime
-
 from rfq.services.common import FIX_OUTBOUND_GROUP, OPEN_RFQ_STATES, QuoteLate, QuoteRefused
 from rfq.services.dealer_orders import DEALER_FILL, dealer_order_fill, dealer_order_reject, quote_accept
 from rfq.services.quotes import (
@@ -26,7 +22,6 @@ from rfq.services.quotes import (
 from rfq.services.rfqs import LegInput, quote_requests_add, rfq_create, rfq_send
 
 __all__ = [
-    "datetime",
     "DEALER_FILL",
     "FIX_OUTBOUND_GROUP",
     "OPEN_RFQ_STATES",

@@ -9,8 +9,8 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils import timezone
 
+from desk import clock
 from rfq.models import (
     Connectivity,
     Counterparty,
@@ -59,6 +59,5 @@ def quote_public(quote: Quote) -> dict[str, Any]:
 
 
 def utcnow() -> datetime:
-    """The RFQ services' clock (UTC), the one place they read the time: Django's ``timezone.now``, which a simulated
-    run replaces (``rfq.scoring.simulate.simulated_clock``) until the desk has an injectable clock."""
-    return timezone.now()
+    """The RFQ services' time (UTC): the desk clock, which a simulated history sets for its own context."""
+    return clock.now()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import http.cookiejar
 import json
-import os
 import re
 import signal
 import subprocess
@@ -14,30 +13,14 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 import pytest
 from websockets.sync.client import connect
 
 from tests.conftest import REPO_ROOT, free_port
+from tests.e2e.conftest import wait_for_url
 
 pytestmark = [pytest.mark.e2e]
-
-
-def _run(args: list[str], env: dict[str, str]) -> None:
-    subprocess.run([sys.executable, "manage.py", *args], cwd=REPO_ROOT, env=env, check=True, capture_output=True)
-
-
-def _wait_for(url: str, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except (urllib.error.URLError, ConnectionError):
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
 
 
 def _login(base: str, username: str) -> tuple[urllib.request.OpenerDirector, http.cookiejar.CookieJar, str]:
@@ -49,15 +32,6 @@ def _login(base: str, username: str) -> tuple[urllib.request.OpenerDirector, htt
     request = urllib.request.Request(f"{base}/desk/login/", data=body.encode(), headers={"Referer": f"{base}/"})
     blotter = opener.open(request).read().decode()
     return opener, jar, blotter
-
-
-@pytest.fixture
-def desk_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DESK_DEBUG"}}
-    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'desk.sqlite3'}"
-    _run(["migrate", "--noinput"], env)
-    _run(["seed_demo"], env)
-    return env
 
 
 def test_rundesk_serves_the_desk_and_stops_cleanly_on_ctrl_c(desk_env: dict[str, str]) -> None:
@@ -73,7 +47,7 @@ def test_rundesk_serves_the_desk_and_stops_cleanly_on_ctrl_c(desk_env: dict[str,
         text=True,
     )
     try:
-        _wait_for(f"{base}/healthz", seconds=60)
+        wait_for_url(f"{base}/healthz", seconds=60)
         assert time.monotonic() - started < 60
         opener, jar, blotter = _login(base, "trader")
         assert "Desk orders" in blotter

@@ -22,6 +22,7 @@ from desk.celery import app as celery_app
 from desk.models import AuditEvent
 from execution import services, tasks
 from execution.models import ChildOrder, ChildOrderStatus, ExecutionPlan, Fill, PlanStatus, Position
+from execution.services import plans as plans_module
 from tests.conftest import REPO_ROOT
 
 pytestmark = [
@@ -79,8 +80,8 @@ def test_a_worker_killed_mid_plan_leaves_every_child_sent_once(trader, instrumen
     queue = QUEUE
     _purge(queue)  # ticks of an earlier run's killed worker, restored after the visibility timeout
     monkeypatch.setattr(
-        services,
-        "_tick_queue",
+        plans_module,
+        "tick_queue",
         lambda plan: transaction.on_commit(lambda: tasks.plan_tick.apply_async((plan.pk,), queue=queue)),
     )
     workers = {"a": _worker(queue, "a"), "b": _worker(queue, "b")}

@@ -29,6 +29,7 @@ from rfq.models import (
 from rfq.services import LegInput, QuoteLegInput, QuoteRefused, quote_receive, rfq_create
 from risk.services import kill_switch_engage
 from tests import factories
+from tests.rfq.quoting import quote_give
 
 pytestmark = pytest.mark.django_db
 
@@ -42,25 +43,6 @@ def market(db) -> float:  # noqa: ANN001
 @pytest.fixture
 def dealers(db) -> list:  # noqa: ANN001
     return [factories.dealer_create(code=f"D{i}") for i in range(1, 6)]
-
-
-def _quote(rfq: RFQ, dealer, *, offer: float, bid: float, size: str = "5", valid_s: int = 60):  # noqa: ANN001, ANN202
-    request = QuoteRequest.objects.get(rfq=rfq, dealer=dealer)
-    return quote_receive(
-        dealer=dealer,
-        quote_req_id=request.quote_req_id,
-        quote_id=f"Q-{dealer.code}-{rfq.pk}-{offer}",
-        legs=[
-            QuoteLegInput(
-                leg_no=1,
-                bid_price=Decimal(f"{bid:.2f}"),
-                bid_size=Decimal(size),
-                offer_price=Decimal(f"{offer:.2f}"),
-                offer_size=Decimal(size),
-            )
-        ],
-        valid_until=datetime.now(UTC) + timedelta(seconds=valid_s),
-    )
 
 
 def _new_rfq(trader, instrument, quantity: str = "5", **kwargs):  # noqa: ANN001, ANN202
@@ -116,7 +98,7 @@ def test_first_wave_then_the_next_only_while_quotes_do_not_cover(
     # Quotes now cover the order: the third wave is not sent.
     by_code = {d.code: d for d in dealers}
     for code in widened:
-        _quote(rfq, by_code[code], offer=market * 1.001, bid=market * 0.999)
+        quote_give(rfq, by_code[code], offer=market * 1.001, bid=market * 0.999)
     rfq.refresh_from_db()
     if rfq.waves:
         assert rfq_wave_next(rfq_id=rfq.pk) == []
@@ -129,7 +111,7 @@ def test_recommendation_accepts_a_cheap_full_book_and_replays(trader, instrument
     rfq.refresh_from_db()
     asked = list(QuoteRequest.objects.filter(rfq=rfq).select_related("dealer"))
     for n, request in enumerate(asked):
-        _quote(rfq, request.dealer, offer=market * (1.0002 + n * 0.0004), bid=market * 0.999)
+        quote_give(rfq, request.dealer, offer=market * (1.0002 + n * 0.0004), bid=market * 0.999)
 
     output = rfq_recommendation(rfq=rfq, actor=trader)
 
@@ -150,8 +132,8 @@ def test_recommendation_accepts_a_cheap_full_book_and_replays(trader, instrument
 
 def test_partial_acceptance_keeps_the_rfq_open_until_covered(trader, instrument, market, dealers) -> None:  # noqa: ANN001
     rfq = factories.rfq_create(trader=trader, instrument=instrument, dealers=dealers[:2], quantity="5")
-    a = _quote(rfq, dealers[0], offer=market * 1.001, bid=market * 0.999, size="3")
-    b = _quote(rfq, dealers[1], offer=market * 1.002, bid=market * 0.999, size="3")
+    a = quote_give(rfq, dealers[0], offer=market * 1.001, bid=market * 0.999, size="3")
+    b = quote_give(rfq, dealers[1], offer=market * 1.002, bid=market * 0.999, size="3")
     from rfq.services import quote_accept
 
     quote_accept(quote=a, actor=trader, quantity=Decimal(3))
@@ -174,7 +156,7 @@ def test_automatic_mode_acts_within_limits_and_leaves_the_rest_to_the_trader(
     small = _new_rfq(trader, instrument, mode=TradingMode.AUTO)
     rfq_send_selected(rfq=small, actor=trader, wave_size=5)
     for request in QuoteRequest.objects.filter(rfq=small).select_related("dealer"):
-        _quote(small, request.dealer, offer=market * 1.0005, bid=market * 0.999)
+        quote_give(small, request.dealer, offer=market * 1.0005, bid=market * 0.999)
     acted = rfq_auto_decide(rfq_id=small.pk)
 
     assert acted["outcome"] == "acted"
@@ -184,7 +166,7 @@ def test_automatic_mode_acts_within_limits_and_leaves_the_rest_to_the_trader(
     big = _new_rfq(trader, instrument, mode=TradingMode.AUTO)
     rfq_send_selected(rfq=big, actor=trader, wave_size=5)
     for request in QuoteRequest.objects.filter(rfq=big).select_related("dealer"):
-        _quote(big, request.dealer, offer=market * 1.0005, bid=market * 0.999)
+        quote_give(big, request.dealer, offer=market * 1.0005, bid=market * 0.999)
     left = rfq_auto_decide(rfq_id=big.pk)
 
     assert left["outcome"] == "left to the trader"
@@ -199,7 +181,7 @@ def test_expiry_releases_aggregated_orders_and_late_quotes_are_recorded_never_st
     order.status = DeskOrderStatus.AGGREGATED
     order.save(update_fields=["status"])
     rfq = factories.rfq_create(trader=trader, instrument=instrument, dealers=dealers[:1], orders=[order])
-    quote = _quote(rfq, dealers[0], offer=market * 1.001, bid=market * 0.999)
+    quote = quote_give(rfq, dealers[0], offer=market * 1.001, bid=market * 0.999)
     RFQ.objects.filter(pk=rfq.pk).update(expires_at=datetime.now(UTC) - timedelta(seconds=1))
 
     expired = rfqs_expire_due()
@@ -482,7 +464,7 @@ def test_legging_takes_each_leg_from_its_best_dealer_only_when_allowed(trader, i
 
 def test_the_accept_api_takes_part_of_a_quote_and_names_a_bad_quantity(trader, instrument, market, dealers) -> None:  # noqa: ANN001
     rfq = factories.rfq_create(trader=trader, instrument=instrument, dealers=dealers[:1], quantity="5")
-    quote = _quote(rfq, dealers[0], offer=market * 1.001, bid=market * 0.999, size="5")
+    quote = quote_give(rfq, dealers[0], offer=market * 1.001, bid=market * 0.999, size="5")
     client = Client()
     client.force_login(trader)
 
@@ -499,11 +481,11 @@ def test_the_accept_api_takes_part_of_a_quote_and_names_a_bad_quantity(trader, i
 
 def test_a_polled_recommendation_on_an_unchanged_book_is_stored_once(trader, instrument, market, dealers) -> None:  # noqa: ANN001
     rfq = factories.rfq_create(trader=trader, instrument=instrument, dealers=dealers[:2], quantity="5")
-    _quote(rfq, dealers[0], offer=market * 1.001, bid=market * 0.999)
+    quote_give(rfq, dealers[0], offer=market * 1.001, bid=market * 0.999)
 
     first = rfq_recommendation(rfq=rfq, actor=trader)
     again = rfq_recommendation(rfq=rfq, actor=trader)
-    _quote(rfq, dealers[1], offer=market * 1.0005, bid=market * 0.999)
+    quote_give(rfq, dealers[1], offer=market * 1.0005, bid=market * 0.999)
     changed = rfq_recommendation(rfq=rfq, actor=trader)
 
     assert again["decision_id"] == first["decision_id"]
@@ -535,7 +517,7 @@ def test_a_kill_switch_cancels_the_open_rfqs_under_its_scope_and_their_quotes_ca
     order.status = DeskOrderStatus.AGGREGATED
     order.save(update_fields=["status"])
     btc_rfq = factories.rfq_create(trader=trader, instrument=instrument, dealers=dealers[:1], orders=[order])
-    quote = _quote(btc_rfq, dealers[0], offer=market * 1.001, bid=market * 0.999)
+    quote = quote_give(btc_rfq, dealers[0], offer=market * 1.001, bid=market * 0.999)
     eth_rfq = factories.rfq_create(trader=trader, instrument=eth, dealers=dealers[:1])
 
     kill_switch_engage(scope="underlying", scope_key="BTC", reason="bad prints", actor=risk_officer)

@@ -8,14 +8,14 @@ from io import StringIO
 import pytest
 from django.contrib.auth.models import Permission
 from django.core.exceptions import PermissionDenied
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import IntegrityError, transaction
 
 from desk.audit import chain_verify
 from desk.demo import demo_seed
 from desk.models import AuditEvent
 from desk.roles import Role
-from rfq.models import ScoringModelStatus, ScoringModelVersion
+from rfq.models import RFQ, ScoringModelStatus, ScoringModelVersion
 from rfq.scoring.services import (
     ScoringModelRefused,
     scoring_model_promote,
@@ -121,7 +121,8 @@ def test_rollback_without_an_earlier_live_version_is_refused(two_versions, risk_
         scoring_model_rollback(actor=risk_with_promotion, to=second)
 
 
-def test_train_scoring_command_prints_one_json_object(db) -> None:  # noqa: ANN001
+def test_train_scoring_command_prints_one_json_object(db, settings) -> None:  # noqa: ANN001
+    settings.DEBUG = True  # pytest-django runs with DEBUG off; simulated bookings run on a development desk only
     demo_seed()
     out = StringIO()
 
@@ -134,3 +135,18 @@ def test_train_scoring_command_prints_one_json_object(db) -> None:  # noqa: ANN0
     assert set(result["scores_bps"]) <= set(DEMO_PROFILES)
     assert {"answer", "fill", "price", "thresholds", "passed"} <= set(result["metrics"])
     assert chain_verify().ok
+    # The simulated RFQs and the version trained on them live in the run's own database, not the desk's.
+    assert not RFQ.objects.exists()
+    assert not ScoringModelVersion.objects.exists()
+
+
+def test_train_scoring_with_simulated_rfqs_is_refused_when_desk_debug_is_off(db, settings) -> None:  # noqa: ANN001
+    settings.DEBUG = False
+    demo_seed()
+
+    with pytest.raises(CommandError, match="DESK_DEBUG=0") as refused:
+        call_command("train_scoring", "--rfqs", "5", "--json", stdout=StringIO())
+
+    assert len(str(refused.value).splitlines()) == 1
+    assert not RFQ.objects.exists()
+    assert not ScoringModelVersion.objects.exists()

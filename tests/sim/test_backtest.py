@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 from scipy.stats import spearmanr
 
 from desk.demo import demo_seed
@@ -41,6 +42,7 @@ from sim.backtest.core import (
 )
 from sim.backtest.episodes import ANSWER_WINDOW_S, Answer, Episode, InstrumentSpec, episodes_generate
 from sim.backtest.impact import executions_observe, impact_model_fit
+from sim.database import database_use, run_database_config
 from sim.dealers.profiles import DEMO_PROFILES, DealerProfile
 from sim.market import SCENARIOS, ImpactConfig, MarketSimulator
 
@@ -255,12 +257,29 @@ def test_the_dealer_model_learned_from_history_ranks_dealers_like_the_hidden_tru
 # -- the command, booked through the services ----------------------------------------------------------------------
 
 
+@pytest.fixture
+def development_desk(settings: Any) -> None:
+    """The command runs on a development desk only (pytest-django runs with DEBUG off, as DESK_DEBUG=0 would)."""
+    settings.DEBUG = True
+
+
+@pytest.fixture
+def run_database_url(tmp_path: Any, development_desk: None) -> str:
+    """A database of the run's own that the test reads back (the command migrates it and seeds the demo data)."""
+    return f"sqlite:///{tmp_path / 'run.sqlite3'}"
+
+
 @pytest.mark.django_db
-def test_the_command_books_its_rfqs_and_prints_one_json_object() -> None:
+def test_the_command_books_its_rfqs_and_prints_one_json_object(run_database_url: str) -> None:
     demo_seed()
     out = StringIO()
 
-    call_command("backtest", "--policy", "wait-or-split", "--rfqs", "6", "--seed", "3", "--json", stdout=out)
+    call_command(
+        "backtest",
+        *("--policy", "wait-or-split", "--rfqs", "6", "--seed", "3", "--json"),
+        *("--database-url", run_database_url),
+        stdout=out,
+    )
 
     result = json.loads(out.getvalue())
     assert set(result) == {"policy", "n", "mean_cost_bps", "p90_cost_bps", "fill_ratio"}
@@ -268,25 +287,67 @@ def test_the_command_books_its_rfqs_and_prints_one_json_object() -> None:
     assert result["n"] == 6
     assert all(isinstance(result[k], float) for k in ("mean_cost_bps", "p90_cost_bps", "fill_ratio"))
     assert 0.0 <= result["fill_ratio"] <= 1.0
-    assert RFQ.objects.count() == 6
-    assert Quote.objects.exists()
-    # Every accepted RFQ was filled by its dealer (a last-look reject reopens or closes it).
-    filled = Fill.objects.filter(quote__rfq__in=RFQ.objects.all()).count()
-    assert filled >= 1
-    assert filled == RFQ.objects.filter(status=RFQStatus.ACCEPTED).count()
-    assert DecisionRecord.objects.filter(kind=DecisionKind.QUOTE_DECISION).exists()
+    with database_use(run_database_config(run_database_url)):
+        assert RFQ.objects.count() == 6
+        assert Quote.objects.exists()
+        # Every accepted RFQ was filled by its dealer (a last-look reject reopens or closes it).
+        filled = Fill.objects.filter(quote__rfq__in=RFQ.objects.all()).count()
+        assert filled >= 1
+        assert filled == RFQ.objects.filter(status=RFQStatus.ACCEPTED).count()
+        assert DecisionRecord.objects.filter(kind=DecisionKind.QUOTE_DECISION).exists()
 
 
 @pytest.mark.django_db
-def test_the_command_without_json_prints_a_table() -> None:
+def test_the_command_without_json_prints_a_table(run_database_url: str) -> None:
     demo_seed()
     out = StringIO()
 
-    call_command("backtest", "--policy", "oracle", "--rfqs", "3", "--scenario", "flash-crash", stdout=out)
+    call_command(
+        "backtest",
+        *("--policy", "oracle", "--rfqs", "3", "--scenario", "flash-crash", "--database-url", run_database_url),
+        stdout=out,
+    )
 
     assert "mean_cost_bps" in out.getvalue()
     assert "fill_ratio" in out.getvalue()
-    assert RFQ.objects.count() == 3
+    with database_use(run_database_config(run_database_url)):
+        assert RFQ.objects.count() == 3
+
+
+@pytest.mark.django_db
+def test_by_default_the_command_books_nothing_into_the_desk_s_database(development_desk: None) -> None:
+    demo_seed()
+    out = StringIO()
+
+    call_command("backtest", "--policy", "best-now", "--rfqs", "3", "--seed", "2", "--json", stdout=out)
+
+    assert json.loads(out.getvalue())["n"] == 3
+    assert not RFQ.objects.exists()
+    assert not Quote.objects.exists()
+    assert not DecisionRecord.objects.filter(kind=DecisionKind.QUOTE_DECISION).exists()
+
+
+@pytest.mark.django_db
+def test_with_desk_debug_off_the_command_is_refused_in_one_line_and_books_nothing(settings: Any) -> None:
+    settings.DEBUG = False
+    demo_seed()
+
+    with pytest.raises(CommandError, match="DESK_DEBUG=0") as refused:
+        call_command("backtest", "--policy", "best-now", "--rfqs", "3", stdout=StringIO())
+
+    assert len(str(refused.value).splitlines()) == 1
+    assert not RFQ.objects.exists()
+    assert not Quote.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_desk_s_own_database_is_refused_as_the_run_s_database(development_desk: None) -> None:
+    own = f"sqlite:///{connection.settings_dict['NAME']}"
+
+    with pytest.raises(CommandError, match="desk's own database"):
+        call_command("backtest", "--policy", "best-now", "--rfqs", "3", "--database-url", own, stdout=StringIO())
+
+    assert not RFQ.objects.exists()
 
 
 @pytest.mark.django_db
@@ -314,7 +375,7 @@ def test_bad_arguments_are_refused_by_name_and_nothing_is_stored(args: list[str]
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("seed", [0, 2**32 - 1])
-def test_the_seed_s_bounds_are_accepted(seed: int) -> None:
+def test_the_seed_s_bounds_are_accepted(seed: int, development_desk: None) -> None:
     demo_seed()
     out = StringIO()
 

@@ -1,24 +1,27 @@
 """Train the dealer-scoring models: ``python manage.py train_scoring [--rfqs N --seed S] [--owner NAME] [--json]``.
 
 With ``--rfqs N`` it first books N simulated RFQs through the RFQ services (the demo dealers and their simulated
-behaviour, the spot and perpetual instruments of the simulated underlyings; ``seed_demo`` first) and trains with
-that market's mids. Without, it trains on the desk's stored history. Either way the result is a new model
-version, draft or validated; promotion stays a risk officer's act.
+behaviour, the spot and perpetual instruments of the simulated underlyings) and trains with that market's mids, all
+in a database of the run's own (:mod:`sim.database`: a fresh SQLite file, or ``--database-url``), never the desk's;
+``--rfqs`` is refused when ``DESK_DEBUG=0``. Without, it trains on the desk's stored history. Either way the result
+is a new model version, draft or validated; promotion stays a risk officer's act.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from desk import clock
 from desk.models import Instrument, InstrumentKind
 from rfq.models import Counterparty, CounterpartyStatus
 from rfq.scoring.scores import dealer_scores
 from rfq.scoring.services import ScoringModelRefused, scoring_model_train
+from sim.database import DATABASE_URL_HELP, run_database_config, run_database_use, simulated_bookings_allowed
 from sim.dealers.profiles import DEMO_PROFILES
 from sim.market import MarketSimulator
 from sim.scoring import scoring_simulate
@@ -32,9 +35,20 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=1, help="seed of the simulation")
         parser.add_argument("--user", default="trader", help="the trader the simulated RFQs are booked as")
         parser.add_argument("--owner", default="quant", help="who answers for the model")
+        parser.add_argument("--database-url", default=None, help=f"with --rfqs: {DATABASE_URL_HELP}")
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["rfqs"] <= 0:
+            if options["database_url"] is not None:
+                raise CommandError("--database-url: only with --rfqs (the simulated bookings' own database)")
+            self._train(options)
+            return
+        simulated_bookings_allowed("train_scoring --rfqs")
+        with run_database_use(run_database_config(options["database_url"])):
+            self._train(options)
+
+    def _train(self, options: dict[str, Any]) -> None:
         mids = None
         simulated = 0
         if options["rfqs"] > 0:
@@ -70,7 +84,7 @@ class Command(BaseCommand):
             raise CommandError(f"no user {username!r}: run seed_demo first or pass --user")
         dealers = list(Counterparty.objects.filter(code__in=DEMO_PROFILES, status=CounterpartyStatus.ACTIVE))
         # The simulated history ends about now: start far enough back (about 75 s of market per RFQ).
-        start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=75 * n_rfqs)
+        start = clock.now().replace(microsecond=0) - timedelta(seconds=75 * n_rfqs)
         market = MarketSimulator(seed, start=start)
         instruments = list(
             Instrument.objects.filter(

@@ -6,7 +6,9 @@ it, the demo dealers' simulated behaviour, the desk's spot and perpetual instrum
 the desk's dealer model on a separate block of simulated history observed as the desk observes it and its impact
 model on child orders it executed on a separate market (:mod:`sim.backtest.impact`), replays the
 episodes under the policy (:mod:`sim.backtest.core`, which defines the cost), and books RFQs, quotes, fills,
-last-look rejects and decision records through the RFQ services (:mod:`sim.backtest.booking`). The same seed and
+last-look rejects and decision records through the RFQ services (:mod:`sim.backtest.booking`), into a database of
+the run's own (:mod:`sim.database`: a fresh SQLite file, or ``--database-url``), never the desk's; refused when
+``DESK_DEBUG=0``. The same seed and
 scenario give the same episodes for every policy, so that runs compare pair by pair. With ``--json`` it prints
 one object ``{"policy", "n", "mean_cost_bps", "p90_cost_bps", "fill_ratio"}``; otherwise a table. Bad arguments
 (an unknown policy or scenario, a count below 1, a seed outside 0..2³²−1) are refused with one line before anything
@@ -16,12 +18,13 @@ is generated or booked.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from desk import clock
 from desk.models import Instrument, InstrumentKind
 from rfq.models import Counterparty, CounterpartyStatus
 from sim.backtest.booking import outcomes_book
@@ -36,6 +39,7 @@ from sim.backtest.core import (
     summary,
 )
 from sim.backtest.episodes import SCENARIO_UNDERLYING, episodes_generate, instrument_spec
+from sim.database import DATABASE_URL_HELP, run_database_config, run_database_use, simulated_bookings_allowed
 from sim.dealers.profiles import DEMO_PROFILES
 from sim.market import SCENARIOS
 
@@ -53,6 +57,7 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=1, help="seed of the market, the RFQs and the dealers")
         parser.add_argument("--scenario", default=None, help=f"one of {', '.join(sorted(SCENARIOS))}")
         parser.add_argument("--user", default="trader", help="the trader the RFQs are booked as")
+        parser.add_argument("--database-url", default=None, help=DATABASE_URL_HELP)
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -67,6 +72,11 @@ class Command(BaseCommand):
             raise CommandError(
                 f"--scenario: unknown scenario {scenario!r}; choose one of {', '.join(sorted(SCENARIOS))}"
             )
+        simulated_bookings_allowed("backtest")
+        with run_database_use(run_database_config(options["database_url"])):
+            self._run(policy, n, seed, scenario, options)
+
+    def _run(self, policy: str, n: int, seed: int, scenario: str | None, options: dict[str, Any]) -> None:
         trader = get_user_model().objects.filter(username=options["user"]).first()
         if trader is None:
             raise CommandError(f"--user: no user {options['user']!r}: run seed_demo first or pass --user")
@@ -85,7 +95,7 @@ class Command(BaseCommand):
             raise CommandError("no simulated dealers or instruments: run seed_demo first")
         profiles = {code: DEMO_PROFILES[code] for code in dealers}
         # The simulated RFQs end about now, like the history train_scoring books.
-        start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=SECONDS_PER_RFQ * n)
+        start = clock.now().replace(microsecond=0) - timedelta(seconds=SECONDS_PER_RFQ * n)
         specs.sort(key=lambda s: s.symbol)
         episodes = episodes_generate(
             n=n, seed=seed, profiles=profiles, instruments=specs, scenario=scenario, start=start
