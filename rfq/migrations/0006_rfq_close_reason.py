@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('rfq', '0004_engine_modes_waves_shadow'),
+        ('rfq', '0005_timestamps_read_the_desk_clock'),
     ]
 
     operations = [
