@@ -170,6 +170,7 @@ class AuditHead(models.Model):
 class DecisionKind(models.TextChoices):
     DEALER_SELECTION = "dealer_selection", "Dealer selection"
     QUOTE_DECISION = "quote_decision", "Accept / wait / split"
+    REASK = "reask", "Re-ask"
     AUTO_ACCEPT = "auto_accept", "Automatic acceptance"
     REPLAN = "replan", "Re-plan"
     FALLBACK = "fallback", "Fallback"

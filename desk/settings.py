@@ -147,6 +147,8 @@ CELERY_BEAT_SCHEDULE = {
     # RFQ engine: expire RFQs past their time (releasing their desk orders), train dealer scoring daily (validated
     # at best: promotion is a risk officer's), and watch the challenger in shadow and the live model's drift.
     "rfq-expire": {"task": "rfq.tasks.rfqs_expire", "schedule": 2.0},
+    # Ask again on open RFQs left with no quote to take and nothing more to wait for (rfq.engine.reask).
+    "rfq-reask": {"task": "rfq.tasks.rfqs_reask", "schedule": 2.0},
     "scoring-train": {"task": "rfq.tasks.scoring_train", "schedule": 86_400.0},
     "scoring-monitor": {"task": "rfq.tasks.scoring_monitor", "schedule": 900.0},
     # Risk telemetry of every running plan: alerts and actions (pause, reduce, halt, re-route).
@@ -187,6 +189,11 @@ RISK_VALIDATED_PRICE_MAX_AGE_S = 5.0
 # Seconds from the desk's advice to an accept reaching the dealer: every recommended wait ends this long before the
 # best live quote expires (rfq.engine.recommend.ACCEPT_LATENCY_S explains the default).
 RFQ_ACCEPT_LATENCY_S = 1.0
+# Re-asks (rfq.engine.reask): at most RFQ_MAX_REASKS per RFQ, only with RFQ_REASK_MIN_LEFT_S seconds left before
+# it expires, and once the dealers asked have answered or stayed silent RFQ_REASK_SILENT_S seconds.
+RFQ_MAX_REASKS = 3
+RFQ_REASK_MIN_LEFT_S = 6.0
+RFQ_REASK_SILENT_S = 5.0
 # /metrics: a bearer token for the scraper (empty: only logged-in users with risk.view_limit).
 DESK_METRICS_TOKEN = os.environ.get("DESK_METRICS_TOKEN", "")
 

@@ -35,6 +35,7 @@ def flows_subscribe() -> None:
     rfq_ports.dealer_fill_find_set(dealer_fill.dealer_fill_find)
     rfq_ports.acceptance_check_set(acceptance.acceptance_check)
     rfq_ports.residual_to_algo_set(split_residual.residual_plan)
+    rfq_ports.algo_workable_set(split_residual.residual_workable)
     rfq_ports.market_tape_set(calibrated_impact.market_tape)
     # execution: a new plan's calibrated impact, and the switch of a failing plan to an RFQ.
     execution_ports.calibrated_impact_set(calibrated_impact.plan_calibrated_impact)

@@ -72,6 +72,12 @@ DRAWS = 1024
 WAIT_QUANTILE = 0.8
 """Conditional probability of having answered (if at all) by a considered wait's end."""
 _NORMAL = NormalDist()
+UNWORKABLE_BPS = 1e4
+"""The algorithms' cost where they cannot work the order (a package of options: the venues trade none): 100 % of
+the mark, so that any quote, or waiting for one, is preferred; the decision then never recommends a split."""
+UNWORKABLE_WAIT_S = 5.0
+"""With no quote to take, nothing to wait for and no algorithm to work the order, the advice waits this long (at
+most the longest wait) for the dealers the engine asks again (:mod:`rfq.engine.reask`)."""
 
 
 @dataclass(frozen=True)
@@ -121,7 +127,8 @@ class OrderTerms:
     """The order: side (``buy``/``sell``), quantity (contracts), risk aversion ``λ`` (1/bps), re-quote cost ``R``
     (bps), adverse drift while waiting ``ℓ`` (bps/s), the algorithms' horizon (s), the longest wait ``τ_max`` (s),
     and the seconds ``L`` an accept takes to reach the dealer (a quote with no more than ``L`` left cannot be taken;
-    0 where accepts are instant, as in a replay of history)."""
+    0 where accepts are instant, as in a replay of history), and whether the algorithms can work the order at all
+    (False for a package of options: nothing is split then, see :data:`UNWORKABLE_BPS`)."""
 
     side: str
     quantity: float
@@ -131,6 +138,7 @@ class OrderTerms:
     algo_horizon_s: float = 600.0
     max_wait_s: float = 30.0
     accept_latency_s: float = 0.0
+    algo_available: bool = True
 
 
 @dataclass(frozen=True)
@@ -160,9 +168,11 @@ def _sign(terms: OrderTerms) -> float:
 
 def algo_cost_bps(quantity: float, market: MarketState, terms: OrderTerms) -> float:
     """Expected cost (bps of the arrival mid) of working ``quantity`` contracts with the algorithms from now: the
-    mid's move since arrival, spread, impact and timing risk."""
+    mid's move since arrival, spread, impact and timing risk (:data:`UNWORKABLE_BPS` when they cannot work it)."""
     if quantity <= 0:
         return 0.0
+    if not terms.algo_available:
+        return UNWORKABLE_BPS
     participation = quantity / max(market.adv, 1e-9)
     risk = terms.risk_aversion * variance_bps2_per_s(market.volatility) * terms.algo_horizon_s / 3.0
     moved = _sign(terms) * market.move_bps
@@ -205,6 +215,8 @@ def _act_now(
 
 
 def _algo_cost_vector(residual_share: np.ndarray, market: MarketState, terms: OrderTerms, shift: float) -> np.ndarray:
+    if not terms.algo_available:
+        return np.full_like(residual_share, UNWORKABLE_BPS, dtype=float)
     participation = residual_share * terms.quantity / max(market.adv, 1e-9)
     risk = terms.risk_aversion * variance_bps2_per_s(market.volatility) * terms.algo_horizon_s / 3.0
     moved = _sign(terms) * market.move_bps + shift
@@ -376,6 +388,24 @@ def wait_or_split(
         )
     gain = (now_parts["total"] - best_wait[1]["total"]) if best_wait is not None else 0.0
     fills = [(book[int(j)].dealer, float(shares[j] * terms.quantity)) for j in np.flatnonzero(shares > 0)]
+    if action == "split" and not terms.algo_available:
+        # No rest can be worked: take what the book holds (the rest stays asked), or wait for a re-ask. The rest
+        # is not priced: nothing is done with it now.
+        now_parts = now_parts | {"algo": 0.0}
+        now_parts["total"] = sum(v for k, v in now_parts.items() if k != "total")
+        if fills:
+            action = "accept"
+        else:
+            return Decision(
+                action="wait",
+                fills=[],
+                algo_quantity=0.0,
+                wait_s=max(min(terms.max_wait_s, UNWORKABLE_WAIT_S), 0.0),
+                expected_gain_bps=0.0,
+                costs=now_parts,
+                alternatives=alternatives,
+            )
+        residual = 0.0
     return Decision(
         action=action,
         fills=fills,

@@ -167,6 +167,9 @@ class RFQ(models.Model):
     waves = models.JSONField(
         default=list, blank=True, help_text="dealer codes of the waves not sent yet, in order (list of lists)"
     )
+    close_reason = models.CharField(
+        max_length=255, blank=True, default="", help_text="how the RFQ ended, as the trader reads it on the board"
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -2,7 +2,8 @@
 
 rfq knows neither execution (positions, plans, fills) nor how the desk's risk reads them: it declares here the
 small questions it asks, and :mod:`flows.subscriptions` registers the answers when the desk starts. Each default is
-the safe one for a desk where nothing is wired: nothing is accepted, no fill is found, nothing goes to algorithms,
+the safe one for a desk where nothing is wired: nothing is accepted, no fill is found, nothing goes to algorithms
+(nor is a split recommended),
 no market tape is recorded.
 """
 
@@ -63,6 +64,9 @@ ResidualToAlgo = Callable[..., int | None]
 """``(*, rfq: RFQ, leg: RFQLeg, quantity: Decimal, trader: Actor) -> plan id | None``: the rest of a split RFQ
 handed to the execution algorithms (called inside the acting transaction)."""
 
+AlgoWorkable = Callable[..., bool]
+"""``(*, instrument: Instrument) -> bool``: whether the algorithms can work the instrument (a split's rest)."""
+
 
 @dataclass(frozen=True)
 class _NotWired:
@@ -77,6 +81,10 @@ def _find_none(exec_id: str) -> BookedFill | None:
     return None
 
 
+def _nothing_workable(*, instrument: Any) -> bool:
+    return False
+
+
 def _no_tape(*, start: datetime, end: datetime, instruments: list[str]) -> Any:
     return None
 
@@ -88,6 +96,7 @@ def _no_plan(*, rfq: RFQ, leg: RFQLeg, quantity: Decimal, trader: Actor) -> int 
 _acceptance_check: AcceptanceCheck = _refuse_all
 _dealer_fill_find: DealerFillFind = _find_none
 _residual_to_algo: ResidualToAlgo = _no_plan
+_algo_workable: AlgoWorkable = _nothing_workable
 _market_tape: MarketTape = _no_tape
 
 
@@ -119,6 +128,17 @@ def residual_to_algo_set(hand_over: ResidualToAlgo) -> None:
 
 def residual_to_algo(*, rfq: RFQ, leg: RFQLeg, quantity: Decimal, trader: Actor) -> int | None:
     return _residual_to_algo(rfq=rfq, leg=leg, quantity=quantity, trader=trader)
+
+
+def algo_workable_set(workable: AlgoWorkable) -> None:
+    """Register which instruments the algorithms can work (``flows.split_residual``): the decision recommends a
+    split only where its rest can be worked."""
+    global _algo_workable
+    _algo_workable = workable
+
+
+def algo_workable(*, instrument: Any) -> bool:
+    return _algo_workable(instrument=instrument)
 
 
 def market_tape_set(tape: MarketTape) -> None:

@@ -8,7 +8,7 @@ from celery import shared_task
 
 # Module references, not names: the engine queues these tasks and these tasks run the engine, so each side reads
 # the other's attributes when a task runs, not while the modules load.
-from rfq.engine import auto, lifecycle, selection
+from rfq.engine import auto, lifecycle, reask, selection
 from rfq.scoring import governance
 
 
@@ -40,3 +40,15 @@ def scoring_train_task() -> int | None:
 def scoring_monitor_task() -> dict[str, Any]:
     """Beat: the challenger's shadow metrics beside the live model's, and the live model's drift."""
     return {"shadow": governance.scoring_shadow_evaluate(), "drift": governance.scoring_drift_check()}
+
+
+@shared_task(name="rfq.tasks.rfq_expire", acks_late=True)
+def rfq_expire_task(rfq_id: int) -> bool:
+    """At an RFQ's expiry: close it if nothing was accepted (the beat sweep catches any this one misses)."""
+    return lifecycle.rfq_expire(rfq_id=rfq_id)
+
+
+@shared_task(name="rfq.tasks.rfqs_reask", acks_late=True)
+def rfqs_reask_task() -> list[str]:
+    """Beat: ask again on the open RFQs left with no quote to take and nothing more to wait for."""
+    return reask.rfqs_reask_due()

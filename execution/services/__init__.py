@@ -56,7 +56,14 @@ from execution.services.common import (
     tick_queue,
 )
 from execution.services.permissions import STEER_PERMS, require
-from execution.services.plans import plan_cancel, plan_create, plan_pause, plan_resume, plan_start
+from execution.services.plans import (
+    instrument_algo_workable,
+    plan_cancel,
+    plan_create,
+    plan_pause,
+    plan_resume,
+    plan_start,
+)
 from execution.services.positions import dealer_fill_book, position_book_fill
 from execution.services.worker import (
     TickOutcome,
@@ -82,6 +89,7 @@ __all__ = [
     "dealer_fill_book",
     "plan_algo_failed",
     "plan_cancel",
+    "instrument_algo_workable",
     "plan_create",
     "plan_fallback_to_rfq",
     "plan_finish_if_done",

@@ -42,6 +42,11 @@ from execution.venue import (
 from risk.orders import DEFAULT_BOOK
 
 
+def instrument_algo_workable(*, instrument: Instrument) -> bool:
+    """Whether the algorithms can work ``instrument`` on the venues: spot and perpetuals, not options."""
+    return instrument.kind != InstrumentKind.OPTION
+
+
 def plan_create(
     *,
     instrument: Instrument,
@@ -67,7 +72,7 @@ def plan_create(
         raise ExecutionRefused({"quantity": f"quantity must be a positive number of contracts, not {quantity}"})
     if not instrument.is_active:
         raise ExecutionRefused({"instrument": f"{instrument.symbol} is not tradable"})
-    if instrument.kind == InstrumentKind.OPTION:
+    if not instrument_algo_workable(instrument=instrument):
         raise ExecutionRefused({"instrument": "the simulated venues trade spot and perpetuals, not options"})
     if not isinstance(parameters, dict):
         raise ExecutionRefused({"parameters": "parameters must be an object"})

@@ -104,6 +104,7 @@ class DeskRFQSerializer(serializers.Serializer):
     arrival_mid = api_decimal(allow_null=True)
     created_at = serializers.DateTimeField()
     expires_at = serializers.DateTimeField(allow_null=True)
+    close_reason = serializers.CharField(help_text="how the RFQ ended (empty while open or when filled)")
     legs = DeskRFQLegSerializer(many=True)
     dealers = serializers.SerializerMethodField()
     quotes = serializers.SerializerMethodField()

@@ -13,6 +13,7 @@ import math
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -23,13 +24,15 @@ from desk.decisions import decision_record
 from desk.events import broadcast
 from desk.models import DecisionKind
 from rfq import tasks
-from rfq.engine import recommend
+from rfq.engine import reask, recommend
 from rfq.models import RFQ, AutoTradingLimit, Quote, RFQStatus, TradingMode
 from rfq.ports import residual_to_algo
 from rfq.services.common import QuoteRefused
 from rfq.services.dealer_orders import quote_accept
 
 AUTO_ACTOR = "system:auto-trader"
+SPLIT_ACTOR = "system:rfq-engine"
+ACTABLE = (RFQStatus.SENT, RFQStatus.QUOTED, RFQStatus.PARTIALLY_ACCEPTED)
 
 
 def auto_trading_limit_set(
@@ -88,14 +91,21 @@ def _lots(quantity: float, lot: Decimal) -> Decimal:
 
 
 def rfq_act(*, rfq: RFQ, output: dict[str, Any], actor: Actor) -> dict[str, Any]:
-    """Carry out an ``accept`` or ``split`` recommendation: take each quote for its share (whole lots), and send a
-    split's residual to the algorithms. Returns the dealer orders and the plan."""
+    """Carry out an ``accept`` or ``split`` recommendation: take each quote for its share (whole lots; a package
+    quote whole), and send a split's residual to the algorithms: a single leg's rest as one plan, a package's rest
+    as one plan per leg, each leg in the package's ratio (``algo_quantity`` packages × the leg's ratio), worked
+    over the same horizon in the same slices so that the legs stay in ratio as they fill. Returns the dealer
+    orders, the plans (``plan``: the first) and the reason the RFQ ends with (a split's), also stored on it."""
     if output["action"] not in ("accept", "split"):
         raise QuoteRefused(f"nothing to do on a {output['action']!r} recommendation")
-    legs = list(rfq.legs.select_related("instrument"))
+    legs = list(rfq.legs.select_related("instrument").order_by("leg_no"))
     single = len(legs) == 1
-    orders, plan_id = [], None
+    orders, plans = [], []
     with transaction.atomic():
+        # A second press on the same advice (a board not yet reloaded) must not work the rest twice.
+        status = RFQ.objects.select_for_update().values_list("status", flat=True).get(pk=rfq.pk)
+        if status not in ACTABLE:
+            raise QuoteRefused(f"RFQ {rfq.reference} is {status}: nothing more to carry out")
         for _dealer, quantity, quote_id in output["fills"]:
             quote = Quote.objects.get(pk=quote_id, rfq=rfq)
             if single:
@@ -106,21 +116,55 @@ def rfq_act(*, rfq: RFQ, output: dict[str, Any], actor: Actor) -> dict[str, Any]
             else:
                 orders.append(quote_accept(quote=quote, actor=actor).cl_ord_id)
                 break
-        if output["action"] == "split" and single and output["algo_quantity"] > 0:
-            plan_id = _residual_plan(rfq=rfq, leg=legs[0], quantity=output["algo_quantity"], actor=actor)
-    return {"dealer_orders": orders, "plan": plan_id}
+        if output["action"] == "split" and output["algo_quantity"] > 0:
+            for leg in legs:
+                plan_id = _residual_plan(rfq=rfq, leg=leg, quantity=output["algo_quantity"] * leg.ratio, actor=actor)
+                if plan_id is not None:
+                    plans.append(plan_id)
+        reason = ""
+        if plans:
+            reason = _split_close(rfq=rfq, orders=len(orders), plans=plans, quantity=output["algo_quantity"])
+    return {"dealer_orders": orders, "plan": plans[0] if plans else None, "plans": plans, "reason": reason}
+
+
+def _split_close(*, rfq: RFQ, orders: int, plans: list[int], quantity: float) -> str:
+    """The reason a split RFQ ends with, stored on it for the board and the blotter. An RFQ whose whole size went
+    to the algorithms takes no quote any more: it is closed now, its quotes not taken."""
+    unit = "package(s)" if len(plans) > 1 else "contract(s)"
+    where = ", ".join(f"plan {plan}" for plan in plans)
+    reason = f"split: {orders} dealer order(s), {quantity:g} {unit} to the algorithms ({where})"
+    locked = RFQ.objects.select_for_update().get(pk=rfq.pk)
+    locked.close_reason = reason[:255]
+    fields = ["close_reason", "version"]
+    before = locked.status
+    if not orders and locked.status in (RFQStatus.SENT, RFQStatus.QUOTED):
+        # Its live quotes stay as they are: the board shows them "not taken".
+        locked.status = RFQStatus.ACCEPTED
+        fields.append("status")
+    locked.version += 1
+    locked.save(update_fields=fields)
+    audit_record(
+        actor=SPLIT_ACTOR,
+        action="rfq.split_close",
+        obj=locked,
+        before={"status": before},
+        after={"status": locked.status, "reason": locked.close_reason},
+    )
+    return reason
 
 
 def _residual_plan(*, rfq: RFQ, leg: Any, quantity: float, actor: Actor) -> int | None:
-    """The rest of a split, in whole lots, handed to the algorithms (:func:`rfq.ports.residual_to_algo`, the
-    ``flows.split_residual`` flow) for the RFQ's trader."""
+    """The rest of a split on one leg, in whole lots, handed to the algorithms (:func:`rfq.ports.residual_to_algo`,
+    the ``flows.split_residual`` flow) for the RFQ's trader."""
     lots = _lots(quantity, leg.instrument.lot_size)
     if lots <= 0:
         return None
     plan_id = residual_to_algo(rfq=rfq, leg=leg, quantity=lots, trader=rfq.created_by)
     if plan_id is None:
         return None
-    audit_record(actor=actor, action="rfq.split_residual", obj=rfq, after={"plan": plan_id, "quantity": lots})
+    audit_record(
+        actor=actor, action="rfq.split_residual", obj=rfq, after={"plan": plan_id, "leg": leg.leg_no, "quantity": lots}
+    )
     return plan_id
 
 
@@ -147,9 +191,19 @@ def rfq_auto_decide(*, rfq_id: int) -> dict[str, Any]:
         return {"outcome": "nothing to do", "status": rfq.status}
     if rfq.expires_at is not None and rfq.expires_at <= clock.now():
         return {"outcome": "nothing to do", "status": "expired"}
+    asked = reask.rfq_reask(rfq_id=rfq.pk, actor=AUTO_ACTOR)
+    if asked["action"] != "none":
+        # The dealers asked again answer with quotes, each of which decides again; this is the fallback.
+        countdown = float(getattr(settings, "RFQ_REASK_SILENT_S", reask.REASK_SILENT_S))
+        tasks.rfq_auto_decide_task.apply_async((rfq.pk,), countdown=countdown)
+        return {"outcome": "asked again", **asked}
     output = recommend.rfq_recommendation(rfq=rfq, actor=AUTO_ACTOR)
     if output["action"] == "wait":
-        tasks.rfq_auto_decide_task.apply_async((rfq.pk,), countdown=max(output["wait_s"], 0.5))
+        # A reused advice's horizon is nearer than its wait: decide again when it passes.
+        left = output.get("wait_left_s")
+        tasks.rfq_auto_decide_task.apply_async(
+            (rfq.pk,), countdown=max(left if left is not None else output["wait_s"], 0.5)
+        )
         return {"outcome": "waiting", "wait_s": output["wait_s"], "decision": output["decision_id"]}
     limit = auto_limit_for(rfq.created_by)
     breaches = _within(limit, rfq, output)

@@ -13,6 +13,7 @@ from django.db.models import Q, QuerySet
 from desk import clock
 from desk.audit import Actor, audit_record
 from desk.events import broadcast
+from desk.models import DecisionKind, DecisionRecord
 from rfq.models import (
     RFQ,
     DeskOrder,
@@ -46,19 +47,44 @@ def _orders_release(*, rfq: RFQ, actor: Actor) -> list[int]:
     return released
 
 
-def _rfq_close(*, rfq: RFQ, status: str, quote_status: str, actor: Actor, action: str, **extra: Any) -> None:
+def _rfq_close(
+    *, rfq: RFQ, status: str, quote_status: str, actor: Actor, action: str, reason: str, **extra: Any
+) -> None:
     """Close a locked open RFQ: its open requests expire, its live quotes take ``quote_status``, its waves stop and
-    its aggregated desk orders are released; audited as ``action``."""
+    its aggregated desk orders are released; the ``reason`` is what the trader reads; audited as ``action``."""
     before = rfq.status
-    rfq.status, rfq.version, rfq.waves = status, rfq.version + 1, []
-    rfq.save(update_fields=["status", "version", "waves"])
+    rfq.status, rfq.version, rfq.waves, rfq.close_reason = status, rfq.version + 1, [], reason[:255]
+    rfq.save(update_fields=["status", "version", "waves", "close_reason"])
     requests = QuoteRequest.objects.filter(
         rfq=rfq, status__in=[QuoteRequestStatus.PENDING, QuoteRequestStatus.SENT, QuoteRequestStatus.QUOTED]
     ).update(status=QuoteRequestStatus.EXPIRED)
     quotes = Quote.objects.filter(rfq=rfq, status=QuoteStatus.LIVE).update(status=quote_status)
     released = _orders_release(rfq=rfq, actor=actor)
-    after = {"status": rfq.status, "requests": requests, "quotes": quotes, "orders_released": released, **extra}
+    after = {
+        "status": rfq.status,
+        "requests": requests,
+        "quotes": quotes,
+        "orders_released": released,
+        "reason": reason,
+        **extra,
+    }
     audit_record(actor=actor, action=action, obj=rfq, before={"status": before}, after=after)
+
+
+def expiry_reason(*, rfq: RFQ) -> str:
+    """Why an RFQ ends at its expiry without a fill, in the trader's words: what the dealers asked did."""
+    statuses = list(QuoteRequest.objects.filter(rfq=rfq).values_list("status", flat=True))
+    asked, declined = len(statuses), statuses.count(QuoteRequestStatus.DECLINED)
+    quotes = Quote.objects.filter(rfq=rfq).count()
+    reasks = DecisionRecord.objects.filter(
+        kind=DecisionKind.REASK, object_type="rfq.rfq", object_id=str(rfq.pk)
+    ).count()
+    asked_again = "" if not reasks else f", asked again {reasks}×"
+    if quotes:
+        return f"closed at expiry: no quote taken ({quotes} quote(s) from {asked} dealer(s) not accepted{asked_again})"
+    if asked and declined == asked:
+        return f"closed at expiry: every dealer asked declined ({asked})"
+    return f"closed at expiry: no dealer answered in time ({asked} asked{asked_again})"
 
 
 def rfq_expire(*, rfq_id: int, actor: Actor = LIFECYCLE_ACTOR, now: datetime | None = None) -> bool:
@@ -71,10 +97,16 @@ def rfq_expire(*, rfq_id: int, actor: Actor = LIFECYCLE_ACTOR, now: datetime | N
             return False
         if rfq.expires_at is None or rfq.expires_at > now:
             return False
+        reason = rfq.close_reason or expiry_reason(rfq=rfq)
         _rfq_close(
-            rfq=rfq, status=RFQStatus.EXPIRED, quote_status=QuoteStatus.EXPIRED, actor=actor, action="rfq.expire"
+            rfq=rfq,
+            status=RFQStatus.EXPIRED,
+            quote_status=QuoteStatus.EXPIRED,
+            actor=actor,
+            action="rfq.expire",
+            reason=reason,
         )
-        broadcast(event="rfq.expired", payload={"rfq": rfq.reference})
+        broadcast(event="rfq.expired", payload={"rfq": rfq.reference, "reason": reason})
     return True
 
 
@@ -104,7 +136,7 @@ def rfq_cancel(*, rfq_id: int, actor: Actor, reason: str) -> bool:
             quote_status=QuoteStatus.CANCELLED,
             actor=actor,
             action="rfq.cancel",
-            reason=reason,
+            reason=f"cancelled: {reason}",
         )
     broadcast(event="rfq.cancelled", payload={"rfq": rfq.reference, "reason": reason})
     return True

@@ -37,6 +37,7 @@ from rfq.models import (
     ScoringModelStatus,
     ScoringModelVersion,
 )
+from rfq.ports import algo_workable
 from rfq.scoring.scores import Context, dealer_estimates
 
 DEFAULT_RESPONSE_S = 2.0
@@ -180,6 +181,7 @@ def recommendation_inputs(*, rfq: RFQ, now: datetime | None = None) -> dict[str,
         risk_aversion=rfq.risk_aversion,
         max_wait_s=max(min(expires_in - latency, 60.0), 0.0),
         accept_latency_s=latency,
+        algo_available=all(algo_workable(instrument=leg.instrument) for leg in legs),
     )
     return json_normalize(
         {

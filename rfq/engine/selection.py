@@ -263,6 +263,10 @@ def rfq_send_selected(*, rfq: RFQ, actor: Actor, wave_size: int | None = None) -
         fraction = Decimal(str(recommendation["shown_fraction"]))
         QuoteRequest.objects.filter(rfq=rfq).update(shown_fraction=fraction)
         RFQ.objects.filter(pk=rfq.pk).update(waves=waves[1:], version=F("version") + 1)
+        expires_at = RFQ.objects.values_list("expires_at", flat=True).get(pk=rfq.pk)
+        if expires_at is not None:
+            # Closed at its expiry, not up to a sweep later; the beat sweep (rfqs_expire) catches a lost task.
+            transaction.on_commit(lambda: tasks.rfq_expire_task.apply_async((rfq.pk,), eta=expires_at))
         if waves[1:]:
             transaction.on_commit(
                 lambda: tasks.rfq_wave_next_task.apply_async(

@@ -257,8 +257,10 @@ def dealer_order_reject(*, dealer: Counterparty, cl_ord_id: str, reason: str) ->
         rfq = RFQ.objects.select_for_update().get(pk=order.quote.rfq_id)
         still_live = rfq.quotes.filter(status=QuoteStatus.LIVE).exists()
         rfq.status = RFQStatus.QUOTED if still_live else RFQStatus.REJECTED
+        if not still_live:
+            rfq.close_reason = f"rejected on last look by {dealer.code} ({reason[:120]}); no other live quote"
         rfq.version += 1
-        rfq.save(update_fields=["status", "version"])
+        rfq.save(update_fields=["status", "version", "close_reason"])
         audit_record(
             actor=dealer_actor(dealer),
             action="dealer_order.last_look_reject",

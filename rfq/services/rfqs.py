@@ -1,4 +1,4 @@
-"""The RFQ lifecycle on the desk side: create a draft, send it to dealers, widen it to more dealers."""
+"""The RFQ lifecycle on the desk side: create a draft, send it to dealers, widen it to more dealers, ask them again."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from rfq.models import (
     PackageType,
     QuoteRequest,
     QuoteRequestStatus,
+    QuoteStatus,
     RFQLeg,
     RFQStatus,
     Side,
@@ -194,6 +195,7 @@ def rfq_send(*, rfq: RFQ, dealers: list[Counterparty], actor: Actor) -> list[Quo
         for request in requests:
             notify_gateway(kind="quote_request", obj_id=request.pk, dealer=request.dealer)
         broadcast(event="rfq.sent", payload={"rfq": rfq.reference, "dealers": len(dealers)})
+
     return requests
 
 
@@ -210,6 +212,41 @@ def quote_requests_add(*, rfq: RFQ, dealers: list[Counterparty], actor: Actor) -
             return []
         requests = _requests_create(rfq=rfq, dealers=dealers, now=utcnow())
         audit_record(actor=actor, action="rfq.widen", obj=rfq, after={"dealers": [d.code for d in dealers]})
+        for request in requests:
+            notify_gateway(kind="quote_request", obj_id=request.pk, dealer=request.dealer)
+    return requests
+
+
+def quote_requests_refresh(*, rfq: RFQ, dealers: list[Counterparty], actor: Actor) -> list[QuoteRequest]:
+    """Ask dealers already asked again (a refreshed request): each one's request gets a new QuoteReqID and goes out
+    again, as a dealer sees a new RFQ; answers to the old id are refused from now on. Dealers that declined, or have
+    a live quote still, are skipped. Their expired quotes are marked so."""
+    with transaction.atomic():
+        rfq = RFQ.objects.select_for_update().get(pk=rfq.pk)
+        if rfq.status not in OPEN_RFQ_STATES:
+            raise QuoteRefused(f"RFQ {rfq.reference} is {rfq.status}: it cannot be asked again")
+        now = utcnow()
+        codes = {d.code for d in dealers if d.status == CounterpartyStatus.ACTIVE}
+        live = set(
+            rfq.quotes.filter(status=QuoteStatus.LIVE, valid_until__gt=now).values_list("dealer__code", flat=True)
+        )
+        requests = list(
+            QuoteRequest.objects.select_for_update()
+            .select_related("dealer")
+            .filter(rfq=rfq, dealer__code__in=codes - live)
+            .exclude(status=QuoteRequestStatus.DECLINED)
+        )
+        rfq.quotes.filter(status=QuoteStatus.LIVE, valid_until__lte=now).update(status=QuoteStatus.EXPIRED)
+        for request in requests:
+            fix = request.dealer.connectivity == Connectivity.FIX
+            request.quote_req_id = f"{rfq.reference}-{uuid.uuid4().hex[:10]}"
+            request.status = QuoteRequestStatus.PENDING if fix else QuoteRequestStatus.SENT
+            request.sent_at = None if fix else now
+            request.save(update_fields=["quote_req_id", "status", "sent_at"])
+        if requests:
+            audit_record(
+                actor=actor, action="rfq.refresh", obj=rfq, after={"dealers": [r.dealer.code for r in requests]}
+            )
         for request in requests:
             notify_gateway(kind="quote_request", obj_id=request.pk, dealer=request.dealer)
     return requests

@@ -71,6 +71,9 @@
 
   function render() {
     statusEl.textContent = rfq.status;
+    const reasonEl = document.getElementById("rfq-close-reason");
+    reasonEl.textContent = rfq.close_reason || "";
+    reasonEl.hidden = !rfq.close_reason;
     const expiry = document.getElementById("rfq-expiry");
     if (OPEN.indexOf(rfq.status) < 0) {
       delete expiry.dataset.until;
