@@ -87,7 +87,8 @@ class Evaluation:
         }
 
 
-def _world_create(population: Population) -> tuple[Any, list[Counterparty], list[Instrument]]:
+def evaluation_world_create(population: Population) -> tuple[Any, list[Counterparty], list[Instrument]]:
+    """The evaluation's desk: a trader, the :data:`EVAL_INSTRUMENTS` and one counterparty per dealer."""
     trader = get_user_model().objects.create_user(username=f"simeval-trader-{population.seed}")
     trader.groups.add(Group.objects.get(name=Role.TRADER))
     instruments = []
@@ -139,7 +140,7 @@ def scoring_evaluate(
     truth_rfqs : RFQs per dealer the truth trades
     start : simulated time of the first RFQ (so that the history ends about now when omitted)
     """
-    trader, dealers, instruments = _world_create(population)
+    trader, dealers, instruments = evaluation_world_create(population)
     start = start or datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=SECONDS_PER_RFQ * n_rfqs)
     result = scoring_simulate(
         n_rfqs=n_rfqs,

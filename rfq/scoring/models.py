@@ -331,8 +331,9 @@ def dealer_components(dealers: pd.Series, notional: pd.Series | np.ndarray, tabl
 def cost_weights_fit(rows: pd.DataFrame, table: dict[str, Any], hp: Hyperparameters) -> dict[str, float]:
     """The weights of the expected cost, learned from the realized outcomes in ``rows`` (see the module docstring).
 
-    The cost of a fill (``cost_arrival_bps``: its price against the mid when the RFQ went out) is regressed on the
-    dealer's :func:`dealer_components` with non-negative slopes (each component can only add cost) and an intercept
+    The cost of a fill (``cost_arrival_bps``: its price against the mid when the RFQ went out) is regressed on its
+    price against the mid when it was quoted, its answer time and the dealer's noise and leakage
+    (:func:`dealer_components`), with non-negative slopes (each component can only add cost) and an intercept
     ``fill_base_bps``; each failure's weight (``silent_bps``, ``decline_bps``, ``reject_bps``) is the mean realized
     ``fallback_cost_bps`` of that failure, shrunk toward the mean over all failures (``hp.failure_prior_strength``
     pseudo-observations) because last-look rejects are rare.
@@ -341,6 +342,10 @@ def cost_weights_fit(rows: pd.DataFrame, table: dict[str, Any], hp: Hyperparamet
     weights: dict[str, float] = {"fill_base_bps": 0.0, "price": 1.0, "wait_s": 0.0, "noise": 0.0, "leak": 1.0}
     if len(filled) >= 2 * len(FILL_COST_COMPONENTS):
         x = dealer_components(filled["dealer"], filled["notional"], table).loc[:, list(FILL_COST_COMPONENTS)]
+        # The fill's own price and answer time where the row has them: the weights are then identified by every
+        # fill, not by a dozen dealers' averages (the score puts the dealer's expected price and time in their place).
+        x["price"] = filled["cost_bps"].fillna(x["price"]).to_numpy(dtype=float)
+        x["wait_s"] = filled["response_s"].fillna(x["wait_s"]).to_numpy(dtype=float)
         fit = LinearRegression(positive=True).fit(x.to_numpy(dtype=float), filled["cost_arrival_bps"].to_numpy())
         weights = {"fill_base_bps": float(fit.intercept_)} | {
             name: float(coef) for name, coef in zip(FILL_COST_COMPONENTS, fit.coef_, strict=True)

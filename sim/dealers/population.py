@@ -54,12 +54,14 @@ class PopulationSpec:
     size_spread_bps_per_million: Range = (0.3, 3.0)
     response_median_s: Range = (0.3, 4.0)  # log-uniform
     no_answer_prob: Range = (0.0, 0.3)
-    appetite: Range = (0.6, 1.0)
+    appetite: Range = (0.4, 1.0)
     last_look_reject_prob: Range = (0.0, 0.15)
     last_look_move_bps: Range = (3.0, 20.0)
     leaky_share: float = 0.3
     leakage_prob: Range = (0.2, 0.7)
     leak_impact_bps: Range = (4.0, 15.0)
+    size_limited_share: float = 0.5
+    max_notional: Range = (2e5, 5e6)  # log-uniform
     flow_drift_bps_per_s: Range = (0.2, 1.2)
     requote_delay_s: Range = (2.0, 15.0)
 
@@ -94,7 +96,9 @@ def _uniform(rng: np.random.Generator, bounds: Range) -> float:
 def profile_draw(code: str, spec: PopulationSpec, rng: np.random.Generator) -> DealerProfile:
     """One dealer's hidden parameters from ``spec``."""
     leaky = rng.random() < spec.leaky_share
+    size_limited = rng.random() < spec.size_limited_share
     low, high = spec.response_median_s
+    size_low, size_high = spec.max_notional
     return DealerProfile(
         code=code,
         pricing_noise_bps=_uniform(rng, spec.pricing_noise_bps),
@@ -112,6 +116,9 @@ def profile_draw(code: str, spec: PopulationSpec, rng: np.random.Generator) -> D
         last_look_move_bps=_uniform(rng, spec.last_look_move_bps),
         leakage_prob=_uniform(rng, spec.leakage_prob) if leaky else 0.0,
         leak_impact_bps=_uniform(rng, spec.leak_impact_bps) if leaky else 0.0,
+        max_notional=float(math.exp(rng.uniform(math.log(size_low), math.log(size_high))))
+        if size_limited
+        else math.inf,
     )
 
 
