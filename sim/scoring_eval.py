@@ -57,9 +57,9 @@ NOTIONAL_RANGE = (5e4, 5e6)
 SECONDS_PER_RFQ = 75
 """About how much simulated market one booked RFQ spans (its markouts and the quiet time after it)."""
 EVAL_INSTRUMENTS: tuple[tuple[str, str, str, str, str], ...] = (
-    ("SIMEVAL-BTC-USD", InstrumentKind.SPOT, "BTC", "0.5", "0.0001"),
-    ("SIMEVAL-ETH-USD", InstrumentKind.SPOT, "ETH", "0.05", "0.001"),
-    ("SIMEVAL-BTC-PERP", InstrumentKind.PERPETUAL, "BTC", "0.5", "0.001"),
+    ("SIMEVAL-BTC-USD", "spot", "BTC", "0.5", "0.0001"),
+    ("SIMEVAL-ETH-USD", "spot", "ETH", "0.05", "0.001"),
+    ("SIMEVAL-BTC-PERP", "perpetual", "BTC", "0.5", "0.001"),
 )
 """The instruments the evaluation books: symbol, kind, base currency, tick and lot."""
 
@@ -91,7 +91,7 @@ def evaluation_world_create(population: Population) -> tuple[Any, list[Counterpa
     """The evaluation's desk: a trader, the :data:`EVAL_INSTRUMENTS` and one counterparty per dealer."""
     trader = get_user_model().objects.create_user(username=f"simeval-trader-{population.seed}")
     trader.groups.add(Group.objects.get(name=Role.TRADER))
-    instruments = []
+    instruments: list[Instrument] = []
     for symbol, kind, base, tick, lot in EVAL_INSTRUMENTS:
         underlying = next((i for i in instruments if i.base_currency == base), None)
         instruments.append(
