@@ -4,7 +4,8 @@ Each probability is a Beta posterior whose mean is the model's estimate and whos
 pseudo-observations plus the dealer's observations: ``Beta(p (n + s), (1 − p)(n + s))``. A new dealer (``n = 0``)
 draws widely around the desk's average and is sometimes drawn better than the incumbents: it gets asked, its
 answers become history, and its posterior narrows to its own record. The expected price draws from a normal
-whose standard deviation shrinks as ``1 / sqrt(1 + answers)``. Pure numpy; the draws come from the caller's
+whose standard deviation shrinks as ``1 / sqrt(1 + answers)``. The drawn estimates are scored with the same cost
+weights the model version learned (:func:`rfq.scoring.scores.cost_parts`). Pure numpy; the draws come from the caller's
 generator, so a seeded run replays.
 """
 
