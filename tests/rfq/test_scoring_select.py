@@ -11,7 +11,6 @@ from rfq.scoring.explain import dealer_explanations, score_contributions
 from rfq.scoring.scores import SCORE_PARTS, cost_parts
 from rfq.scoring.select import SelectionPolicy, dealers_select
 
-
 WEIGHTS = {
     "fill_base_bps": 0.0,
     "price": 1.0,
