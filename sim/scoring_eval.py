@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -54,8 +54,6 @@ TRUTH_SEED_OFFSET = 1_000_003
 """The truth trades on its own market: the booking's seed plus this (mod 2**32)."""
 NOTIONAL_RANGE = (5e4, 5e6)
 """Smallest and largest RFQ notional, quote currency (log-uniform), in the booking and in the truth alike."""
-SECONDS_PER_RFQ = 75
-"""About how much simulated market one booked RFQ spans (its markouts and the quiet time after it)."""
 EVAL_INSTRUMENTS: tuple[tuple[str, str, str, str, str], ...] = (
     ("SIMEVAL-BTC-USD", "spot", "BTC", "0.5", "0.0001"),
     ("SIMEVAL-ETH-USD", "spot", "ETH", "0.05", "0.001"),
@@ -138,10 +136,10 @@ def scoring_evaluate(
     n_rfqs : RFQs to book through the services
     seed : seed of the booking's market and choices; the truth's market is ``seed + TRUTH_SEED_OFFSET``
     truth_rfqs : RFQs per dealer the truth trades
-    start : simulated time of the first RFQ (so that the history ends about now when omitted)
+    start : simulated time of the first RFQ (the market's fixed default start when omitted, so that the same
+        arguments give the same figures whatever the time of day)
     """
     trader, dealers, instruments = evaluation_world_create(population)
-    start = start or datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=SECONDS_PER_RFQ * n_rfqs)
     result = scoring_simulate(
         n_rfqs=n_rfqs,
         seed=seed,

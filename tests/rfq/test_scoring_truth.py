@@ -222,7 +222,7 @@ def test_every_score_comes_with_its_largest_contributions(trained: Trained) -> N
 
     assert [row["dealer"] for row in explained][0] == "ALPHA"
     hotel = next(row for row in explained if row["dealer"] == "HOTEL")
-    assert hotel["contributions"][0]["feature"] == "price_bps"
+    assert hotel["contributions"][0]["feature"] == "fill_cost_bps"
     assert hotel["contributions"][0]["contribution_bps"] < 0
     # The parts are an exact decomposition: the score is minus their sum.
     assert np.allclose(estimates["score_bps"], -estimates.loc[:, list(SCORE_PARTS)].sum(axis=1))
