@@ -11,7 +11,10 @@ read) is set to the simulated time for this context only: another thread of a ru
 The audit trail keeps wall-clock time: it records when an event was booked.
 
 A dealer who leaks trades ahead of the desk right after it sees the RFQ: the mid of the RFQ's underlying moves
-``leak_bps`` against the desk from then on (a permanent shift kept beside the simulator's own mid).
+``leak_bps`` against the desk from then on (a permanent shift kept beside the simulator's own mid). Where the
+world's order flow is informed (``flow_drift_bps_per_s``), the mid also drifts against the desk for
+:data:`FLOW_DRIFT_HORIZON_S` after each RFQ goes out, and the market is sampled every
+:data:`FLOW_SAMPLE_STEP_S` over that time so that the desk's mids see the drift.
 """
 
 from __future__ import annotations
@@ -54,6 +57,11 @@ LEAK_DELAY_S = 0.3
 MARKOUT_STEPS_S: tuple[float, ...] = (1.0, 10.0, 60.0)
 """Horizons after the RFQ and after the fill at which the market is sampled, seconds."""
 
+FLOW_DRIFT_HORIZON_S = 30.0
+"""Seconds after an RFQ during which informed flow moves the mid against the desk."""
+FLOW_SAMPLE_STEP_S = 2.0
+"""Seconds between the market samples taken while informed flow drifts the mid."""
+
 DealerChooser = Callable[["RFQContext", list[Counterparty], np.random.Generator], list[Counterparty]]
 
 
@@ -79,8 +87,9 @@ class SimulationResult:
     Attributes
     ----------
     rfqs : number of RFQs booked (an RFQ no dealer could be asked for is skipped)
-    mids : ``time`` (UTC), ``instrument``, ``mid`` (quote ccy per contract, leakage included), ``regime`` (name)
-        and ``volatility`` (annualized): the market at every simulated step, for features and markouts
+    mids : ``time`` (UTC), ``instrument``, ``mid`` (quote ccy per contract, leakage included), ``regime`` (name),
+        ``volatility`` (annualized) and ``half_spread_bps`` (the venue's): the market at every simulated step, for
+        features, markouts and what a fallback to the venue costs
     start, end : simulated time of the first RFQ and of the last market step, UTC
     """
 
@@ -140,7 +149,8 @@ class ScoringWorld:
         self.market = market
         self.terms = list(terms)
         self.shift: dict[str, float] = dict.fromkeys(market.underlyings, 0.0)
-        self.rows: list[tuple[datetime, str, float, str, float]] = []
+        self.drifts: list[tuple[str, float, datetime, datetime]] = []
+        self.rows: list[tuple[datetime, str, float, str, float, float]] = []
         self._record()
 
     def fair(self, terms: InstrumentTerms) -> float:
@@ -160,13 +170,27 @@ class ScoringWorld:
         now = self.market.now
         for terms in self.terms:
             book = self.market.book(terms.underlying)
-            self.rows.append((now, terms.instrument.symbol, self.fair(terms), book.regime_name, book.volatility))
+            half_spread_bps = (book.ask - book.bid) / 2 / book.mid * 1e4
+            self.rows.append(
+                (now, terms.instrument.symbol, self.fair(terms), book.regime_name, book.volatility, half_spread_bps)
+            )
 
     def advance_to(self, at: datetime) -> None:
         seconds = round((at - self.market.now).total_seconds(), 1)
         if seconds > 0:
+            before = self.market.now
             self.market.step(seconds)
+            for underlying, bps_per_s, start, end in self.drifts:
+                overlap = (min(end, self.market.now) - max(start, before)).total_seconds()
+                if overlap > 0:
+                    self.shift[underlying] += bps_per_s * overlap / 1e4
             self._record()
+
+    def drift(self, underlying: str, bps_per_s: float, seconds: float) -> None:
+        """Move ``underlying``'s mid by ``bps_per_s`` (signed) for the next ``seconds``, on top of the market."""
+        now = self.market.now
+        self.drifts = [d for d in self.drifts if d[3] > now]
+        self.drifts.append((underlying, bps_per_s, now, now + timedelta(seconds=seconds)))
 
     def leak(self, underlying: str, bps: float) -> None:
         self.shift[underlying] += bps / 1e4
@@ -174,7 +198,9 @@ class ScoringWorld:
         self._record()
 
     def mids(self) -> pd.DataFrame:
-        frame = pd.DataFrame(self.rows, columns=["time", "instrument", "mid", "regime", "volatility"])
+        frame = pd.DataFrame(
+            self.rows, columns=["time", "instrument", "mid", "regime", "volatility", "half_spread_bps"]
+        )
         frame["time"] = pd.to_datetime(frame["time"], utc=True)
         return frame
 
@@ -223,6 +249,7 @@ def scoring_simulate(
     market: MarketSimulator | None = None,
     notional_range: tuple[float, float] = (5e4, 5e6),
     mean_gap_s: float = 30.0,
+    flow_drift_bps_per_s: float = 0.0,
 ) -> SimulationResult:
     """Book ``n_rfqs`` simulated single-instrument RFQs through :mod:`rfq.services` and return the market seen.
 
@@ -238,6 +265,7 @@ def scoring_simulate(
     market : the market to step (a fresh ``MarketSimulator(seed)`` if omitted); its clock is the desk's clock
     notional_range : smallest and largest notional, quote currency; drawn log-uniformly
     mean_gap_s : mean quiet time between the last markout of an RFQ and the next RFQ, seconds
+    flow_drift_bps_per_s : how fast the mid moves against the desk after each RFQ (informed flow), bps per second
     """
     rng = np.random.default_rng([seed, 7])
     market = market or MarketSimulator(seed)
@@ -261,6 +289,7 @@ def scoring_simulate(
                 choose=choose,
                 actor=actor,
                 rng=rng,
+                flow_drift_bps_per_s=flow_drift_bps_per_s,
             )
     return SimulationResult(rfqs=booked, mids=world.mids(), start=start, end=market.now)
 
@@ -277,6 +306,7 @@ def _one_rfq(
     choose: DealerChooser,
     actor: Any,
     rng: np.random.Generator,
+    flow_drift_bps_per_s: float = 0.0,
 ) -> bool:
     """Book one RFQ from send to fill (or to the last reject); False when no dealer was eligible or chosen."""
     market = world.market
@@ -306,6 +336,9 @@ def _one_rfq(
         expires_in=timedelta(seconds=30),
     )
     requests = {r.dealer_id: r for r in rfq_send(rfq=rfq, dealers=list(chosen), actor=actor)}
+    if flow_drift_bps_per_s:
+        sign = 1.0 if side == Side.BUY else -1.0
+        world.drift(terms.underlying, sign * flow_drift_bps_per_s, FLOW_DRIFT_HORIZON_S)
 
     # Each dealer decides at once; its price is relative to fair value, applied to the fair value when it answers.
     leg = LegRequest(
@@ -377,6 +410,9 @@ def _one_rfq(
     horizons = [t0 + timedelta(seconds=h) for h in MARKOUT_STEPS_S]
     if filled_at is not None:
         horizons += [filled_at + timedelta(seconds=h) for h in MARKOUT_STEPS_S]
+    if flow_drift_bps_per_s:
+        steps = int(FLOW_DRIFT_HORIZON_S / FLOW_SAMPLE_STEP_S)
+        horizons += [t0 + timedelta(seconds=FLOW_SAMPLE_STEP_S * k) for k in range(1, steps + 1)]
     for at in sorted(horizons):
         world.advance_to(at)
     return True

@@ -44,15 +44,28 @@ from rfq.models import (
     ScoringModelStatus,
     ScoringModelVersion,
 )
-from rfq.scoring.scores import SCORE_PARTS, Context, dealer_estimates
+from rfq.scoring.scores import WEIGHTS_ATTR, Context, cost_parts, dealer_estimates
 from rfq.scoring.select import Selection, SelectionPolicy, dealers_select
 from rfq.selectors import dealer_exposure
 from rfq.services.common import QuoteRefused
 from rfq.services.rfqs import quote_requests_add, rfq_send
 
 ENGINE_ACTOR = "system:rfq-engine"
-PRIOR = {"p_answer": 0.7, "p_respond": 0.8, "p_fill": 0.9, "price_bps": 5.0, "noise_bps": 3.0}
+PRIOR = {"p_answer": 0.7, "p_respond": 0.8, "p_fill": 0.9, "price_bps": 5.0, "noise_bps": 3.0, "response_s": 1.0}
 """The desk-wide prior of a dealer nobody has scored yet (no live model): explored by Thompson sampling."""
+PRIOR_WEIGHTS = {
+    "fill_base_bps": 0.0,
+    "price": 1.0,
+    "wait_s": 0.0,
+    "noise": 0.4,
+    "leak": 1.0,
+    "silent_bps": 20.0,
+    "decline_bps": 0.0,
+    "reject_bps": 20.0,
+}
+"""Cost weights before any model version exists (no outcome learned yet): the price at face value, a failed
+request at 20 bps. Every dealer has the same prior estimates then, so these only shape the exploration draws; the
+first trained version replaces them with weights learned from the desk's outcomes."""
 
 
 def _setting(name: str, default: Any) -> Any:
@@ -75,12 +88,8 @@ def prior_estimates(dealers: list[str]) -> pd.DataFrame:
     frame["known"] = False
     for column, value in PRIOR.items():
         frame[column] = value
-    frame["leak_bps"] = 0.0
-    frame["adverse_noise_bps"] = 0.4 * frame["noise_bps"]
-    frame["no_answer_bps"] = 20.0 * (1 - frame["p_respond"])
-    frame["last_look_bps"] = 20.0 * frame["p_respond"] * (1 - frame["p_fill"])
-    frame["score_bps"] = -frame.loc[:, list(SCORE_PARTS)].sum(axis=1)
-    return frame
+    frame["leak_estimate_bps"] = 0.0
+    return cost_parts(frame, PRIOR_WEIGHTS)
 
 
 def _candidates(kind: str) -> tuple[list[str], dict[str, str]]:
@@ -135,9 +144,13 @@ def selection_inputs(*, legs: list[RFQLeg], seed: int) -> dict[str, Any]:
         explore=live is None or bool(_setting("RFQ_EXPLORE", True)),
     )
 
-    def estimates(version: ScoringModelVersion | None) -> list[dict[str, Any]]:
+    def block(version: ScoringModelVersion | None) -> dict[str, Any]:
         frame = dealer_estimates(version.artifact, codes, context) if version else prior_estimates(codes)
-        return frame.replace({np.nan: None}).to_dict(orient="records")
+        return {
+            "version": version.version if version else None,
+            "estimates": frame.replace({np.nan: None}).to_dict(orient="records"),
+            "weights": frame.attrs[WEIGHTS_ATTR],
+        }
 
     return {
         "context": asdict(context),
@@ -145,8 +158,8 @@ def selection_inputs(*, legs: list[RFQLeg], seed: int) -> dict[str, Any]:
         "policy": {k: v for k, v in asdict(policy).items() if k != "exploration"},
         "seed": seed,
         "partial_leak_bps": float(_setting("RFQ_PARTIAL_LEAK_BPS", 2.0)),
-        "live": {"version": live.version if live else None, "estimates": estimates(live)},
-        "challenger": {"version": challenger.version, "estimates": estimates(challenger)} if challenger else None,
+        "live": block(live),
+        "challenger": block(challenger) if challenger else None,
     }
 
 
@@ -165,6 +178,8 @@ def selection_compute(inputs: dict[str, Any]) -> dict[str, Any]:
 
     def run(block: dict[str, Any]) -> Selection:
         frame = pd.DataFrame(block["estimates"]).fillna(value=np.nan)
+        # Records stored before the weights were learned scored with the prior's weights.
+        frame.attrs[WEIGHTS_ATTR] = block.get("weights", PRIOR_WEIGHTS)
         return dealers_select(
             frame, statuses=inputs["statuses"], policy=policy, rng=np.random.default_rng(inputs["seed"])
         )

@@ -4,7 +4,8 @@ Each probability is a Beta posterior whose mean is the model's estimate and whos
 pseudo-observations plus the dealer's observations: ``Beta(p (n + s), (1 − p)(n + s))``. A new dealer (``n = 0``)
 draws widely around the desk's average and is sometimes drawn better than the incumbents: it gets asked, its
 answers become history, and its posterior narrows to its own record. The expected price draws from a normal
-whose standard deviation shrinks as ``1 / sqrt(1 + answers)``. Pure numpy; the draws come from the caller's
+whose standard deviation shrinks as ``1 / sqrt(1 + answers)``. The drawn estimates are scored with the same cost
+weights the model version learned (:func:`rfq.scoring.scores.cost_parts`). Pure numpy; the draws come from the caller's
 generator, so a seeded run replays.
 """
 
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from rfq.scoring.scores import SCORE_PARTS
+from rfq.scoring.scores import WEIGHTS_ATTR, cost_parts
 
 
 @dataclass(frozen=True)
@@ -24,8 +25,6 @@ class ExplorationPrior:
 
     strength: float = 4.0
     price_sd_bps: float = 6.0
-    requote_cost_bps: float = 20.0
-    noise_weight: float = 0.4
 
 
 def beta_parameters(mean: np.ndarray, observations: np.ndarray, strength: float) -> tuple[np.ndarray, np.ndarray]:
@@ -43,9 +42,13 @@ def thompson_draw(
     Returns
     -------
     A copy of ``estimates`` with ``p_answer``, ``p_respond``, ``p_fill`` and ``price_bps`` drawn from their
-    posteriors, the score parts and ``score_bps`` recomputed, and ``explored`` (True for every row).
+    posteriors, the score parts and ``score_bps`` recomputed with the same learned weights the estimates were scored
+    with (``estimates.attrs[WEIGHTS_ATTR]``), and ``explored`` (True for every row).
     """
     prior = prior or ExplorationPrior()
+    weights = estimates.attrs.get(WEIGHTS_ATTR)
+    if weights is None:
+        raise ValueError("the estimates carry no cost weights: score them with dealer_estimates or cost_parts")
     out = estimates.copy()
     requests = out["requests"].to_numpy(dtype=float)
     for column, observations in (("p_answer", requests), ("p_respond", requests), ("p_fill", out["wins"])):
@@ -53,10 +56,7 @@ def thompson_draw(
         out[column] = rng.beta(a, b)
     sd = prior.price_sd_bps / np.sqrt(1.0 + out["answers"].to_numpy(dtype=float))
     out["price_bps"] = rng.normal(out["price_bps"].to_numpy(dtype=float), sd)
-    out["adverse_noise_bps"] = prior.noise_weight * out["noise_bps"]
-    out["no_answer_bps"] = prior.requote_cost_bps * (1 - out["p_respond"])
-    out["last_look_bps"] = prior.requote_cost_bps * out["p_respond"] * (1 - out["p_fill"])
-    out["score_bps"] = -out.loc[:, list(SCORE_PARTS)].sum(axis=1)
+    out = cost_parts(out, weights)
     out["explored"] = True
     return out
 

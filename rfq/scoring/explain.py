@@ -17,7 +17,7 @@ import pandas as pd
 from rfq.scoring.scores import SCORE_PARTS
 
 PART_LABELS: dict[str, str] = {
-    "price_bps": "price against mid",
+    "fill_cost_bps": "price of a fill against the arrival mid",
     "adverse_noise_bps": "pricing noise",
     "leak_bps": "information leakage",
     "no_answer_bps": "silence (no answer)",

@@ -20,6 +20,10 @@ SIZE_BUCKETS: tuple[str, ...] = ("<250k", "250k-1m", "1m-5m", ">=5m")
 MARKOUT_HORIZONS_S: tuple[int, ...] = (1, 10, 60)
 """Markout horizons after the RFQ and after the fill, seconds."""
 CELL: tuple[str, ...] = ("dealer", "kind", "size_bucket", "regime")
+ANSWER_WINDOW_S = 8.0
+"""Seconds the desk waits for answers before it gives up on a silent dealer (its own process)."""
+FALLBACK_DELAY_S = 5.0
+"""Seconds from a failed request (silence, decline, last-look reject) to the fill of the desk's fallback."""
 """The grain of the dealer feature table: dealer × instrument class × size bucket × volatility regime."""
 
 
@@ -51,7 +55,13 @@ def size_bucket(notional: pd.Series | np.ndarray) -> pd.Series:
     ).astype(str)
 
 
-def request_features(history: pd.DataFrame, mids: pd.DataFrame) -> pd.DataFrame:
+def request_features(
+    history: pd.DataFrame,
+    mids: pd.DataFrame,
+    *,
+    answer_window_s: float = ANSWER_WINDOW_S,
+    fallback_delay_s: float = FALLBACK_DELAY_S,
+) -> pd.DataFrame:
     """Per quote request: the market around it and what the dealer's answer was worth.
 
     Returns
@@ -64,7 +74,11 @@ def request_features(history: pd.DataFrame, mids: pd.DataFrame) -> pd.DataFrame:
     ``distance_to_best_bps`` (against the RFQ's best answer); ``won``, ``filled``, ``rejected`` (last look);
     ``last_look_move_bps`` (how far the mid moved against the dealer between its price and our acceptance);
     ``markout_rfq_{h}s_bps`` and ``markout_fill_{h}s_bps`` (mid move against the desk ``h`` s after the RFQ and
-    after the fill, positive adverse).
+    after the fill, positive adverse); ``fail_at`` and ``fallback_cost_bps``: when the request failed (a silence
+    at the end of the answer window ``answer_window_s``, a decline at the dealer's median answer time, a last-look
+    reject at the acceptance; for a quote not taken, its arrival, as if it had been rejected at once) and what the
+    desk's fallback then cost against the mid at the RFQ (the market's move until ``fallback_delay_s`` later, plus
+    the venue's half-spread then where ``mids`` has a ``half_spread_bps`` column; bps, positive adverse).
     """
     frame = history.reset_index(drop=True).copy()
     side = frame["side"].to_numpy(dtype=float)
@@ -101,6 +115,18 @@ def request_features(history: pd.DataFrame, mids: pd.DataFrame) -> pd.DataFrame:
         frame[f"markout_rfq_{horizon}s_bps"] = side * (later - frame["mid_sent"]) / frame["mid_sent"] * 1e4
         after_fill = _asof(mids, instruments, accepted_at.where(frame["filled"]) + pd.Timedelta(seconds=horizon))
         frame[f"markout_fill_{horizon}s_bps"] = side * (after_fill - mid_accept) / mid_accept * 1e4
+    answer_s = frame.groupby("dealer")["response_s"].transform("median")
+    typical_s = frame["response_s"].median()
+    answer_s = answer_s.fillna(typical_s if pd.notna(typical_s) else answer_window_s)
+    fail_at = quoted_at.where(frame["answered"], sent + pd.to_timedelta(answer_s, unit="s"))
+    fail_at = fail_at.where(frame["responded"], sent + pd.Timedelta(seconds=answer_window_s))
+    frame["fail_at"] = fail_at.where(~frame["rejected"], accepted_at)
+    fallback = _asof(mids, instruments, frame["fail_at"] + pd.Timedelta(seconds=fallback_delay_s))
+    frame["fallback_cost_bps"] = side * (fallback - frame["mid_sent"]) / frame["mid_sent"] * 1e4
+    if "half_spread_bps" in mids.columns:
+        # The fallback crosses the venue's spread: half of it at the time it fills, where the market data has it.
+        venue = _asof(mids, instruments, frame["fail_at"] + pd.Timedelta(seconds=fallback_delay_s), "half_spread_bps")
+        frame["fallback_cost_bps"] += np.nan_to_num(venue.astype(float))
     return frame
 
 

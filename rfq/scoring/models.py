@@ -16,11 +16,17 @@ Four estimates per dealer and RFQ context (instrument class, notional, volatilit
 - Leakage, bps: a ridge regression of every RFQ's 10 s markout (spot and perpetual RFQs; the mid's move against
   the desk) on which dealers were asked. It separates the dealers who were asked together.
 
-The dealer's score, in bps (higher is better), is minus its expected cost for a request:
-``−(price + 0.4 σ + leak + R · (1 − P(respond) · P(fill)))`` where σ is the dispersion of its quotes around
-the mid (a noisy quote, taken when it is the best one, is wrong against the desk by ``σ φ(0) ≈ 0.4 σ`` on
-average), and ``R`` the cost of a failed request (a silence or a last-look reject: wait and ask again).
-A decline is quick and free: appetite enters the selection through ``P(answer)``, not the score.
+The dealer's score, in bps (higher is better), is minus its expected all-in cost for a request asked of it, the
+cost of each outcome weighted by its probability:
+
+``P(answer)·P(fill)·(b + w_price·price + w_wait·t) + w_noise·σ + w_leak·leak
++ R_silent·(1 − P(respond)) + R_decline·(P(respond) − P(answer)) + R_reject·P(answer)·(1 − P(fill))``
+
+where ``t`` is the dealer's median answer time (s) and σ the dispersion of its quotes around the mid. The weights
+are learned from the desk's realized outcomes (:func:`cost_weights_fit`), never set by hand: ``b``, ``w_price``,
+``w_wait``, ``w_noise`` and ``w_leak`` by regressing the realized cost of its fills against the mid at the RFQ on
+the dealer's components, and each ``R`` as the realized cost of that failure: the market's move against the desk
+from the RFQ until its fallback filled. They are stored in the artifact (``weights``) and cold start uses them too.
 """
 
 from __future__ import annotations
@@ -32,29 +38,36 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 from sklearn.preprocessing import StandardScaler
 
-from rfq.scoring.features import shrunk_rate
+from rfq.scoring.features import ANSWER_WINDOW_S, FALLBACK_DELAY_S, shrunk_rate
 
 ANSWER_FEATURES: tuple[str, ...] = ("answer_history_logit", "volatility", "log_notional")
 FILL_FEATURES: tuple[str, ...] = ("fill_history_logit", "last_look_move_bps", "cost_bps", "volatility")
 LEAK_HORIZON = "markout_rfq_10s_bps"
+FILL_COST_COMPONENTS: tuple[str, ...] = ("price", "wait_s", "noise", "leak")
+"""What the cost of a fill is regressed on: the dealer's price line (bps), its answer time (s), its quote noise
+(bps) and its leakage (bps)."""
+FAILURES: tuple[str, ...] = ("silent", "decline", "reject")
 REFERENCE_NOTIONAL = 1e6
 """Notional (quote currency) at which dealers are ranked."""
 
 
 @dataclass(frozen=True)
 class Hyperparameters:
-    """Knobs of the scoring models. Strengths are in pseudo-observations; ``requote_cost_bps`` in bps."""
+    """Knobs of the scoring models. Strengths are in pseudo-observations; ``answer_window_s`` (how long the desk
+    waits for answers) and ``fallback_delay_s`` (how long its fallback takes to fill after a failed request) are
+    the desk's own process, in seconds: they say when a failure's cost is measured."""
 
     answer_prior_strength: float = 20.0
     fill_prior_strength: float = 30.0
     logistic_c: float = 1.0
     price_ridge: float = 5.0
     leak_ridge: float = 20.0
-    requote_cost_bps: float = 20.0
-    noise_weight: float = 0.4
+    failure_prior_strength: float = 20.0
+    answer_window_s: float = ANSWER_WINDOW_S
+    fallback_delay_s: float = FALLBACK_DELAY_S
     holdout_fraction: float = 0.25
 
     def as_dict(self) -> dict[str, float]:
@@ -198,6 +211,7 @@ def dealer_table(rows: pd.DataFrame, hp: Hyperparameters) -> dict[str, Any]:
     response = rows.groupby("dealer")["response_s"].median()
     markouts = rows.groupby("dealer")[["markout_rfq_10s_bps", "markout_fill_10s_bps", "markout_fill_60s_bps"]].mean()
     global_noise = float(rows["quote_error_bps"].std()) if rows["quote_error_bps"].notna().sum() > 1 else 5.0
+    global_response = float(rows["response_s"].median()) if rows["response_s"].notna().any() else 1.0
     dealers: dict[str, dict[str, float]] = {}
     for dealer, counts in per_dealer.iterrows():
         code = str(dealer)
@@ -234,6 +248,7 @@ def dealer_table(rows: pd.DataFrame, hp: Hyperparameters) -> dict[str, Any]:
             "price_a_bps": glob_line[0],
             "price_b_bps_per_mm": glob_line[1],
             "noise_bps": global_noise,
+            "response_p50_s": global_response,
         },
         "dealers": dealers,
         "kinds": kinds.loc[:, ["dealer", "kind", "requests", "answers"]].to_dict("records"),
@@ -287,15 +302,85 @@ def model_inputs(rows: pd.DataFrame, table: dict[str, Any], hp: Hyperparameters)
     )
 
 
+def dealer_components(dealers: pd.Series, notional: pd.Series | np.ndarray, table: dict[str, Any]) -> pd.DataFrame:
+    """The components a fill's cost is regressed on (:data:`FILL_COST_COMPONENTS`), for each dealer and notional
+    (quote currency), from the dealer table (a dealer it does not know gets the desk-wide values)."""
+    glob = table["global"]
+    known = table["dealers"]
+
+    def column(key: str, default: float) -> np.ndarray:
+        values = dealers.map({d: v[key] for d, v in known.items()})
+        return values.fillna(default).to_numpy(dtype=float)
+
+    response = column("response_p50_s", glob.get("response_p50_s", 1.0))
+    response = np.where(response < 0, glob.get("response_p50_s", 1.0), response)
+    price = column("price_a_bps", glob["price_a_bps"]) + column("price_b_bps_per_mm", glob["price_b_bps_per_mm"]) * (
+        np.asarray(notional, dtype=float) / 1e6
+    )
+    return pd.DataFrame(
+        {
+            "price": price,
+            "wait_s": response,
+            "noise": column("noise_bps", glob["noise_bps"]),
+            "leak": column("leak_bps", 0.0),
+        },
+        index=dealers.index,
+    )
+
+
+def cost_weights_fit(rows: pd.DataFrame, table: dict[str, Any], hp: Hyperparameters) -> dict[str, float]:
+    """The weights of the expected cost, learned from the realized outcomes in ``rows`` (see the module docstring).
+
+    The cost of a fill (``cost_arrival_bps``: its price against the mid when the RFQ went out) is regressed on its
+    price against the mid when it was quoted, its answer time and the dealer's noise and leakage
+    (:func:`dealer_components`), with non-negative slopes (each component can only add cost) and an intercept
+    ``fill_base_bps``; each failure's weight (``silent_bps``, ``decline_bps``, ``reject_bps``) is the mean realized
+    ``fallback_cost_bps`` of that failure, shrunk toward the mean over all failures (``hp.failure_prior_strength``
+    pseudo-observations) because last-look rejects are rare.
+    """
+    filled = rows.loc[rows["filled"] & rows["cost_arrival_bps"].notna()]
+    weights: dict[str, float] = {"fill_base_bps": 0.0, "price": 1.0, "wait_s": 0.0, "noise": 0.0, "leak": 1.0}
+    if len(filled) >= 2 * len(FILL_COST_COMPONENTS):
+        x = dealer_components(filled["dealer"], filled["notional"], table).loc[:, list(FILL_COST_COMPONENTS)]
+        # The fill's own price and answer time where the row has them: the weights are then identified by every
+        # fill, not by a dozen dealers' averages (the score puts the dealer's expected price and time in their place).
+        x["price"] = filled["cost_bps"].fillna(x["price"]).to_numpy(dtype=float)
+        x["wait_s"] = filled["response_s"].fillna(x["wait_s"]).to_numpy(dtype=float)
+        fit = LinearRegression(positive=True).fit(x.to_numpy(dtype=float), filled["cost_arrival_bps"].to_numpy())
+        weights = {"fill_base_bps": float(fit.intercept_)} | {
+            name: float(coef) for name, coef in zip(FILL_COST_COMPONENTS, fit.coef_, strict=True)
+        }
+    outcome = pd.Series("", index=rows.index)
+    outcome[~rows["responded"]] = "silent"
+    outcome[rows["responded"] & ~rows["answered"]] = "decline"
+    outcome[rows["rejected"]] = "reject"
+    failed = rows.loc[outcome.ne("") & rows["fallback_cost_bps"].notna()]
+    kinds = outcome.loc[failed.index]
+    prior = float(failed["fallback_cost_bps"].mean()) if len(failed) else 0.0
+    for name in FAILURES:
+        costs = failed.loc[kinds.eq(name), "fallback_cost_bps"]
+        total = float(costs.sum()) + hp.failure_prior_strength * prior
+        weights[f"{name}_bps"] = total / (len(costs) + hp.failure_prior_strength)
+    return weights
+
+
 def models_fit(rows: pd.DataFrame, hp: Hyperparameters) -> dict[str, Any]:
-    """Fit the table and both classifiers on ``rows``; the JSON-ready artifact."""
+    """Fit the table, both classifiers and the cost weights on ``rows``; the JSON-ready artifact."""
     table = dealer_table(rows, hp)
     inputs = model_inputs(rows, table, hp)
     answer = logistic_fit(inputs, rows["answered"], ANSWER_FEATURES, c=hp.logistic_c)
     won = rows["won"].to_numpy(dtype=bool)
     fill = logistic_fit(inputs.loc[won], rows.loc[won, "filled"], FILL_FEATURES, c=hp.logistic_c)
-    return {"table": table, "answer": answer.as_dict(), "fill": fill.as_dict(), "hyperparameters": hp.as_dict()}
+    return {
+        "table": table,
+        "answer": answer.as_dict(),
+        "fill": fill.as_dict(),
+        "weights": cost_weights_fit(rows, table, hp),
+        "hyperparameters": hp.as_dict(),
+    }
 
 
 def hyperparameters_of(artifact: dict[str, Any]) -> Hyperparameters:
-    return Hyperparameters(**artifact["hyperparameters"])
+    """The artifact's hyper-parameters (knobs a newer desk no longer has are left out)."""
+    known = set(Hyperparameters.__dataclass_fields__)
+    return Hyperparameters(**{k: v for k, v in artifact["hyperparameters"].items() if k in known})

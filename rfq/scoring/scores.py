@@ -10,10 +10,45 @@ import numpy as np
 import pandas as pd
 
 from rfq.scoring.features import size_bucket
-from rfq.scoring.models import REFERENCE_NOTIONAL, LogisticModel, answer_history, hyperparameters_of, logit
+from rfq.scoring.models import (
+    REFERENCE_NOTIONAL,
+    LogisticModel,
+    answer_history,
+    dealer_components,
+    hyperparameters_of,
+    logit,
+)
 
-SCORE_PARTS: tuple[str, ...] = ("price_bps", "adverse_noise_bps", "leak_bps", "no_answer_bps", "last_look_bps")
+SCORE_PARTS: tuple[str, ...] = ("fill_cost_bps", "adverse_noise_bps", "leak_bps", "no_answer_bps", "last_look_bps")
 """The parts of a dealer's expected cost, bps; the score is minus their sum."""
+WEIGHTS_ATTR = "cost_weights"
+"""Where estimates frames carry the weights they were scored with (``frame.attrs``), for cold start to reuse."""
+
+
+def cost_parts(frame: pd.DataFrame, weights: dict[str, float]) -> pd.DataFrame:
+    """The :data:`SCORE_PARTS` (bps) and ``score_bps`` of each row of ``frame`` under learned ``weights``.
+
+    ``frame`` holds ``p_answer``, ``p_respond``, ``p_fill``, ``price_bps``, ``response_s``, ``noise_bps`` and
+    ``leak_estimate_bps``; ``weights`` is an artifact's ``weights`` (:func:`rfq.scoring.models.cost_weights_fit`).
+    The fill part is the expected cost of a fill against the mid at the RFQ, weighted by the chance of one.
+    """
+    out = frame.copy()
+    p_answer = out["p_answer"].to_numpy(dtype=float)
+    p_respond = np.maximum(out["p_respond"].to_numpy(dtype=float), p_answer)
+    p_fill = out["p_fill"].to_numpy(dtype=float)
+    fill_cost = (
+        weights["fill_base_bps"]
+        + weights["price"] * out["price_bps"].to_numpy(dtype=float)
+        + weights["wait_s"] * out["response_s"].to_numpy(dtype=float)
+    )
+    out["fill_cost_bps"] = p_answer * p_fill * fill_cost
+    out["adverse_noise_bps"] = weights["noise"] * out["noise_bps"]
+    out["leak_bps"] = weights["leak"] * out["leak_estimate_bps"]
+    out["no_answer_bps"] = weights["silent_bps"] * (1 - p_respond) + weights["decline_bps"] * (p_respond - p_answer)
+    out["last_look_bps"] = weights["reject_bps"] * p_answer * (1 - p_fill)
+    out["score_bps"] = -out.loc[:, list(SCORE_PARTS)].sum(axis=1)
+    out.attrs[WEIGHTS_ATTR] = dict(weights)
+    return out
 
 
 @dataclass(frozen=True)
@@ -34,8 +69,9 @@ def dealer_estimates(artifact: dict[str, Any], dealers: Sequence[str], context: 
     One row per dealer (in the given order): ``known`` (in the training data), ``requests`` (observations),
     ``answers``, ``wins``, ``fills``, ``p_answer`` (a price comes), ``p_respond`` (a price or a decline),
     ``p_fill`` (fill if accepted), ``price_bps`` (expected cost against mid, positive a cost; its negative is the
-    expected price improvement), ``noise_bps``, the :data:`SCORE_PARTS` (bps) and ``score_bps`` (minus their sum,
-    higher is better).
+    expected price improvement), ``response_s`` (median answer time), ``noise_bps``, ``leak_estimate_bps``, the
+    :data:`SCORE_PARTS` (bps, weighted by the artifact's learned ``weights``, which ``frame.attrs`` keeps under
+    :data:`WEIGHTS_ATTR`) and ``score_bps`` (minus their sum, higher is better).
     """
     hp = hyperparameters_of(artifact)
     table = artifact["table"]
@@ -57,7 +93,6 @@ def dealer_estimates(artifact: dict[str, Any], dealers: Sequence[str], context: 
             "noise_bps": glob["noise_bps"],
             "leak_bps": 0.0,
         }
-        price = d["price_a_bps"] + d["price_b_bps_per_mm"] * context.notional / 1e6
         rows.append(
             {
                 "dealer": code,
@@ -68,12 +103,14 @@ def dealer_estimates(artifact: dict[str, Any], dealers: Sequence[str], context: 
                 "fills": d["fills"],
                 "p_respond": d["respond_rate"],
                 "fill_history_logit": float(logit(np.array([d["fill_rate"]]))[0]),
-                "price_bps": price,
-                "noise_bps": d["noise_bps"],
-                "leak_bps": d["leak_bps"],
             }
         )
     frame = pd.DataFrame(rows)
+    components = dealer_components(frame["dealer"], np.full(len(frame), context.notional), table)
+    frame["price_bps"] = components["price"]
+    frame["response_s"] = components["wait_s"]
+    frame["noise_bps"] = components["noise"]
+    frame["leak_estimate_bps"] = components["leak"]
     probe = pd.DataFrame(
         {
             "dealer": frame["dealer"],
@@ -95,11 +132,26 @@ def dealer_estimates(artifact: dict[str, Any], dealers: Sequence[str], context: 
     )
     frame["p_answer"] = LogisticModel.from_dict(artifact["answer"]).predict(inputs)
     frame["p_fill"] = LogisticModel.from_dict(artifact["fill"]).predict(inputs)
-    frame["adverse_noise_bps"] = hp.noise_weight * frame["noise_bps"]
-    frame["no_answer_bps"] = hp.requote_cost_bps * (1 - frame["p_respond"])
-    frame["last_look_bps"] = hp.requote_cost_bps * frame["p_respond"] * (1 - frame["p_fill"])
-    frame["score_bps"] = -frame.loc[:, list(SCORE_PARTS)].sum(axis=1)
-    return frame.drop(columns=["fill_history_logit"])
+    return cost_parts(frame.drop(columns=["fill_history_logit"]), artifact_weights(artifact))
+
+
+def artifact_weights(artifact: dict[str, Any]) -> dict[str, float]:
+    """The artifact's learned cost weights. A version trained before the weights were learned has none: it is scored
+    with its stored noise weight and re-quote cost in their place (the price at face value, no fill base)."""
+    if "weights" in artifact:
+        return dict(artifact["weights"])
+    stored = artifact["hyperparameters"]
+    requote = float(stored.get("requote_cost_bps", 0.0))
+    return {
+        "fill_base_bps": 0.0,
+        "price": 1.0,
+        "wait_s": 0.0,
+        "noise": float(stored.get("noise_weight", 0.0)),
+        "leak": 1.0,
+        "silent_bps": requote,
+        "decline_bps": 0.0,
+        "reject_bps": requote,
+    }
 
 
 def dealer_scores(artifact: dict[str, Any], context: Context | None = None) -> pd.Series:

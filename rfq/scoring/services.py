@@ -72,7 +72,13 @@ def scoring_model_train(
     history = scoring_history_frame(start=start, end=end)
     if history.empty:
         raise ScoringModelRefused("no RFQ history in the training window")
-    rows = request_features(history, mids if mids is not None else mids_from_tape_or_quotes(history))
+    hp = hp or Hyperparameters()
+    rows = request_features(
+        history,
+        mids if mids is not None else mids_from_tape_or_quotes(history),
+        answer_window_s=hp.answer_window_s,
+        fallback_delay_s=hp.fallback_delay_s,
+    )
     result = scoring_fit(rows, hp=hp, thresholds=thresholds)
     sha = frame_sha256(history)
     with transaction.atomic():

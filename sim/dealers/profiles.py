@@ -1,7 +1,8 @@
 """Simulated dealers: the hidden behaviour of each bot, and how it answers an RFQ and decides on last look.
 
-The parameters here are the simulator's ground truth. The desk's own logic (scoring, selection, the
-wait-or-split decision) never imports this module: tests use it to judge what the desk learned.
+The parameters here are the simulator's hidden behaviour. The desk's own logic (scoring, selection, the
+wait-or-split decision) never imports this module. A dealer's true quality is not a formula of them: it is
+measured by trading with the dealer (:func:`sim.dealers.population.true_costs`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class DealerProfile:
     last_look_move_bps : a move against the dealer beyond this always gets rejected, basis points
     leakage_prob : chance the dealer trades ahead in the RFQ's direction after seeing it
     leak_impact_bps : how far such trading moves the mid against the desk, basis points
+    max_notional : the dealer declines a leg larger than this notional, quote currency (its appetite by size)
     """
 
     code: str
@@ -42,19 +44,10 @@ class DealerProfile:
     last_look_move_bps: float = 15.0
     leakage_prob: float = 0.0
     leak_impact_bps: float = 0.0
+    max_notional: float = math.inf
 
     def expected_half_spread_bps(self, notional: float) -> float:
         return self.half_spread_bps + self.size_spread_bps_per_million * notional / 1e6
-
-    def true_quality(self, notional: float = 1e6) -> float:
-        """The ground truth a scoring model should recover: higher is better for the desk (negative cost, bps).
-
-        Expected cost of trading with the dealer: its half-spread, its pricing noise (which the desk pays on
-        average when it has to take the quote), the leakage it causes, and the price of not getting an answer
-        or a fill (scaled as a re-quote cost)."""
-        leak = self.leakage_prob * self.leak_impact_bps
-        certainty = (1 - self.no_answer_prob) * (1 - self.last_look_reject_prob)
-        return -(self.expected_half_spread_bps(notional) + 0.4 * self.pricing_noise_bps + leak) - 20 * (1 - certainty)
 
 
 @dataclass(frozen=True)
@@ -101,6 +94,8 @@ def dealer_answer(
     for leg in legs:
         if rng.random() > profile.appetite.get(leg.kind, 0.0):
             return DealerAnswer(action="decline", delay_s=delay, reason=f"no appetite for {leg.kind}")
+        if leg.quantity * leg.contract_notional > profile.max_notional:
+            return DealerAnswer(action="decline", delay_s=delay, reason="too large")
     leak = profile.leak_impact_bps if rng.random() < profile.leakage_prob else 0.0
     quoted = []
     for leg in legs:

@@ -234,7 +234,7 @@ def test_risk_officer_promotes_and_rolls_back_a_scoring_model_and_reads_the_scor
         mids=result.mids,
         thresholds=relaxed,
         owner="quant-2",
-        hp=Hyperparameters(noise_weight=0.8, requote_cost_bps=30.0),
+        hp=Hyperparameters(fallback_delay_s=30.0, price_ridge=50.0),
     )
 
     def status(version: ScoringModelVersion) -> str:

@@ -19,8 +19,8 @@ from tests import factories
 
 pytestmark = pytest.mark.django_db
 
-# The challenger prices noise and requotes higher: its scores differ from the live one's.
-CHALLENGER_HP = Hyperparameters(noise_weight=0.8, requote_cost_bps=30.0)
+# The challenger measures a failure's cost after a slower fallback and shrinks prices harder: its scores differ.
+CHALLENGER_HP = Hyperparameters(fallback_delay_s=30.0, price_ridge=50.0)
 RELAXED = factories.RELAXED_THRESHOLDS
 
 
@@ -139,7 +139,7 @@ def test_the_live_model_drives_the_scorecards_and_faces_the_challenger(  # noqa:
     assert cards
     codes = sorted(cards)
     estimates = dealer_estimates(first.artifact, codes, Context(kind="spot", notional=250_000.0)).set_index("dealer")
-    parts = estimates[["price_bps", "adverse_noise_bps", "leak_bps", "no_answer_bps", "last_look_bps"]]
+    parts = estimates[["fill_cost_bps", "adverse_noise_bps", "leak_bps", "no_answer_bps", "last_look_bps"]]
     for code in codes:
         score = cards[code]["score"]
         assert score["score_bps"] == pytest.approx(float(estimates.loc[code, "score_bps"]), abs=1e-3)

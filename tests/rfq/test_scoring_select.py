@@ -8,8 +8,20 @@ import pytest
 
 from rfq.scoring.cold_start import beta_parameters, thompson_draw, ucb_bonus
 from rfq.scoring.explain import dealer_explanations, score_contributions
-from rfq.scoring.scores import SCORE_PARTS
+from rfq.scoring.scores import SCORE_PARTS, cost_parts
 from rfq.scoring.select import SelectionPolicy, dealers_select
+
+WEIGHTS = {
+    "fill_base_bps": 0.0,
+    "price": 1.0,
+    "wait_s": 0.0,
+    "noise": 0.4,
+    "leak": 1.0,
+    "silent_bps": 20.0,
+    "decline_bps": 0.0,
+    "reject_bps": 20.0,
+}
+"""Cost weights of these hand-made estimates (a trained artifact learns its own)."""
 
 
 def estimates(**overrides: dict[str, float]) -> pd.DataFrame:
@@ -33,11 +45,9 @@ def estimates(**overrides: dict[str, float]) -> pd.DataFrame:
         row.update(overrides.get(row["dealer"], {}))
         rows.append(row)
     frame = pd.DataFrame(rows)
-    frame["adverse_noise_bps"] = 0.4 * frame["noise_bps"]
-    frame["no_answer_bps"] = 20 * (1 - frame["p_respond"])
-    frame["last_look_bps"] = 20 * frame["p_respond"] * (1 - frame["p_fill"])
-    frame["score_bps"] = -frame.loc[:, list(SCORE_PARTS)].sum(axis=1)
-    return frame
+    frame["leak_estimate_bps"] = frame["leak_bps"]
+    frame["response_s"] = 1.0
+    return cost_parts(frame, WEIGHTS)
 
 
 def active(frame: pd.DataFrame) -> dict[str, str]:

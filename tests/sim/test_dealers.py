@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import replace
+from decimal import Decimal
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -12,8 +14,10 @@ import pytest
 from execution.models import Fill
 from rfq import services
 from rfq.models import Quote
+from sim.dealers.population import MarketBehaviour, Population, true_costs
 from sim.dealers.profiles import DEMO_PROFILES, DealerProfile, LegRequest, dealer_answer, dealer_last_look
 from sim.dealers.rest_bot import FairValue, RestDealerBot
+from sim.scoring import InstrumentTerms
 from tests import factories
 
 PROFILE = DealerProfile(
@@ -63,12 +67,26 @@ def test_last_look_rejects_an_adverse_move_beyond_the_threshold() -> None:
     assert not dealer_last_look(honest, desk_side="sell", quoted_price=100.0, fair_now=99.7, rng=rng)
 
 
-def test_demo_dealers_differ_in_true_quality() -> None:
-    qualities = {code: p.true_quality() for code, p in DEMO_PROFILES.items()}
+def test_demo_dealers_differ_in_their_measured_all_in_cost() -> None:
+    # Given the demo dealers in a market where informed flow moves 0.5 bps/s and the fallback fills 5 s after a failure
+    population = Population(
+        "demo", 0, dict(DEMO_PROFILES), MarketBehaviour(flow_drift_bps_per_s=0.5, requote_delay_s=5)
+    )
+    terms = [
+        InstrumentTerms(SimpleNamespace(symbol="T-BTC"), "spot", "BTC", 0.5, Decimal("0.0001"), 1.0),  # type: ignore[arg-type]
+        InstrumentTerms(SimpleNamespace(symbol="T-BTC-PERP"), "perpetual", "BTC", 0.5, Decimal("0.001"), 1.0),  # type: ignore[arg-type]
+    ]
 
-    assert len(qualities) == 8
-    assert max(qualities, key=qualities.get) == "ALPHA"
-    assert min(qualities, key=qualities.get) == "HOTEL"
+    # When each trades 300 RFQs alone
+    truth = true_costs(population, terms=terms, rfqs_per_dealer=300, seed=5)
+
+    # Then the tight and reliable dealer costs least, the wide and leaky one most, each measured to well under a bp
+    assert len(truth) == 8
+    assert truth["cost_bps"].idxmin() == "ALPHA"
+    assert truth["cost_bps"].idxmax() == "HOTEL"
+    assert (truth["cost_se_bps"] < 1.0).all()
+    # And the outcomes follow the hidden parameters: ECHO is silent about a quarter of the time
+    assert truth.loc["ECHO", "silent_rate"] == pytest.approx(0.25, abs=0.06)
 
 
 def _wait(condition, seconds: float = 15.0) -> bool:  # noqa: ANN001
