@@ -32,15 +32,15 @@ from rfq.scoring.features import mids_from_tape_or_quotes, request_features
 from rfq.scoring.history import scoring_history_frame
 from rfq.scoring.models import LogisticModel, hyperparameters_of, model_inputs
 from rfq.scoring.services import ScoringModelRefused, scoring_model_train
-from rfq.scoring.services import json_clean as _json_clean
-from rfq.scoring.train import _classifier_metrics
+from rfq.scoring.services import json_clean
+from rfq.scoring.train import classifier_metrics
 
 GOVERNANCE_ACTOR = "system:model-governance"
 
 
 def json_clean(value: Any) -> Any:
     """JSON-ready: NaN and infinities as None, datetimes as ISO strings."""
-    return json_normalize(_json_clean(value))
+    return json_normalize(json_clean(value))
 
 
 PSI_ALERT = 0.25
@@ -66,8 +66,8 @@ def model_metrics_on(version: ScoringModelVersion, rows: pd.DataFrame) -> dict[s
     fill = LogisticModel.from_dict(version.artifact["fill"]).predict(inputs.loc[won])
     base = version.metrics
     return {
-        "answer": _classifier_metrics(y_answer, answer, float(base.get("answer", {}).get("observed_rate", 0.5))),
-        "fill": _classifier_metrics(y_fill, fill, float(base.get("fill", {}).get("observed_rate", 0.9))),
+        "answer": classifier_metrics(y_answer, answer, float(base.get("answer", {}).get("observed_rate", 0.5))),
+        "fill": classifier_metrics(y_fill, fill, float(base.get("fill", {}).get("observed_rate", 0.9))),
         "rfqs": int(rows["rfq_id"].nunique()),
     }
 

@@ -58,7 +58,7 @@ def time_split(rows: pd.DataFrame, holdout_fraction: float) -> tuple[pd.DataFram
     return rows.loc[in_train], rows.loc[~in_train]
 
 
-def _classifier_metrics(y: np.ndarray, p: np.ndarray, base_rate: float) -> dict[str, float]:
+def classifier_metrics(y: np.ndarray, p: np.ndarray, base_rate: float) -> dict[str, float]:
     if len(y) == 0:
         return {"n": 0}
     out = {
@@ -91,8 +91,8 @@ def holdout_metrics(train: pd.DataFrame, holdout: pd.DataFrame, hp: Hyperparamet
     predicted = (line_a + line_b * answered["notional"] / 1e6).fillna(artifact["table"]["global"]["price_a_bps"])
     train_mean = float(train.loc[train["answered"], "cost_bps"].mean())
     return {
-        "answer": _classifier_metrics(y_answer, answer.predict(inputs), float(train["answered"].mean())),
-        "fill": _classifier_metrics(
+        "answer": classifier_metrics(y_answer, answer.predict(inputs), float(train["answered"].mean())),
+        "fill": classifier_metrics(
             y_fill, fill.predict(inputs.loc[won]), float(train_won["filled"].mean()) if len(train_won) else 0.95
         ),
         "price": {
