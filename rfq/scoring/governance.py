@@ -32,7 +32,7 @@ from rfq.scoring.features import mids_from_tape_or_quotes, request_features
 from rfq.scoring.history import scoring_history_frame
 from rfq.scoring.models import LogisticModel, hyperparameters_of, model_inputs
 from rfq.scoring.services import ScoringModelRefused, scoring_model_train
-from rfq.scoring.services import json_clean
+from rfq.scoring.services import json_clean as scoring_json_clean
 from rfq.scoring.train import classifier_metrics
 
 GOVERNANCE_ACTOR = "system:model-governance"
@@ -40,7 +40,7 @@ GOVERNANCE_ACTOR = "system:model-governance"
 
 def json_clean(value: Any) -> Any:
     """JSON-ready: NaN and infinities as None, datetimes as ISO strings."""
-    return json_normalize(json_clean(value))
+    return json_normalize(scoring_json_clean(value))
 
 
 PSI_ALERT = 0.25
