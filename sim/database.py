@@ -1,9 +1,10 @@
 """A database of its own for every run that books simulated trades, so that they never land in the live desk's.
 
-``backtest`` and ``train_scoring --rfqs`` book simulated RFQs, quotes, fills and decisions through the desk's
-services. They do it inside :func:`run_database_use`: for the current context (thread) only, Django's ``default``
-connection points at the run's database (a fresh SQLite file in a temporary folder, removed afterwards, or the
-database named by ``--database-url``), migrated and loaded with the demo data the simulated dealers need. Services,
+``backtest``, ``train_scoring --rfqs``, ``scoring_eval`` and ``stress`` book simulated RFQs, quotes, fills, plans,
+child orders and decisions through the desk's services. They do it inside :func:`run_database_use`: for the current
+context (thread) only, Django's ``default`` connection points at the run's database (a fresh SQLite file in a
+temporary folder, removed afterwards, or the database named by ``--database-url``), migrated and, for the runs that
+need them, loaded with the demo data of the simulated dealers. Services,
 transactions and ``auto_now`` stamps work unchanged; every other thread of the process keeps the desk's database.
 Such runs are refused when ``DESK_DEBUG=0``: a production desk books no simulated trades (and has no demo data).
 """
@@ -88,14 +89,16 @@ def database_use(config: dict[str, Any]) -> Iterator[None]:
 
 
 @contextmanager
-def run_database_use(config: dict[str, Any] | None) -> Iterator[None]:
-    """Run the block against the run's own database (``config``, or a fresh SQLite file when None), migrated and
-    given the demo data (``seed_demo``: users, instruments, the simulated dealers)."""
+def run_database_use(config: dict[str, Any] | None, *, demo: bool = True) -> Iterator[None]:
+    """Run the block against the run's own database (``config``, or a fresh SQLite file when None), migrated and,
+    with ``demo``, given the demo data (``seed_demo``: users, instruments, the simulated dealers). Runs that create
+    their own world (``stress``, ``scoring_eval``) pass ``demo=False``: migrated only, with the role groups."""
     with ExitStack() as stack:
         if config is None:
             folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="desk-run-"))
             config = {"ENGINE": "django.db.backends.sqlite3", "NAME": os.path.join(folder, "run.sqlite3")}
         stack.enter_context(database_use(config))
         call_command("migrate", interactive=False, verbosity=0)
-        call_command("seed_demo", stdout=StringIO())
+        if demo:
+            call_command("seed_demo", stdout=StringIO())
         yield

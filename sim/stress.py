@@ -29,8 +29,10 @@ first stored event that stopped the plan (a kill-switch engage covering it, or t
 failed to stop the worker, the figure shows it.
 
 Simulated bookings never touch the live desk's data: the replay refuses to run when ``DESK_DEBUG=0`` and runs in
-one transaction that is rolled back at the end (``rollback=False`` keeps the rows, for tests that already run in a
-transaction of their own). The validated prices it publishes to the desk's cache are put back as they were.
+one transaction of the current database, rolled back at the end (``rollback=False`` keeps the rows, for tests that
+already run in a transaction of their own). The ``stress`` command runs it in a database of the run's own
+(:mod:`sim.database`) and keeps the rows there. The validated prices it publishes to the desk's cache are put back
+as they were.
 
 Time: the market's clock is the desk's. The replay installs a :class:`~desk.clock.SteppedClock` for its context
 (:func:`desk.clock.clock_use`), moved with the simulator, so the plan's schedule, the venue ticks, the pre-trade

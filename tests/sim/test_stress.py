@@ -10,8 +10,10 @@ from io import StringIO
 from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 import risk.services
 from desk.models import AuditEvent
@@ -20,6 +22,7 @@ from risk.checks import MAX_POSITION, VALIDATED_PRICE
 from risk.models import KillSwitch, Limit, LimitKind, LimitScope
 from risk.reference import KEY_PREFIX
 from risk.services import CIRCUIT_BREAKER_ACTOR
+from sim.database import database_use, run_database_config
 from sim.market import SCENARIOS
 from sim.stress import SENT_STATES, StressConfig, StressRefused, StressResult, stress_run
 
@@ -341,3 +344,41 @@ def test_command_without_desk_limits_uses_the_defaults() -> None:
     default = StressConfig()
     assert f"daily_loss_limit {default.daily_loss_limit:g} (default)" in text
     assert f"max_position {default.max_position:g} (default)" in text
+
+
+def test_by_default_the_command_books_nothing_into_the_desks_database() -> None:
+    audit = AuditEvent.objects.count()
+    users = get_user_model().objects.count()
+
+    report = json.loads(_stress("--scenario", "stale-feed", "--seed", str(SEED), "--json"))
+
+    assert report["halted"] is True
+    assert not ExecutionPlan.objects.exists()
+    assert not ChildOrder.objects.exists()
+    assert not Limit.objects.exists()
+    assert not KillSwitch.objects.exists()
+    assert AuditEvent.objects.count() == audit
+    assert get_user_model().objects.count() == users
+
+
+def test_command_books_into_the_database_url_it_is_given(tmp_path: Any) -> None:
+    url = f"sqlite:///{tmp_path / 'run.sqlite3'}"
+
+    report = json.loads(_stress("--scenario", "stale-feed", "--seed", str(SEED), "--database-url", url, "--json"))
+
+    assert report["halted"] is True
+    with database_use(run_database_config(url)):
+        plan = ExecutionPlan.objects.get()
+        assert plan.status == PlanStatus.HALTED
+        assert KillSwitch.objects.get(scope=LimitScope.UNDERLYING, scope_key="BTC").engaged
+        assert report["orders_after_halt"] == 0
+    assert not ExecutionPlan.objects.exists()
+
+
+def test_command_refuses_the_desks_own_database() -> None:
+    own = f"sqlite:///{connection.settings_dict['NAME']}"
+
+    with pytest.raises(CommandError, match="desk's own database"):
+        _stress("--scenario", "vol-spike", "--seed", str(SEED), "--database-url", own)
+
+    assert not ExecutionPlan.objects.exists()

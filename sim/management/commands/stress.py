@@ -1,6 +1,9 @@
-"""``python manage.py stress --scenario NAME --seed S [--no-safeguards] [--duration S] [--json]``: replay a market
-scenario with an execution plan running into it through the desk's own services (:mod:`sim.stress`) and report the
-loss, the halt and the breaches. Refused when ``DESK_DEBUG=0``; the replay's rows are rolled back."""
+"""``python manage.py stress --scenario NAME --seed S [--no-safeguards] [--duration S] [--database-url URL] [--json]``:
+replay a market scenario with an execution plan running into it through the desk's own services (:mod:`sim.stress`)
+and report the loss, the halt and the breaches. The desk's daily-loss and position limits are read from the desk's
+database; the replay books into a database of the run's own (:mod:`sim.database`: a fresh SQLite file, migrated,
+removed afterwards, or ``--database-url``), never the desk's. Refused when ``DESK_DEBUG=0``; bad arguments are
+refused with one line before anything is booked."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from risk import selectors
 from risk.models import LimitKind
+from sim.database import DATABASE_URL_HELP, run_database_config, run_database_use, simulated_bookings_allowed
 from sim.market import SCENARIOS
 from sim.stress import SEED_MAX, StressConfig, StressRefused, stress_run, stress_validate
 
@@ -60,6 +64,7 @@ class Command(BaseCommand):
             default=None,
             help="simulated seconds after the episode starts (default: the longer of the episode and the plan)",
         )
+        parser.add_argument("--database-url", default=None, help=DATABASE_URL_HELP)
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -72,6 +77,7 @@ class Command(BaseCommand):
             stress_validate(scenario, seed=seed, duration_s=duration)
         except StressRefused as refused:
             raise CommandError(str(refused)) from None
+        simulated_bookings_allowed("stress")
         config, source = _config_from_limits(StressConfig())
         limit = options["daily_loss_limit"]
         if limit is not None:
@@ -79,14 +85,22 @@ class Command(BaseCommand):
                 raise CommandError(f"--daily-loss-limit must be a positive number of USD, not {limit}")
             config = replace(config, daily_loss_limit=limit)
             source["daily_loss_limit"] = "--daily-loss-limit"
+        database = run_database_config(options["database_url"])
         if options["verbosity"] < 2:
             # Steps of 10 simulated seconds are longer than the monitor's 5 s silence threshold: it would log every
             # step's findings. The halts and breaches are in the report; -v 2 shows the monitor's log.
             logging.getLogger("risk.monitor").setLevel(logging.ERROR)
         try:
-            result = stress_run(
-                scenario, seed=seed, safeguards=not options["no_safeguards"], config=config, duration_s=duration
-            )
+            # The replay creates its own trader, instrument and book limits; its rows stay in the run's database.
+            with run_database_use(database, demo=False):
+                result = stress_run(
+                    scenario,
+                    seed=seed,
+                    safeguards=not options["no_safeguards"],
+                    config=config,
+                    duration_s=duration,
+                    rollback=False,
+                )
         except StressRefused as refused:
             raise CommandError(str(refused)) from None
         report = result.as_dict()
