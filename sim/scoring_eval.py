@@ -11,7 +11,8 @@ scoring_model_train`, which learns its cost weights from the realized outcomes) 
 - ``auc_answer`` and ``auc_fill``: how well ``P(answer)`` and ``P(fill | accepted)`` separate what happened in the
   held-out window (the latest quarter of the RFQs by send time).
 
-It writes into the database it is given; the caller runs it inside a transaction it rolls back (the command does).
+It writes into the database it is given: the command gives it a database of the run's own (:mod:`sim.database`);
+a test may run it inside its own transaction and roll it back.
 """
 
 from __future__ import annotations

@@ -6,20 +6,24 @@ import json
 from dataclasses import fields, replace
 from io import StringIO
 
+import pandas as pd
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import transaction
+from django.db import connection, transaction
 from django.test import override_settings
 
-from desk.models import AuditEvent
-from rfq.models import RFQ, ScoringModelVersion
+import sim.management.commands.scoring_eval as scoring_eval_command
+from desk.models import AuditEvent, Instrument
+from rfq.models import RFQ, Counterparty, ScoringModelVersion
 from rfq.scoring.models import Hyperparameters
 from rfq.scoring.services import scoring_model_train
+from sim.database import database_use, run_database_config
 from sim.dealers.population import POPULATIONS, MarketBehaviour, population_draw
 from sim.market import MarketSimulator
 from sim.scoring import ANSWER_WINDOW_S, scoring_simulate
-from sim.scoring_eval import evaluation_world_create
+from sim.scoring_eval import Evaluation, evaluation_world_create
 
 # The population and seed of the held-out evaluation below: the figures reported for the goal use other seeds.
 TEST_POPULATION, TEST_SEED = "balanced", 90_001
@@ -154,3 +158,61 @@ def test_scoring_eval_is_refused_when_desk_debug_is_off() -> None:
 
 def test_every_population_has_at_least_twelve_dealers() -> None:
     assert all(spec.dealers >= 12 for spec in POPULATIONS.values())
+
+
+def _world_only(*, population: object, n_rfqs: int, seed: int, truth_rfqs: int) -> Evaluation:
+    """A stand-in for the evaluation that books only its world (trader, instruments, dealers) where it runs."""
+    _, dealers, _ = evaluation_world_create(population)
+    return Evaluation(
+        spearman=1.0,
+        auc_answer=1.0,
+        auc_fill=1.0,
+        dealers=len(dealers),
+        rfqs=n_rfqs,
+        truth=pd.DataFrame(),
+        expected_cost_bps=pd.Series(dtype=float),
+        weights={},
+    )
+
+
+@pytest.mark.django_db
+@override_settings(DEBUG=True)
+def test_by_default_scoring_eval_books_nothing_into_the_desks_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(scoring_eval_command, "scoring_evaluate", _world_only)
+    users = get_user_model().objects.count()
+    out = StringIO()
+
+    call_command("scoring_eval", "--rfqs", "10", "--seed", "1", "--json", stdout=out)
+
+    assert json.loads(out.getvalue())["dealers"] >= 12
+    assert not Counterparty.objects.exists()
+    assert not Instrument.objects.filter(symbol__startswith="SIMEVAL-").exists()
+    assert get_user_model().objects.count() == users
+    assert not AuditEvent.objects.exists()
+
+
+@pytest.mark.django_db
+@override_settings(DEBUG=True)
+def test_scoring_eval_books_into_the_database_url_it_is_given(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: object
+) -> None:
+    monkeypatch.setattr(scoring_eval_command, "scoring_evaluate", _world_only)
+    url = f"sqlite:///{tmp_path}/run.sqlite3"
+
+    call_command("scoring_eval", "--rfqs", "10", "--seed", "1", "--database-url", url, "--json", stdout=StringIO())
+
+    with database_use(run_database_config(url)):
+        assert Counterparty.objects.count() == len(population_draw("balanced", 1).profiles)
+        assert Instrument.objects.filter(symbol__startswith="SIMEVAL-").exists()
+    assert not Counterparty.objects.exists()
+
+
+@pytest.mark.django_db
+@override_settings(DEBUG=True)
+def test_scoring_eval_refuses_the_desks_own_database() -> None:
+    own = f"sqlite:///{connection.settings_dict['NAME']}"
+
+    with pytest.raises(CommandError, match="desk's own database"):
+        call_command("scoring_eval", "--rfqs", "10", "--database-url", own, "--json", stdout=StringIO())
+
+    assert RFQ.objects.count() == 0

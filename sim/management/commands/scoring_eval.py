@@ -9,10 +9,10 @@ simulated market (:func:`sim.scoring_eval.scoring_evaluate`). With ``--json`` it
 dealers side by side.
 
 A simulated booking never reaches the live desk: everything it writes (RFQs, quotes, fills, audit events, the
-model version) is written inside one transaction that is rolled back at the end, and the command is refused when
-``DESK_DEBUG=0``. The transaction holds the database's write lock while it runs: do not run it beside a live
-embedded desk. Bad arguments (an unknown population, a count below 1, a seed outside 0..2³²−1) are refused with
-one line before anything is drawn or booked.
+model version) goes to a database of the run's own (:mod:`sim.database`: a fresh SQLite file, migrated, removed
+afterwards, or ``--database-url``), never the desk's, and the command is refused when ``DESK_DEBUG=0``. Bad
+arguments (an unknown population, a count below 1, a seed outside 0..2³²−1) are refused with one line before
+anything is drawn or booked.
 """
 
 from __future__ import annotations
@@ -20,10 +20,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import transaction
 
+from sim.database import DATABASE_URL_HELP, run_database_config, run_database_use, simulated_bookings_allowed
 from sim.dealers.population import POPULATIONS, population_draw
 from sim.scoring_eval import scoring_evaluate
 
@@ -40,6 +39,7 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=1, help="seed of the population, the market and the RFQs")
         parser.add_argument("--population", default="balanced", help=f"one of {', '.join(sorted(POPULATIONS))}")
         parser.add_argument("--truth-rfqs", type=int, default=1500, help="RFQs per dealer the truth trades (> 0)")
+        parser.add_argument("--database-url", default=None, help=DATABASE_URL_HELP)
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -54,12 +54,12 @@ class Command(BaseCommand):
             raise CommandError(f"--truth-rfqs: must be between 1 and {MAX_TRUTH_RFQS}, got {truth_rfqs}")
         if not 0 <= seed <= MAX_SEED:
             raise CommandError(f"--seed: must be between 0 and {MAX_SEED} (2**32-1), got {seed}")
-        if not settings.DEBUG:
-            raise CommandError("scoring_eval books simulated trades: refused when DESK_DEBUG=0")
+        simulated_bookings_allowed("scoring_eval")
+        config = run_database_config(options["database_url"])
         population = population_draw(name, seed)
-        with transaction.atomic():
+        # The evaluation creates its own trader, instruments and dealers: the run's database needs no demo data.
+        with run_database_use(config, demo=False):
             evaluation = scoring_evaluate(population=population, n_rfqs=n, seed=seed, truth_rfqs=truth_rfqs)
-            transaction.set_rollback(True)
         result = evaluation.as_dict()
         if options["json"]:
             self.stdout.write(json.dumps(result))
@@ -67,7 +67,7 @@ class Command(BaseCommand):
         market = population.market
         self.stdout.write(
             f"scoring_eval: population {name}, seed {seed}, {result['dealers']} dealers, {result['rfqs']} RFQs booked "
-            f"(rolled back); informed flow {market.flow_drift_bps_per_s:.2f} bps/s, fallback after "
+            f"(in the run's own database); informed flow {market.flow_drift_bps_per_s:.2f} bps/s, fallback after "
             f"{market.requote_delay_s:.1f} s"
         )
         for key in ("spearman", "auc_answer", "auc_fill"):
