@@ -31,7 +31,7 @@ from playwright.sync_api import expect
 from tests.browser.conftest import shot
 from tests.conftest import REPO_ROOT, free_port
 
-pytestmark = [pytest.mark.timeout(420)]
+pytestmark = [pytest.mark.timeout(420), pytest.mark.own_database]
 
 EXPIRES_IN_S = 30
 ENDED = re.compile(r"^(accepted|partially_accepted|expired|cancelled|rejected)$")

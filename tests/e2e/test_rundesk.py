@@ -20,7 +20,7 @@ from websockets.sync.client import connect
 from tests.conftest import REPO_ROOT, free_port
 from tests.e2e.conftest import wait_for_url
 
-pytestmark = [pytest.mark.e2e]
+pytestmark = [pytest.mark.e2e, pytest.mark.own_database]
 
 
 def _login(base: str, username: str) -> tuple[urllib.request.OpenerDirector, http.cookiejar.CookieJar, str]:

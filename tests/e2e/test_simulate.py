@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import REPO_ROOT, free_port
 from tests.e2e.conftest import wait_for_url
 
-pytestmark = [pytest.mark.e2e]
+pytestmark = [pytest.mark.e2e, pytest.mark.own_database]
 
 
 @pytest.fixture

@@ -86,6 +86,7 @@ def test_the_weights_are_learned_from_outcomes_and_follow_the_worlds_cost_of_fai
 
 @pytest.mark.django_db
 @pytest.mark.timeout(300)
+@pytest.mark.own_database
 @override_settings(DEBUG=True)
 def test_scoring_eval_ranks_and_calibrates_on_a_held_out_window_and_books_nothing() -> None:
     audit_before = AuditEvent.objects.count()
