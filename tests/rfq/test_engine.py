@@ -375,7 +375,9 @@ def test_leaky_dealers_see_part_of_the_size_over_rest(trader, instrument, market
 
     def leaky(codes: list[str]):  # noqa: ANN202
         frame = real(codes)
-        frame["leak_bps"] = 3.0  # 3 bps each: any dealer chosen passes the 2 bps threshold
+        # The measured leakage estimate (the score weighs it; the prior weight is 1): 3 bps each, so any dealer
+        # chosen passes the 2 bps threshold.
+        frame["leak_estimate_bps"] = 3.0
         return frame
 
     selection.prior_estimates = leaky
