@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.contrib.auth.models import Group, User
+from django.db import connection
 
 from desk.models import Account, Instrument, InstrumentKind
 from desk.roles import Role
@@ -134,3 +135,11 @@ def scoring_history_book(*, seed: int, n_rfqs: int, instruments: int = 2, **simu
         **simulate,
     )
     return world, result
+
+
+def own_database_url() -> str:
+    """The URL of the database the tests run on (SQLite file or PostgreSQL), as a command's ``--database-url``."""
+    config = connection.settings_dict
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{config['NAME']}"
+    return f"postgres://{config['USER']}@{config['HOST'] or '127.0.0.1'}:{config['PORT'] or 5432}/{config['NAME']}"

@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
 from scipy.stats import spearmanr
 
 from desk.demo import demo_seed
@@ -45,6 +44,7 @@ from sim.backtest.impact import executions_observe, impact_model_fit
 from sim.database import database_use, run_database_config
 from sim.dealers.profiles import DEMO_PROFILES, DealerProfile
 from sim.market import SCENARIOS, ImpactConfig, MarketSimulator
+from tests.factories import own_database_url
 
 SEEDS = range(3)
 RFQS = 40
@@ -342,7 +342,7 @@ def test_with_desk_debug_off_the_command_is_refused_in_one_line_and_books_nothin
 
 @pytest.mark.django_db
 def test_the_desk_s_own_database_is_refused_as_the_run_s_database(development_desk: None) -> None:
-    own = f"sqlite:///{connection.settings_dict['NAME']}"
+    own = own_database_url()
 
     with pytest.raises(CommandError, match="desk's own database"):
         call_command("backtest", "--policy", "best-now", "--rfqs", "3", "--database-url", own, stdout=StringIO())

@@ -11,7 +11,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection, transaction
+from django.db import transaction
 from django.test import override_settings
 
 import sim.management.commands.scoring_eval as scoring_eval_command
@@ -24,6 +24,7 @@ from sim.dealers.population import POPULATIONS, MarketBehaviour, population_draw
 from sim.market import MarketSimulator
 from sim.scoring import ANSWER_WINDOW_S, scoring_simulate
 from sim.scoring_eval import Evaluation, evaluation_world_create
+from tests.factories import own_database_url
 
 # The population and seed of the held-out evaluation below: the figures reported for the goal use other seeds.
 TEST_POPULATION, TEST_SEED = "balanced", 90_001
@@ -211,7 +212,7 @@ def test_scoring_eval_books_into_the_database_url_it_is_given(
 @pytest.mark.django_db
 @override_settings(DEBUG=True)
 def test_scoring_eval_refuses_the_desks_own_database() -> None:
-    own = f"sqlite:///{connection.settings_dict['NAME']}"
+    own = own_database_url()
 
     with pytest.raises(CommandError, match="desk's own database"):
         call_command("scoring_eval", "--rfqs", "10", "--database-url", own, "--json", stdout=StringIO())

@@ -13,7 +13,6 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.management import CommandError, call_command
-from django.db import connection
 
 import risk.services
 from desk.models import AuditEvent
@@ -25,6 +24,7 @@ from risk.services import CIRCUIT_BREAKER_ACTOR
 from sim.database import database_use, run_database_config
 from sim.market import SCENARIOS
 from sim.stress import SENT_STATES, StressConfig, StressRefused, StressResult, stress_run
+from tests.factories import own_database_url
 
 pytestmark = pytest.mark.django_db
 
@@ -376,7 +376,7 @@ def test_command_books_into_the_database_url_it_is_given(tmp_path: Any) -> None:
 
 
 def test_command_refuses_the_desks_own_database() -> None:
-    own = f"sqlite:///{connection.settings_dict['NAME']}"
+    own = own_database_url()
 
     with pytest.raises(CommandError, match="desk's own database"):
         _stress("--scenario", "vol-spike", "--seed", str(SEED), "--database-url", own)
