@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from django.test import Client
 
+from desk import clock
 from desk.market import venue_books_ensure
 from desk.models import DecisionKind, DecisionRecord, VenueBook
 from rfq.engine.auto import auto_trading_limit_set, rfq_auto_decide
@@ -287,10 +288,15 @@ def test_acting_on_an_unknown_or_a_wait_decision_says_why_and_does_nothing(  # n
     client_for, trader, dealers, instrument, market
 ) -> None:
     rfq = _sent_rfq(trader, instrument, market)
+    # Asked right after the send, before any dealer has a response history: no quote yet, nothing to take. (Later,
+    # or after the instant answers on the other RFQ, the dealers look silent for long enough that the desk would
+    # rather split.)
+    sent = max(QuoteRequest.objects.filter(rfq=rfq).values_list("sent_at", flat=True))
+    with clock.clock_use(lambda: sent + timedelta(seconds=0.1)):
+        waiting = rfq_recommendation(rfq=rfq, actor=trader)
     other = _sent_rfq(trader, instrument, market)
     _quote_all(other, market)
     elsewhere = rfq_recommendation(rfq=other, actor=trader)["decision_id"]
-    waiting = rfq_recommendation(rfq=rfq, actor=trader)  # no quote yet: nothing to take
     assert waiting["action"] == "wait"
     client = client_for(trader)
     url = f"/desk/rfq/{rfq.reference}/act/"
