@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -26,6 +27,10 @@ def django_db_modify_db_settings(tmp_path_factory: pytest.TempPathFactory) -> No
     if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         path = tmp_path_factory.mktemp("db") / "test-desk.sqlite3"
         settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = str(path)
+    elif suffix := os.environ.get("DESK_TEST_DB_SUFFIX"):
+        # Several test runs on one PostgreSQL server (side-by-side checkouts) each get a database of their own.
+        name = settings.DATABASES["default"]["NAME"]
+        settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = f"test_{name}_{suffix}"
 
 
 @pytest.fixture(autouse=True)
