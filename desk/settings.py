@@ -187,7 +187,7 @@ RISK_TELEMETRY_THRESHOLDS = {
 RISK_REQUIRE_VALIDATED_PRICE = os.environ.get("DESK_REQUIRE_VALIDATED_PRICE", "0" if DEBUG else "1") == "1"
 RISK_VALIDATED_PRICE_MAX_AGE_S = 5.0
 # Seconds from the desk's advice to an accept reaching the dealer: every recommended wait ends this long before the
-# best live quote expires (rfq.engine.recommend.ACCEPT_LATENCY_S explains the default).
+# best live quote expires (rfq.engine.timing.ACCEPT_LATENCY_S explains the default).
 RFQ_ACCEPT_LATENCY_S = 1.0
 # Re-asks (rfq.engine.reask): at most RFQ_MAX_REASKS per RFQ, only with RFQ_REASK_MIN_LEFT_S seconds left before
 # it expires, and once the dealers asked have answered or stayed silent RFQ_REASK_SILENT_S seconds.

@@ -9,7 +9,6 @@ from decimal import Decimal
 
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 
-from rfq.api.authentication import dealer_last_seen
 from rfq.models import (
     RFQ,
     Connectivity,
@@ -26,6 +25,7 @@ from rfq.models import (
     QuoteStatus,
     RFQStatus,
 )
+from rfq.presence import dealer_last_seen
 
 
 def desk_orders_list() -> QuerySet[DeskOrder]:

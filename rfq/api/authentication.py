@@ -11,18 +11,15 @@ import threading
 import time
 from typing import Any
 
-from django.core.cache import cache
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from rfq.models import Counterparty, CounterpartyStatus
+from rfq.presence import dealer_seen
 
 KEYWORD = "DealerKey"
 VERIFIED_TTL_S = 300.0
 _MAX_CACHED = 10_000
-
-PRESENCE_PREFIX = "dealer-seen:"
-PRESENCE_TTL_S = 120
 
 _verified: dict[str, float] = {}
 _lock = threading.Lock()
@@ -47,16 +44,6 @@ def secret_matches(dealer: Counterparty, key_id: str, secret: str) -> bool:
             _verified.clear()
         _verified[fingerprint] = now + VERIFIED_TTL_S
     return True
-
-
-def dealer_seen(dealer: Counterparty) -> None:
-    """Note that the dealer is connected (REST dealers have no session: presence is their last request)."""
-    cache.set(f"{PRESENCE_PREFIX}{dealer.code}", time.time(), timeout=PRESENCE_TTL_S)
-
-
-def dealer_last_seen(codes: list[str]) -> dict[str, float]:
-    found = cache.get_many([f"{PRESENCE_PREFIX}{code}" for code in codes])
-    return {key.removeprefix(PRESENCE_PREFIX): value for key, value in found.items()}
 
 
 class DealerKeyAuthentication(authentication.BaseAuthentication):

@@ -21,7 +21,7 @@ from desk.audit import Actor
 from desk.decisions import decision_record, decision_replayer_register
 from desk.events import broadcast
 from desk.models import DecisionKind, DecisionRecord
-from rfq.engine.recommend import accept_latency_s
+from rfq.engine.timing import accept_latency_s
 from rfq.models import (
     RFQ,
     Counterparty,

@@ -4,7 +4,7 @@ decision record that replays.
 Inputs gathered here: the live firm quotes (the desk's side of each, its size, seconds left, the dealer's modelled
 P(fill) on last look), the dealers still to answer (modelled P(answer), their response-time distribution measured on
 the desk's own history - median and log-sd - and how long they have been silent, expected price and its dispersion),
-the seconds an accept takes (:data:`ACCEPT_LATENCY_S`, the setting ``RFQ_ACCEPT_LATENCY_S``), which bounds every
+the seconds an accept takes (:mod:`rfq.engine.timing`, the setting ``RFQ_ACCEPT_LATENCY_S``), which bounds every
 wait before the best live quote's expiry, the market now (costs are measured from the mark now: the move since the
 RFQ went out is sunk for every action), and the order (side, quantity, the RFQ's risk aversion). Packages are priced
 as one unit: a package quote's net price becomes a price against the package's gross mark, whose volatility accounts
@@ -18,8 +18,6 @@ from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
-
 from desk import clock
 from desk.audit import Actor, json_normalize
 from desk.decisions import decision_record, decision_replayer_register
@@ -27,6 +25,8 @@ from desk.models import DecisionKind, DecisionRecord
 from rfq.decision import BookQuote, MarketState, OrderTerms, PendingDealer, wait_or_split
 from rfq.engine import selection
 from rfq.engine.market import rfq_market
+from rfq.engine.reask import reask_compute, reask_inputs
+from rfq.engine.timing import accept_latency_s
 from rfq.models import (
     RFQ,
     Firmness,
@@ -48,17 +48,6 @@ MIN_RESPONSE_SAMPLES = 5
 MIN_RESPONSE_SIGMA = 0.05
 """A floor on the measured log-sd: a dealer that always answered in the same time still varies a little, and the
 lognormal needs a positive spread."""
-ACCEPT_LATENCY_S = 1.0
-"""Seconds from the advice to the accept reaching the dealer, by default. The accept request itself (pre-trade
-checks, dealer order, audit) takes about 20 ms on the embedded desk (median of 18 ms, ``tests/rfq/test_recommend.py``
-measures it) and the order's way to a dealer a few ms more on one host; the rest is margin for the trader's click
-once the advice changes at a wait's horizon, and for clocks that differ between desk and dealer. A wait must end
-this long before the best quote expires. Overridden by the setting ``RFQ_ACCEPT_LATENCY_S``."""
-
-
-def accept_latency_s() -> float:
-    """The seconds an accept takes (the setting ``RFQ_ACCEPT_LATENCY_S``, else :data:`ACCEPT_LATENCY_S`)."""
-    return float(getattr(settings, "RFQ_ACCEPT_LATENCY_S", ACCEPT_LATENCY_S))
 
 
 def dealer_response_stats(codes: list[str], *, last: int = 200) -> dict[str, tuple[float, float]]:
@@ -217,15 +206,37 @@ def recommendation_compute(inputs: dict[str, Any]) -> dict[str, Any]:
 decision_replayer_register(DecisionKind.QUOTE_DECISION, recommendation_compute)
 
 
-def explain(output: dict[str, Any]) -> str:
+def explain(output: dict[str, Any], outlook: str = "") -> str:
+    """The advice in words: the action, its expected cost and parts, and (with no quote to take) what comes next."""
     costs = output["costs"]
     parts = ", ".join(f"{name} {value:.2f}" for name, value in costs.items() if name != "total")
-    head = {
-        "accept": "accept now",
-        "split": f"split: take part now, {output['algo_quantity']:g} to the algorithms",
-        "wait": f"wait {output['wait_s']:.1f} s (expected gain {output['expected_gain_bps']:.2f} bps)",
-    }[output["action"]]
-    return f"{head}; expected cost {costs['total']:.2f} bps of the mark ({parts})"
+    if output["action"] == "split" and not output["fills"]:
+        head = f"no quote to take now: work all {output['algo_quantity']:g} with the algorithms"
+    else:
+        head = {
+            "accept": "accept now",
+            "split": f"split: take part now, {output['algo_quantity']:g} to the algorithms",
+            "wait": f"wait {output['wait_s']:.1f} s (expected gain {output['expected_gain_bps']:.2f} bps)",
+        }[output["action"]]
+    tail = f"; {outlook}" if outlook else ""
+    return f"{head}; expected cost {costs['total']:.2f} bps of the mark ({parts}){tail}"
+
+
+def outlook(*, rfq: RFQ, output: dict[str, Any], now: datetime) -> str:
+    """What the engine does next when the advice takes no quote: ask again (and whom), wait for the dealers still
+    to answer, or nothing more (why). Empty when the advice takes a quote."""
+    if output["fills"]:
+        return ""
+    step = reask_compute(reask_inputs(rfq=rfq, now=now))
+    if step["action"] == "wave":
+        return f"the desk asks the next wave of dealers ({len(step['dealers'])}) within seconds"
+    if step["action"] == "refresh":
+        return f"{step['reason']}: {len(step['dealers'])} dealer(s), within seconds"
+    if step["reason"] == "a quote can still be taken":
+        return ""
+    if step["reason"].endswith("may still answer"):
+        return step["reason"]
+    return f"no re-ask: {step['reason']}"
 
 
 REUSE_S = 10.0
@@ -283,7 +294,7 @@ def rfq_recommendation(*, rfq: RFQ, actor: Actor, record: bool = True) -> dict[s
                 | _timing(last.output, _as_of(last), now)
             )
     output = recommendation_compute(inputs)
-    explanation = explain(output)
+    explanation = explain(output, outlook(rfq=rfq, output=output, now=now))
     record_id = None
     if record:
         record_id = decision_record(

@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 
 from desk.market import venue_books_ensure
 from desk.models import DecisionKind, DecisionRecord, VenueBook
-from rfq.engine.recommend import accept_latency_s
+from rfq.engine.timing import accept_latency_s
 from rfq.models import QuoteRequest, RFQStatus
 from tests import factories
 from tests.browser.conftest import shot

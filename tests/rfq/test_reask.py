@@ -28,6 +28,7 @@ from rfq.services import (
     dealer_order_reject,
     quote_accept,
     quote_receive,
+    quote_request_decline,
     rfq_create,
     rfq_send,
 )
@@ -99,6 +100,26 @@ def test_silent_dealers_are_asked_again_with_a_new_id_and_the_decision_replays(t
 
     # and a second sweep, with a quote to take, asks nobody
     assert rfqs_reask_due() == []
+
+
+def test_advice_with_no_quote_to_take_says_what_the_desk_does_next(trader, instrument, market) -> None:  # noqa: ANN001
+    # given an RFQ whose two dealers have been silent longer than the silence allowed
+    dealers = [factories.dealer_create(code=code) for code in ("ALPHA", "BRAVO")]
+    rfq = factories.rfq_create(trader=trader, instrument=instrument, dealers=dealers)
+    _silent_for(rfq, 30)
+
+    # when the trader asks for advice, it takes no quote and says the dealers are asked again
+    advice = rfq_recommendation(rfq=rfq, actor=trader)
+    assert advice["fills"] == []
+    assert advice["explanation"].startswith(f"no quote to take now: work all {advice['algo_quantity']:g}")
+    assert "no dealer answered in time: the same dealers are asked again: 2 dealer(s)" in advice["explanation"]
+
+    # and once every dealer declined, it says no re-ask is left and why
+    for dealer in dealers:
+        request = QuoteRequest.objects.get(rfq=rfq, dealer=dealer)
+        quote_request_decline(dealer=dealer, quote_req_id=request.quote_req_id, reason="no axe")
+    advice = rfq_recommendation(rfq=rfq, actor=trader)
+    assert advice["explanation"].endswith("no re-ask: every dealer asked declined")
 
 
 def test_no_reask_while_a_quote_can_be_taken_or_a_dealer_may_still_answer(trader, instrument, market) -> None:  # noqa: ANN001

@@ -14,12 +14,12 @@ import pytest
 from desk.clock import clock_use
 from desk.models import DecisionRecord
 from rfq.engine.recommend import (
-    ACCEPT_LATENCY_S,
     DEFAULT_RESPONSE_SIGMA,
     dealer_response_stats,
     recommendation_inputs,
     rfq_recommendation,
 )
+from rfq.engine.timing import ACCEPT_LATENCY_S
 from rfq.models import Quote, QuoteRequest
 from rfq.services import quote_accept
 from tests import factories
