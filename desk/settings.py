@@ -210,11 +210,20 @@ LOGGING = {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
         "json": {"()": "desk.metrics.JsonFormatter"},
     },
+    "filters": {"client_errors": {"()": "desk.metrics.ClientErrorsWithoutTraceback"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "json" if LOG_FORMAT == "json" else "plain"}
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["client_errors"],
+        }
     },
     "root": {"handlers": ["console"], "level": "INFO"},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Django's own console handler on "django" would print every request warning a second time, unformatted.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+    },
 }
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
