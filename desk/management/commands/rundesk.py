@@ -19,6 +19,8 @@ from rfq.fix.acceptor import fix_gateway_thread
 from sim.world import Simulation, simulation_start
 
 DEMO_LOGINS = ["trader", "risk", "compliance", "admin"]
+REMIND_EVERY_S = 300.0
+"""The URL and the logins are said again this often (what scrolled by is not lost)."""
 QUIET_UNLESS_VERBOSE = ("celery.app.trace", "celery.worker.strategy", "celery.beat")
 """One line per task sent, received and done: the beat alone runs several tasks a second."""
 
@@ -111,14 +113,21 @@ class Command(BaseCommand):
                 f"  simulated market and dealers started ({len(simulation.rest_bots)} over REST, "
                 f"{len(simulation.fix_bots)} over FIX)"
             )
-        # Said last, once everything runs, so that it is the line a newcomer sees.
+        # Said last, once everything runs, so that it is the line a newcomer sees; and again every few minutes.
+        self._where(base_url)
+        said = time.monotonic()
+        while not server.should_exit:
+            time.sleep(0.1)
+            if time.monotonic() - said >= REMIND_EVERY_S:
+                self._where(base_url)
+                said = time.monotonic()
+        if simulate:
+            # Dealers hang up as soon as the server begins its shutdown, not after it has closed the port.
+            holder[0].stop()
+
+    def _where(self, base_url: str) -> None:
         self.stdout.write(f"the desk is ready: open {base_url}/desk/   (health: {base_url}/healthz)")
         if settings.DEBUG:
             logins = ", ".join(f"{name} / demo-{name}" for name in DEMO_LOGINS)
             self.stdout.write(f"  demo logins: {logins}")
         self.stdout.flush()
-        if simulate:
-            # Dealers hang up as soon as the server begins its shutdown, not after it has closed the port.
-            while not server.should_exit:
-                time.sleep(0.1)
-            holder[0].stop()
