@@ -144,6 +144,7 @@ CELERY_BEAT_SCHEDULE = {
     "execution-delta-hedge": {"task": "execution.hedging_tasks.delta_hedge_all", "schedule": 30.0},
     # TCA: refit the pre-trade impact and dealer terms on the desk's fills (stored fits, the latest is used).
     "tca-calibration-refit": {"task": "tca.tasks.calibration_refit", "schedule": 3600.0},
+    "tca-pnl-snapshot": {"task": "tca.tasks.pnl_snapshot", "schedule": 60.0},
     # RFQ engine: expire RFQs past their time (releasing their desk orders), train dealer scoring daily (validated
     # at best: promotion is a risk officer's), and watch the challenger in shadow and the live model's drift.
     "rfq-expire": {"task": "rfq.tasks.rfqs_expire", "schedule": 2.0},

@@ -23,6 +23,7 @@ app_name_desk = [
     path("execution/<int:plan_id>/", pages.execution_detail, name="execution-detail"),
     path("execution/<int:plan_id>/<str:action>/", pages.execution_action, name="execution-action"),
     path("dealers/", pages.dealers_page, name="dealers"),
+    path("positions/", pages.positions_page, name="positions"),
     path("models/", pages.models_page, name="models"),
     path("models/rollback/", pages.model_rollback, name="model-rollback"),
     path("models/<int:version>/promote/", pages.model_promote, name="model-promote"),

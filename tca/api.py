@@ -23,7 +23,7 @@ from desk.fields import DECIMAL_PLACES, MAX_DIGITS
 from desk.models import Instrument, InstrumentKind
 from desk.permissions import require_perm
 from rfq.models import Side
-from tca import calibration, pretrade, selectors
+from tca import calibration, pnl, pretrade, selectors
 from tca.models import FitKind
 
 
@@ -113,3 +113,16 @@ class PretradeApi(APIView):
         except selectors.NoMarket as error:
             raise ValidationError({"instrument": [str(error)]}) from None
         return Response(estimate)
+
+
+class PnlApi(APIView):
+    """Positions by book and instrument marked now (mark, unrealized and realized P&L, greeks, implied volatility),
+    and today's P&L explained per instrument and underlying: delta, gamma, vega, theta on the start-of-day position,
+    the day's trades' move since their fills, execution cost (over the mid, fees included), and the residual."""
+
+    permission_classes = [require_perm("execution.view_position")]
+
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request) -> Response:
+        now = clock.now()
+        return Response({"positions": pnl.positions_marked(now=now), "explain": pnl.pnl_explain(now=now)})
