@@ -10,6 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -22,8 +23,8 @@ from desk import clock
 from desk.fields import DECIMAL_PLACES, MAX_DIGITS
 from desk.models import Instrument, InstrumentKind
 from desk.permissions import require_perm
-from rfq.models import Side
-from tca import calibration, pnl, pretrade, selectors
+from rfq.models import RFQ, Side
+from tca import calibration, pnl, pretrade, selectors, trades
 from tca.models import FitKind
 
 
@@ -126,3 +127,17 @@ class PnlApi(APIView):
     def get(self, request: Request) -> Response:
         now = clock.now()
         return Response({"positions": pnl.positions_marked(now=now), "explain": pnl.pnl_explain(now=now)})
+
+
+class TradeConfirmationApi(APIView):
+    """An RFQ's trade confirmation: per leg the quantity filled, average price, notional, fees and slippage against
+    the arrival mid (bps, + paid), the trade's total, and the desk's estimate when it sent the RFQ."""
+
+    permission_classes = [require_perm("rfq.view_rfq")]
+
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request, reference: str) -> Response:
+        rfq = RFQ.objects.filter(reference=reference).first()
+        if rfq is None:
+            raise Http404
+        return Response(trades.rfq_confirmation(rfq=rfq))
