@@ -171,6 +171,8 @@
       clearTimeout(timer);
       countdown.hidden = true;
       setState("The RFQ is " + rfq.status + ": nothing more to decide.");
+      // The advice is over: an "Accept now" left on screen after the accept would mislead.
+      body.hidden = true;
       if (form) Array.from(form.querySelectorAll("button")).forEach(function (b) { b.hidden = true; });
       return;
     }

@@ -5,7 +5,7 @@
   if (!live) return;
   let chart = null;
 
-  function draw() {
+  function drawChart() {
     const dataEl = document.getElementById("pnl-data");
     const canvas = document.getElementById("pnl-chart");
     if (chart) { chart.destroy(); chart = null; }
@@ -33,10 +33,10 @@
       const current = document.getElementById("positions-live");
       if (!fresh || !current) return;
       current.replaceWith(fresh);
-      draw();
+      drawChart();
     });
   }
 
-  draw();
+  drawChart();
   setInterval(refresh, Number(live.dataset.refreshMs) || 3000);
 })();
