@@ -105,7 +105,9 @@ def test_garbled_messages_are_ignored_and_the_session_lives_on(client: FixClient
     client.logon()
     good = client.build("1", [(112, "STILL-HERE")], seq=2)
     bad_checksum = good[:-4] + (b"000" if not good.endswith(b"000\x01") else b"001") + b"\x01"
-    bad_length = good.replace(b"\x019=", b"\x019=1", 1)
+    length = int(good.split(b"\x019=")[1].split(b"\x01")[0])
+    # Too short: garbled on its own (one too long would swallow the messages it runs into, see test_fix_codec).
+    bad_length = good.replace(f"\x019={length}\x01".encode(), f"\x019={length - 5}\x01".encode(), 1)
 
     client.send_raw(bad_checksum)
     client.send_raw(bad_length)
