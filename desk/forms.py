@@ -74,13 +74,15 @@ class RFQTicketForm(forms.Form):
     expires_in_s = forms.IntegerField(label="Expires in (s)", min_value=5, max_value=3600, initial=60)
     mode = forms.ChoiceField(label="Mode", choices=TradingMode.choices, initial=TradingMode.MANUAL, required=False)
     risk_aversion = forms.FloatField(
-        label="Urgency (risk aversion λ, 1/bps)",
+        label="Urgency",
         min_value=0.0,
         max_value=MAX_RISK_AVERSION,
         initial=DEFAULT_RISK_AVERSION,
         required=False,
         help_text="higher: take the quotes there are rather than wait for better ones",
-        widget=forms.NumberInput(attrs={"step": "0.01"}),
+        widget=forms.NumberInput(
+            attrs={"step": "0.01", "title": "risk aversion λ (1/bps) of the wait-or-split decision; 0.05 by default"}
+        ),
     )
 
     def __init__(self, *args: Any, auto_allowed: bool = False, **kwargs: Any) -> None:
