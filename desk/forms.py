@@ -99,8 +99,13 @@ class RFQTicketForm(forms.Form):
             self.fields[f"leg{number}_ratio"] = forms.IntegerField(
                 min_value=1, max_value=100, required=False, initial=1, label=f"Leg {number} ratio"
             )
+            # One message for a quantity not above 0 (clean's), no validator's second one; the browser checks the same.
             self.fields[f"leg{number}_quantity"] = forms.DecimalField(
-                min_value=Decimal("0"), max_digits=28, decimal_places=12, required=False, label=f"Leg {number} quantity"
+                max_digits=28,
+                decimal_places=12,
+                required=False,
+                label=f"Leg {number} quantity",
+                widget=forms.NumberInput(attrs={"min": "0", "step": "any"}),
             )
 
     def leg_rows(self) -> list[dict[str, Any]]:
@@ -144,8 +149,11 @@ class RFQTicketForm(forms.Form):
             if parts["instrument"] is None and parts["quantity"] is None:
                 continue
             if parts["instrument"] is None:
-                self.add_error(f"leg{number}_instrument", "choose the instrument of this leg")
+                if f"leg{number}_instrument" not in self.errors:
+                    self.add_error(f"leg{number}_instrument", "choose the instrument of this leg")
                 continue
+            if f"leg{number}_quantity" in self.errors:
+                continue  # not a number: the field said so
             if not parts["side"]:
                 self.add_error(f"leg{number}_side", "choose buy or sell")
                 continue

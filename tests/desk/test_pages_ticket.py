@@ -353,3 +353,24 @@ def test_board_in_automatic_mode_shows_what_was_left_to_the_trader(  # noqa: ANN
     assert f"left to you: {outcome['breaches'][0]}" in board
     assert 'id="rec-form"' in board  # beyond the limits the trader may still act
     assert not DecisionRecord.objects.filter(kind=DecisionKind.AUTO_ACCEPT).exists()
+
+
+def test_a_bad_quantity_gets_one_message(client_for, trader, dealer, instrument) -> None:  # noqa: ANN001
+    client = client_for(trader)
+    for quantity, message in (("-1", "enter a quantity above 0"), ("abc", "Enter a number.")):
+        page = client.post(
+            "/desk/rfq/new/",
+            {
+                "package_type": "single",
+                "expires_in_s": "60",
+                "leg1_instrument": instrument.symbol,
+                "leg1_side": "buy",
+                "leg1_ratio": "1",
+                "leg1_quantity": quantity,
+                "dealers": ["ALPHA"],
+            },
+        ).content.decode()
+        # once in the summary at the top, once beside the field: one message, not two joined
+        assert page.count(message) == 2, page
+        assert "Ensure this value" not in page
+        assert f"{message} | " not in page
