@@ -210,7 +210,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
-        "json": {"()": "desk.metrics.JsonFormatter"},
+        "json": {"()": "desk.metrics.json_formatter"},
     },
     "filters": {"client_errors": {"()": "desk.metrics.ClientErrorsWithoutTraceback"}},
     "handlers": {
