@@ -203,7 +203,7 @@ DESK_METRICS_TOKEN = os.environ.get("DESK_METRICS_TOKEN", "")
 # import the simulated world. This desk trades against its simulated venues.
 DESK_VENUE = "sim.venues.SimulatedVenue"
 
-# One JSON object per line (desk.metrics.JsonFormatter) in production or with DESK_LOG_FORMAT=json.
+# One JSON object per line (desk.metrics.json_formatter, python-json-logger) in production or with DESK_LOG_FORMAT=json.
 LOG_FORMAT = os.environ.get("DESK_LOG_FORMAT", "plain" if DEBUG else "json")
 LOGGING = {
     "version": 1,
