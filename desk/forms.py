@@ -15,7 +15,7 @@ from execution.models import PlanStatus
 from rfq.models import Counterparty, CounterpartyStatus, DeskOrderStatus, PackageType, RFQStatus, Side, TradingMode
 from rfq.scoring.scores import Context
 from rfq.services import LegInput
-from risk.models import LimitScope
+from risk.models import LimitKind, LimitScope
 
 MAX_LEGS = 4
 
@@ -337,3 +337,38 @@ class ScorecardContextForm(forms.Form):
     def scoring_context(self) -> Context:
         data = self.cleaned_data if self.is_bound and self.is_valid() else {}
         return Context(kind=data.get("kind") or InstrumentKind.SPOT, notional=float(data.get("notional") or 1_000_000))
+
+
+LIMIT_CEILINGS: dict[str, Decimal] = {
+    LimitKind.MAX_ORDER_NOTIONAL: Decimal(10) ** 12,
+    LimitKind.MAX_POSITION: Decimal(10) ** 9,
+    LimitKind.MAX_DAILY_LOSS: Decimal(10) ** 12,
+    LimitKind.PRICE_COLLAR_BPS: Decimal(10_000),
+    LimitKind.PARTICIPATION_CAP: Decimal(1),
+    LimitKind.MAX_DEALER_EXPOSURE: Decimal(10) ** 12,
+    LimitKind.MAX_ORDER_RATE: Decimal(10_000),
+}
+"""The largest value a limit of each kind may take in the browser: beyond it a limit limits nothing (a collar of 100 %,
+a participation above all of the volume) or is a typing slip."""
+
+
+class LimitForm(forms.Form):
+    """Set one limit (create or change): scope, key, kind and a value above 0 and below the kind's ceiling. Zero is
+    refused: stopping a scope is the kill switch's job, not a limit's."""
+
+    scope = forms.ChoiceField(choices=LimitScope.choices, initial=LimitScope.DESK)
+    scope_key = forms.CharField(max_length=64, required=False, help_text="empty for the firm and the desk")
+    kind = forms.ChoiceField(choices=LimitKind.choices)
+    value = forms.DecimalField(max_digits=28, decimal_places=12, widget=forms.NumberInput(attrs={"step": "any"}))
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        kind, value = data.get("kind"), data.get("value")
+        if kind is None or value is None:
+            return data
+        if value <= 0:
+            self.add_error("value", "enter a value above 0 (to stop a scope, engage its kill switch)")
+        elif value > LIMIT_CEILINGS.get(kind, Decimal(10) ** 12):
+            ceiling = LIMIT_CEILINGS.get(kind, Decimal(10) ** 12)
+            self.add_error("value", f"at most {ceiling.normalize():f} for {dict(LimitKind.choices)[kind].lower()}")
+        return data

@@ -16,6 +16,7 @@ app_name_desk = [
     path("rfq/<str:reference>/auto/", pages.rfq_auto_panel, name="rfq-auto"),
     path("risk/", pages.risk_page, name="risk"),
     path("risk/engage/", pages.risk_engage, name="risk-engage"),
+    path("risk/limits/", pages.risk_limit_set, name="risk-limit-set"),
     path("risk/rearm/", pages.risk_rearm, name="risk-rearm"),
     path("risk/reduce/", pages.risk_reduce, name="risk-reduce"),
     path("risk/alerts/<int:alert_id>/ack/", pages.risk_alert_ack, name="risk-alert-ack"),
