@@ -320,3 +320,30 @@ def test_an_exec_id_reused_on_another_order_gets_a_business_reject_and_books_not
     assert DealerOrder.objects.get(pk=second.pk).status == DealerOrderStatus.SENT
     assert Fill.objects.filter(quote__dealer=fix_dealer).count() == 1
     assert [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR] == []
+
+
+def test_a_nul_byte_in_a_field_gets_a_session_reject_naming_the_tag_and_the_session_carries_on(
+    client: FixClient,
+    fix_dealer: Counterparty,
+    trader,
+    btc: Instrument,  # noqa: ANN001
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # given a QuoteRequest delivered to the dealer
+    client.logon()
+    request = rfq_send_to(dealer=fix_dealer, trader=trader, instruments=[btc])
+    client.expect("R")
+
+    # when the dealer quotes with a NUL in its QuoteID, then quotes again properly
+    with caplog.at_level(logging.INFO):
+        client.send("S", quote_body(request, quote_id="Q\x00NUL"))
+        refused = client.expect("3")
+        client.send("S", quote_body(request, quote_id="Q-AFTER-NUL"))
+        quote = wait_for(lambda: _quote(fix_dealer, "Q-AFTER-NUL"), what="the quote after the reject")
+
+    # then the first gets a Reject (3) naming tag 117 (PostgreSQL killed the session with it before), nothing stored
+    # from it, no error logged, and the session goes on
+    assert (field(refused, 371), field(refused, 373)) == ("117", "6")
+    assert field(refused, 58) == "NUL (0x00) in the value of tag 117"
+    assert not Quote.objects.filter(dealer=fix_dealer).exclude(pk=quote.pk).exists()
+    assert [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR] == []
