@@ -261,3 +261,24 @@ def test_fills_booked_before_the_exec_id_record_are_backfilled_and_a_reuse_is_st
     reused = _post(f"/api/v1/dealer/orders/{second_order.cl_ord_id}/fill/", fill_body)
     assert reused.status_code == 409
     assert Fill.objects.count() == 1
+
+
+def test_an_exec_id_too_long_to_book_for_this_dealer_is_a_400_naming_it(trader, instrument) -> None:  # noqa: ANN001
+    # given a dealer whose code leaves less room in the booked id (<dealer>:<ExecID>, 64 characters) than the API's 48
+    code = "LONG-DEALER-CODE-0123456"
+    dealer = factories.dealer_create(code=code, secret="long-secret-123")
+    order = _accepted_order(trader=trader, instrument=instrument, dealer=dealer)
+    auth = f"DealerKey key-{code.lower()}:long-secret-123"
+
+    # when it reports a fill with a 48-character ExecID
+    response = _post(
+        f"/api/v1/dealer/orders/{order.cl_ord_id}/fill/",
+        {"exec_id": "E" * 48, "quantity": "5", "price": "101"},
+        auth=auth,
+    )
+
+    # then a 400 names the field and the room there is; nothing is booked (PostgreSQL refused it with a 500 before)
+    assert response.status_code == 400
+    assert response.json() == {"exec_id": [f"ExecID must be 1 to {64 - len(code) - 1} characters for dealer {code}"]}
+    assert not Fill.objects.exists()
+    assert not DealerExecution.objects.exists()
