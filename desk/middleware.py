@@ -11,6 +11,7 @@ from desk.context import request_id_var
 from desk.edge import data_problem, text_problem
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
 
 def _header_name(meta_key: str) -> str:
@@ -18,8 +19,9 @@ def _header_name(meta_key: str) -> str:
 
 
 def edge_problem(request: HttpRequest) -> tuple[str, str] | None:
-    """Where the path, query string, headers or cookies of ``request`` hold a NUL or a lone surrogate, and what;
-    None when they hold neither. The body is the parsers' to check (:mod:`desk.parsers`)."""
+    """Where the path, query string, headers, cookies or form fields of ``request`` hold a NUL or a lone surrogate, and
+    what; None when they hold neither. A JSON body is the API parsers' to check (:mod:`desk.parsers`); a form's (the
+    pages post forms) is read here, as the CSRF check would read it next."""
     problem = text_problem(request.path_info)
     if problem is not None:
         return "path", problem
@@ -33,6 +35,8 @@ def edge_problem(request: HttpRequest) -> tuple[str, str] | None:
         problem = text_problem(name) or text_problem(value)
         if problem is not None:
             return "Cookie", problem
+    if request.content_type in _FORM_TYPES:
+        return data_problem(request.POST, root="")
     return None
 
 

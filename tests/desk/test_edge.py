@@ -175,6 +175,22 @@ def test_a_nul_in_the_query_path_header_or_cookie_is_a_400_naming_where(desk, in
     assert (page.status_code, list(page.json())) == (400, ["Cookie"])
 
 
+def test_a_nul_in_a_form_field_is_a_400_naming_it_on_the_pages_and_the_api(trader, instrument, dealer) -> None:  # noqa: ANN001
+    # given the RFQ ticket page (a Django form, its dealers looked up by code) and the API taking a form body
+    browser = Client()
+    browser.force_login(trader)
+    ticket = {"leg1_instrument": instrument.symbol, "leg1_side": "buy", "leg1_quantity": "1", "dealers": ["ALPHA\x00"]}
+
+    # when either is posted a field holding a NUL
+    page = browser.post("/desk/rfq/new/", ticket)
+    api = browser.post("/api/v1/rfqs/preview/", {"legs": "x\x00"})
+
+    # then both are a 400 naming the field, and no RFQ is made
+    assert (page.status_code, page.json()) == (400, {"dealers": ["NUL (\\u0000) is not allowed in text"]})
+    assert (api.status_code, list(api.json())) == (400, ["legs"])
+    assert not RFQ.objects.exists()
+
+
 def test_a_refused_nul_is_not_stored_and_a_retry_gets_the_same_400(rfq_for_alpha, dealer) -> None:  # noqa: ANN001
     # given a quote whose id holds a NUL, posted with an idempotency key
     body = {
