@@ -45,6 +45,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before the session lookup: a NUL in a cookie, header, path or query is a 400 here, not a 500 in PostgreSQL.
+    "desk.middleware.EdgeGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -112,7 +114,10 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    # DRF's parsers behind the edge checks (desk.edge): bounded JSON depth, no NUL or lone surrogate in any text.
+    "DEFAULT_PARSER_CLASSES": ["desk.parsers.JSONParser", "desk.parsers.FormParser", "desk.parsers.MultiPartParser"],
+    # ?limit= clamped, ?offset= bounded: DRF's LimitOffsetPagination alone hands 2**63 to the database.
+    "DEFAULT_PAGINATION_CLASS": "desk.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 100,
 }
 SPECTACULAR_SETTINGS = {

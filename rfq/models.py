@@ -336,6 +336,29 @@ class DealerOrder(models.Model):
         return self.cl_ord_id
 
 
+class DealerExecution(models.Model):
+    """A fill a dealer reported on one of its orders (REST fill, FIX ExecutionReport ExecType F), by the dealer's own
+    ExecID: unique per dealer, so a fill id reused on another order is refused, never read as the first one again;
+    the same ExecID on the same order is a replay of the fill already booked."""
+
+    dealer = models.ForeignKey(Counterparty, on_delete=models.PROTECT, related_name="executions")
+    exec_id = models.CharField(max_length=64, help_text="the dealer's ExecID (17)")
+    order = models.ForeignKey(DealerOrder, on_delete=models.PROTECT, related_name="executions")
+    quantity = quantity_field(help_text="contracts, or package units for a package order")
+    price = price_field()
+    received_at = ClockDateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["dealer", "exec_id"], name="dealerexecution_unique_per_dealer"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="dealerexecution_quantity_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dealer_id}:{self.exec_id}"
+
+
 class IdempotencyRecord(models.Model):
     """The stored answer to a dealer's POST with an ``Idempotency-Key``: a retry gets the same answer and the
     change is never applied twice. A reused key with a different body is refused."""

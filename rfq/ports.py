@@ -56,6 +56,9 @@ AcceptanceCheck = Callable[..., Refusal | None]
 DealerFillFind = Callable[[str], BookedFill | None]
 """The fill already booked under a dealer's exec id (``<dealer>:<ExecID>[:L<leg>]``), or None."""
 
+BOOKED_EXEC_ID_MAX_LENGTH = 64
+"""The longest booked exec id (``<dealer>:<ExecID>[:L<leg>]``) the fills of the layers above can store."""
+
 MarketTape = Callable[..., Any]
 """``(*, start, end, instruments: list[str]) -> pandas.DataFrame | None``: the recorded market tape (TCA's) with
 columns time, instrument, mid, regime, volatility; None (or empty) when there is none."""

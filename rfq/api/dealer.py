@@ -10,9 +10,10 @@ from decimal import Decimal
 import django_filters
 from django.db.models import QuerySet
 from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import APIException, PermissionDenied, ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -61,7 +62,16 @@ class DealerApi(APIView):
 
 
 def _refused(error: services.QuoteRefused) -> ValidationError:
+    # A refusal about one field is reported under that field's name, like a serializer error.
+    if hasattr(error, "error_dict"):
+        return ValidationError(error.message_dict)
     return ValidationError({"detail": error.messages})
+
+
+class FillIdConflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "this ExecID was already used for a fill of another order"
+    default_code = "fill_id_reused"
 
 
 class UTCIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
@@ -281,7 +291,13 @@ class FillOutSerializer(serializers.Serializer):
 
 
 class DealerOrderFillApi(DealerApi):
-    @extend_schema(request=FillInSerializer, responses={201: FillOutSerializer}, parameters=[IDEMPOTENCY_PARAMETER])
+    @extend_schema(
+        request=FillInSerializer,
+        responses={201: FillOutSerializer, 409: OpenApiTypes.OBJECT},
+        parameters=[IDEMPOTENCY_PARAMETER],
+        description="Report a fill of an order still open. The ExecID is unique per dealer: repeated on the same order "
+        "it answers the fill already booked; reused on another order it is a 409 and nothing is booked.",
+    )
     @idempotent
     def post(self, request: Request, cl_ord_id: str) -> Response:
         if not selectors.dealer_orders_list(dealer=self.dealer()).filter(cl_ord_id=cl_ord_id).exists():
@@ -290,6 +306,8 @@ class DealerOrderFillApi(DealerApi):
         body.is_valid(raise_exception=True)
         try:
             fill = services.dealer_order_fill(dealer=self.dealer(), cl_ord_id=cl_ord_id, **body.validated_data)
+        except services.FillIdReused as error:
+            raise FillIdConflict(error.message_dict) from None
         except services.QuoteRefused as error:
             raise _refused(error) from None
         return Response(FillOutSerializer(fill).data, status=status.HTTP_201_CREATED)

@@ -4,14 +4,12 @@ metrics."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import transaction
 from django.http import Http404
-from drf_spectacular.utils import extend_schema, extend_schema_serializer
-from rest_framework import serializers
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
+from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -143,40 +141,42 @@ class AutoLimitApi(APIView):
         return Response(AutoLimitSerializer(limit).data, status=201)
 
 
+@extend_schema_serializer(component_name="ScoringModelVersion")
+class ScoringModelOutSerializer(serializers.Serializer):
+    version = serializers.IntegerField()
+    status = serializers.CharField()
+    data_start = serializers.DateTimeField()
+    data_end = serializers.DateTimeField()
+    owner = serializers.CharField()
+    created_by = serializers.CharField(source="created_by.username", allow_null=True, default=None)
+    created_at = serializers.DateTimeField()
+    promoted_at = serializers.DateTimeField(allow_null=True)
+    training_data_sha256 = serializers.CharField()
+    hyperparameters = serializers.JSONField()
+    metrics = serializers.JSONField(help_text="hold-out metrics (AUC, Brier, baselines) and thresholds")
+    shadow_metrics = serializers.JSONField(help_text="metrics on RFQs scored after training, in shadow")
+    drift = serializers.JSONField(help_text="last drift check of inputs and calibration")
+
+
 class ScoringModelListApi(APIView):
-    """The dealer-scoring model versions with their hold-out, shadow and drift metrics (no artifacts)."""
+    """The dealer-scoring model versions with their hold-out, shadow and drift metrics (no artifacts), newest first."""
 
     permission_classes = [require_perm("rfq.view_scoringmodelversion")]
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: ScoringModelOutSerializer(many=True)})
     def get(self, request: Request) -> Response:
-        rows: list[dict[str, Any]] = [
-            {
-                "version": v.version,
-                "status": v.status,
-                "data_start": v.data_start,
-                "data_end": v.data_end,
-                "owner": v.owner,
-                "created_by": v.created_by.get_username() if v.created_by else None,
-                "created_at": v.created_at,
-                "promoted_at": v.promoted_at,
-                "training_data_sha256": v.training_data_sha256,
-                "hyperparameters": v.hyperparameters,
-                "metrics": v.metrics,
-                "shadow_metrics": v.shadow_metrics,
-                "drift": v.drift,
-            }
-            for v in ScoringModelVersion.objects.select_related("created_by").defer("artifact")
-        ]
-        return Response(rows)
+        rows = ScoringModelVersion.objects.select_related("created_by").defer("artifact")
+        return Response(ScoringModelOutSerializer(rows, many=True).data)
 
 
 class MyAutoLimitApi(APIView):
-    """The automatic-mode limit that applies to the signed-in trader (their own or the desk's), or null."""
+    """The automatic-mode limit that applies to the signed-in trader (their own or the desk's); 204 when none does."""
 
     permission_classes = [require_perm("rfq.view_autotradinglimit")]
 
-    @extend_schema(responses={200: AutoLimitSerializer})
+    @extend_schema(responses={200: AutoLimitSerializer, 204: OpenApiResponse(description="no limit applies")})
     def get(self, request: Request) -> Response:
         limit = auto_limit_for(request.user)
-        return Response(AutoLimitSerializer(limit).data if limit else None)
+        if limit is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(AutoLimitSerializer(limit).data)

@@ -17,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from desk.edge import storable
 from rfq.models import Counterparty, IdempotencyRecord
 
 HEADER = "Idempotency-Key"
@@ -58,6 +59,9 @@ def idempotent(handler: Callable[..., Response]) -> Callable[..., Response]:
         try:
             with transaction.atomic():
                 response = _run(handler, view, request, *args, **kwargs)
+                # The answer is stored as sent and sent as stored: text jsonb cannot hold (a NUL) is replaced in both,
+                # so that storing it cannot fail and roll the handler's change back while a retry runs it again.
+                response.data = storable(response.data)
                 IdempotencyRecord.objects.create(
                     dealer=dealer,
                     key=key,

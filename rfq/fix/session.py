@@ -501,6 +501,11 @@ class Session:
         for tag, value in message.pairs:
             if not value:
                 return Problem(RejectReason.TAG_WITHOUT_VALUE, int(tag))
+            if b"\x00" in value:
+                # No text of the desk may hold a NUL (PostgreSQL refuses it): refused here, before any lookup or echo.
+                return Problem(
+                    RejectReason.INCORRECT_DATA_FORMAT, int(tag), f"NUL (0x00) in the value of tag {int(tag)}"
+                )
         for tag in (49, 56, 52):
             if message.get(tag) is None:
                 return Problem(RejectReason.REQUIRED_TAG_MISSING, tag)
@@ -728,6 +733,9 @@ class Session:
             return
         if codec.field(message, 56) != self.config.sender_comp_id:
             await self.close(f"Logon for TargetCompID {codec.field(message, 56)!r}")
+            return
+        if any(b"\x00" in value for _, value in message.pairs):
+            await self.close("Logon with a NUL (0x00) in a field")
             return
         peer = codec.field(message, 49) or ""
         counterparty, refusal = await self._authenticate(peer, message)

@@ -155,7 +155,8 @@ def exchange(
                 session=row,
                 direction=FixDirection.INBOUND,
                 seq=inbound.seq,
-                defaults={"msg_type": inbound.msg_type, "raw": inbound.raw.decode("latin-1")},
+                # The record of what came in: a NUL (refused with a Reject) is kept as U+FFFD, which text can hold.
+                defaults={"msg_type": inbound.msg_type, "raw": inbound.raw.decode("latin-1").replace("\x00", "\ufffd")},
             )
             row.next_target_seq = inbound.next_target_seq
         row.save(update_fields=["next_sender_seq", "next_target_seq", "updated_at"])

@@ -9,7 +9,7 @@ Each function is one transaction that checks its input, locks the rows it change
 sends its events after commit. Business refusals raise :class:`QuoteRefused`, whose message names the reason.
 """
 
-from rfq.services.common import FIX_OUTBOUND_GROUP, OPEN_RFQ_STATES, QuoteLate, QuoteRefused
+from rfq.services.common import FIX_OUTBOUND_GROUP, OPEN_RFQ_STATES, FillIdReused, QuoteLate, QuoteRefused
 from rfq.services.dealer_orders import DEALER_FILL, dealer_order_fill, dealer_order_reject, quote_accept
 from rfq.services.quotes import (
     QuoteLegInput,
@@ -25,6 +25,7 @@ __all__ = [
     "DEALER_FILL",
     "FIX_OUTBOUND_GROUP",
     "OPEN_RFQ_STATES",
+    "FillIdReused",
     "LegInput",
     "QuoteLate",
     "QuoteLegInput",

@@ -14,6 +14,7 @@ from desk import clock
 from rfq.models import (
     Connectivity,
     Counterparty,
+    DealerOrder,
     Quote,
     RFQStatus,
 )
@@ -28,6 +29,21 @@ class QuoteLate(Exception):
 
 class QuoteRefused(ValidationError):
     """A dealer's or the desk's request that the RFQ rules refuse; the message says why."""
+
+
+class FillIdReused(QuoteRefused):
+    """A dealer's ExecID already used for a fill of another of its orders: refused (a conflict), nothing booked."""
+
+    def __init__(self, *, exec_id: str, order: DealerOrder, first_order: str) -> None:
+        super().__init__(
+            {
+                "exec_id": [
+                    f"ExecID {exec_id} was already used for a fill of order {first_order}: fill ids are unique "
+                    f"per dealer; nothing was booked on order {order.cl_ord_id}"
+                ]
+            }
+        )
+        self.exec_id, self.order, self.first_order = exec_id, order, first_order
 
 
 def dealer_actor(dealer: Counterparty) -> str:

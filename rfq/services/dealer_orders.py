@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Sum
 
 from desk.audit import Actor, audit_record
@@ -15,6 +15,7 @@ from rfq import aggregation
 from rfq.models import (
     RFQ,
     Counterparty,
+    DealerExecution,
     DealerOrder,
     DealerOrderStatus,
     Firmness,
@@ -24,8 +25,15 @@ from rfq.models import (
     RFQStatus,
     Side,
 )
-from rfq.ports import BookedFill, TakenLeg, acceptance_check, dealer_fill_find
-from rfq.services.common import OPEN_RFQ_STATES, QuoteRefused, dealer_actor, notify_gateway, utcnow
+from rfq.ports import BOOKED_EXEC_ID_MAX_LENGTH, BookedFill, TakenLeg, acceptance_check, dealer_fill_find
+from rfq.services.common import (
+    OPEN_RFQ_STATES,
+    FillIdReused,
+    QuoteRefused,
+    dealer_actor,
+    notify_gateway,
+    utcnow,
+)
 from risk.orders import DEFAULT_BOOK
 
 DEALER_FILL = "rfq.dealer_fill"
@@ -190,58 +198,107 @@ def _fill_publish(*, order: DealerOrder, leg: RFQLeg, exec_id: str, quantity: De
     return fill
 
 
+def _booked_ids(*, dealer: Counterparty, order: DealerOrder, exec_id: str) -> list[str]:
+    """The ids the fill is booked under (``<dealer>:<ExecID>``, ``:L<n>`` per leg of a package order)."""
+    if order.leg is not None:
+        return [f"{dealer.code}:{exec_id}"]
+    return [f"{dealer.code}:{exec_id}:L{leg_no}" for leg_no in order.quote.rfq.legs.values_list("leg_no", flat=True)]
+
+
 def dealer_order_fill(
     *, dealer: Counterparty, cl_ord_id: str, exec_id: str, quantity: Decimal, price: Decimal
 ) -> BookedFill:
-    """The dealer confirms a fill of an accepted quote. A repeated ExecID returns the fill already booked. A package
-    order fills in package units at the package price; each leg is booked as its own fill (ratio × units at the
-    leg's quoted price) so that positions, hedging and TCA see the legs: each is announced as ``rfq.dealer_fill``
-    (the flow books the fill and its position in this transaction, and queues the delta hedge)."""
-    with transaction.atomic():
-        order = _open_dealer_order(dealer=dealer, cl_ord_id=cl_ord_id)
-        booked_id = f"{dealer.code}:{exec_id}" if order.leg is not None else f"{dealer.code}:{exec_id}:L1"
-        existing = dealer_fill_find(booked_id)
-        if existing is not None:
-            return existing
-        if order.status not in (DealerOrderStatus.SENT, DealerOrderStatus.PARTIALLY_FILLED):
-            raise QuoteRefused(f"order {cl_ord_id} is {order.status}")
-        if quantity <= 0 or order.filled_quantity + quantity > order.quantity:
-            raise QuoteRefused(f"fill of {quantity} exceeds the order's open {order.quantity - order.filled_quantity}")
-        if price != order.price:
-            raise QuoteRefused(f"fill price {price} differs from the accepted price {order.price}")
-        if order.leg is not None:
-            fill = _fill_publish(order=order, leg=order.leg, exec_id=booked_id, quantity=quantity, price=price)
-            symbols = [order.leg.instrument.symbol]
-        else:
-            fills = [
-                _fill_publish(
-                    order=order,
-                    leg=leg,
-                    exec_id=f"{dealer.code}:{exec_id}:L{leg.leg_no}",
-                    quantity=quantity * leg.ratio,
-                    price=leg_price,
-                )
-                for leg, leg_price in _package_leg_prices(order)
-            ]
-            fill, symbols = fills[0], [f.instrument.symbol for f in fills]
-        order.filled_quantity += quantity
-        order.status = (
-            DealerOrderStatus.FILLED if order.filled_quantity == order.quantity else DealerOrderStatus.PARTIALLY_FILLED
-        )
-        order.save(update_fields=["filled_quantity", "status", "updated_at"])
-        if order.status == DealerOrderStatus.FILLED:
-            Quote.objects.filter(pk=order.quote_id).update(status=QuoteStatus.FILLED)
-        if order.leg is not None and order.quote.rfq.orders.exists():
-            aggregation.rfq_fill_allocate(dealer_order=order)
-        audit_record(
-            actor=dealer_actor(dealer),
-            action="dealer_order.fill",
-            obj=order,
-            after={"exec_id": exec_id, "quantity": quantity, "price": price, "status": order.status, "legs": symbols},
-        )
-        broadcast(
-            event="fill", payload={"cl_ord_id": cl_ord_id, "instrument": ", ".join(symbols), "quantity": quantity}
-        )
+    """The dealer confirms a fill of an accepted quote. A package order fills in package units at the package price;
+    each leg is booked as its own fill (ratio × units at the leg's quoted price) so that positions, hedging and TCA
+    see the legs: each is announced as ``rfq.dealer_fill`` (the flow books the fill and its position in this
+    transaction, and queues the delta hedge).
+
+    The dealer's ExecID is unique per dealer (:class:`~rfq.models.DealerExecution`): repeated on the same order it
+    returns the fill already booked and books nothing; reused on another order it is refused with
+    :class:`FillIdReused` (audited, nothing booked), never answered with the first order's fill."""
+    try:
+        with transaction.atomic():
+            order = _open_dealer_order(dealer=dealer, cl_ord_id=cl_ord_id)
+            seen = DealerExecution.objects.filter(dealer=dealer, exec_id=exec_id).select_related("order").first()
+            if seen is not None and seen.order_id != order.pk:
+                raise FillIdReused(exec_id=exec_id, order=order, first_order=seen.order.cl_ord_id)
+            booked_ids = _booked_ids(dealer=dealer, order=order, exec_id=exec_id)
+            if seen is not None:
+                existing = dealer_fill_find(booked_ids[0])
+                if existing is None:
+                    raise QuoteRefused(f"fill {exec_id} of order {cl_ord_id} was recorded but is not booked")
+                return existing
+            return _fill_book(
+                dealer=dealer, order=order, exec_id=exec_id, booked_ids=booked_ids, quantity=quantity, price=price
+            )
+    except FillIdReused as reused:
+        with transaction.atomic():
+            audit_record(
+                actor=dealer_actor(dealer),
+                action="dealer_order.fill_id_reused",
+                obj=reused.order,
+                after={"exec_id": exec_id, "first_order": reused.first_order, "quantity": quantity, "price": price},
+            )
+        raise
+
+
+def _fill_book(
+    *,
+    dealer: Counterparty,
+    order: DealerOrder,
+    exec_id: str,
+    booked_ids: list[str],
+    quantity: Decimal,
+    price: Decimal,
+) -> BookedFill:
+    cl_ord_id = order.cl_ord_id
+    if not exec_id or max(len(booked) for booked in booked_ids) > BOOKED_EXEC_ID_MAX_LENGTH:
+        longest = BOOKED_EXEC_ID_MAX_LENGTH - (max(len(booked) for booked in booked_ids) - len(exec_id))
+        raise QuoteRefused({"exec_id": [f"ExecID must be 1 to {longest} characters for dealer {dealer.code}"]})
+    if order.status not in (DealerOrderStatus.SENT, DealerOrderStatus.PARTIALLY_FILLED):
+        raise QuoteRefused(f"order {cl_ord_id} is {order.status}")
+    if quantity <= 0 or order.filled_quantity + quantity > order.quantity:
+        raise QuoteRefused(f"fill of {quantity} exceeds the order's open {order.quantity - order.filled_quantity}")
+    if price != order.price:
+        raise QuoteRefused(f"fill price {price} differs from the accepted price {order.price}")
+    try:
+        with transaction.atomic():
+            DealerExecution.objects.create(dealer=dealer, exec_id=exec_id, order=order, quantity=quantity, price=price)
+    except IntegrityError:
+        # Another order's fill took this ExecID after our look (the unique constraint decided): a reuse all the same.
+        first = DealerExecution.objects.filter(dealer=dealer, exec_id=exec_id).select_related("order").first()
+        raise FillIdReused(exec_id=exec_id, order=order, first_order=first.order.cl_ord_id if first else "?") from None
+    if order.leg is not None:
+        fill = _fill_publish(order=order, leg=order.leg, exec_id=booked_ids[0], quantity=quantity, price=price)
+        symbols = [order.leg.instrument.symbol]
+    else:
+        fills = [
+            _fill_publish(
+                order=order,
+                leg=leg,
+                exec_id=f"{dealer.code}:{exec_id}:L{leg.leg_no}",
+                quantity=quantity * leg.ratio,
+                price=leg_price,
+            )
+            for leg, leg_price in _package_leg_prices(order)
+        ]
+        fill, symbols = fills[0], [f.instrument.symbol for f in fills]
+    order.filled_quantity += quantity
+    order.status = (
+        DealerOrderStatus.FILLED if order.filled_quantity == order.quantity else DealerOrderStatus.PARTIALLY_FILLED
+    )
+    order.save(update_fields=["filled_quantity", "status", "updated_at"])
+    if order.status == DealerOrderStatus.FILLED:
+        Quote.objects.filter(pk=order.quote_id).update(status=QuoteStatus.FILLED)
+    if order.leg is not None and order.quote.rfq.orders.exists():
+        aggregation.rfq_fill_allocate(dealer_order=order)
+    audit_record(
+        actor=dealer_actor(dealer),
+        action="dealer_order.fill",
+        obj=order,
+        after={"exec_id": exec_id, "quantity": quantity, "price": price, "status": order.status, "legs": symbols},
+    )
+    broadcast(event="fill", payload={"cl_ord_id": cl_ord_id, "instrument": ", ".join(symbols), "quantity": quantity})
     return fill
 
 

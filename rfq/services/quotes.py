@@ -190,9 +190,14 @@ def _quote_store(
 
 
 def quote_request_decline(*, dealer: Counterparty, quote_req_id: str, reason: str) -> QuoteRequest:
-    """The dealer declines to quote (FIX QuoteRequestReject, AG)."""
+    """The dealer declines to quote (FIX QuoteRequestReject, AG). A decline after the RFQ expired is refused like any
+    other refusal (:class:`QuoteRefused`, a 400 over REST, a BusinessMessageReject over FIX): there is nothing left
+    to decline, and nothing is changed."""
     with transaction.atomic():
-        request = _open_request(dealer=dealer, quote_req_id=quote_req_id)
+        try:
+            request = _open_request(dealer=dealer, quote_req_id=quote_req_id)
+        except QuoteLate as late:
+            raise QuoteRefused(f"late: {late}; QuoteReqID {quote_req_id} is no longer open to decline") from None
         request.status = QuoteRequestStatus.DECLINED
         request.save(update_fields=["status"])
         audit_record(

@@ -24,6 +24,7 @@ from rfq.models import (
     QuoteRequest,
     QuoteStatus,
     RFQStatus,
+    ScoringModelVersion,
     TradingMode,
 )
 from rfq.services import LegInput, QuoteLegInput, QuoteRefused, quote_receive, rfq_create
@@ -534,3 +535,36 @@ def test_a_kill_switch_cancels_the_open_rfqs_under_its_scope_and_their_quotes_ca
         quote_accept(quote=quote, actor=trader)
     engaged = AuditEvent.objects.get(action="risk.kill_switch.engage")
     assert engaged.after["cancelled_rfqs"] == [btc_rfq.reference]
+
+
+def test_my_auto_limit_is_no_content_until_one_applies_and_the_scoring_models_are_a_list(
+    client_for,
+    trader,
+    risk_officer,  # noqa: ANN001
+) -> None:
+    # given no automatic-mode limit and one scoring model version
+    client = client_for(trader)
+    ScoringModelVersion.objects.create(
+        version=1,
+        data_start=datetime.now(UTC) - timedelta(days=2),
+        data_end=datetime.now(UTC) - timedelta(days=1),
+        training_data_sha256="0" * 64,
+        artifact={},
+    )
+
+    # when the trader asks for the limit that applies, before and after the desk's default is set, and for the models
+    before = client.get("/api/v1/auto-limits/mine/")
+    body = {"enabled": True, "max_notional": "100000", "max_cost_bps": 10}
+    assert (
+        client_for(risk_officer).post("/api/v1/auto-limits/", body, content_type="application/json").status_code == 201
+    )
+    after = client.get("/api/v1/auto-limits/mine/")
+    models = client.get("/api/v1/scoring/models/")
+
+    # then each answer is what the schema says: no content, then the limit; a list of versions without artifacts
+    assert (before.status_code, before.content) == (204, b"")
+    assert (after.status_code, Decimal(after.json()["max_notional"]), after.json()["trader"]) == (200, 100000, None)
+    assert models.status_code == 200
+    (row,) = models.json()
+    assert (row["version"], row["status"], row["created_by"]) == (1, "draft", None)
+    assert "artifact" not in row

@@ -5,6 +5,7 @@ A raw simplefix client plays the dealer; the desk side acts through :mod:`rfq.se
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -17,7 +18,7 @@ from execution.models import Fill
 from rfq import services
 from rfq.fix import codec
 from rfq.fix.acceptor import GatewayThread
-from rfq.models import Counterparty, DealerOrder, DealerOrderStatus, Quote, QuoteRequestStatus, QuoteStatus
+from rfq.models import RFQ, Counterparty, DealerOrder, DealerOrderStatus, Quote, QuoteRequestStatus, QuoteStatus
 from tests import factories
 from tests.rfq.test_fix_support import (
     FixClient,
@@ -259,3 +260,90 @@ def test_live_quotes_are_cancelled_when_the_session_drops(
     client.close()
 
     wait_for(lambda: Quote.objects.get(pk=quote.pk).status == QuoteStatus.CANCELLED, what="the cancel")
+
+
+def test_a_decline_after_the_rfq_expired_gets_a_business_reject_saying_so(
+    client: FixClient,
+    fix_dealer: Counterparty,
+    trader,
+    btc: Instrument,  # noqa: ANN001
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # given a QuoteRequest whose RFQ expired before the dealer answered
+    client.logon()
+    request = rfq_send_to(dealer=fix_dealer, trader=trader, instruments=[btc])
+    client.expect("R")
+    RFQ.objects.filter(pk=request.rfq_id).update(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+    status_before = type(request).objects.get(pk=request.pk).status
+
+    # when the dealer declines it
+    with caplog.at_level(logging.INFO):
+        client.send("AG", [(131, request.quote_req_id), (658, "1"), (58, "no appetite")])
+        refused = client.expect("j")
+
+    # then a BusinessMessageReject says why, nothing changed, and nothing was logged as an error
+    assert (field(refused, 372), field(refused, 379)) == ("AG", request.quote_req_id)
+    assert (field(refused, 58) or "").startswith(f"late: RFQ {request.rfq.reference} expired at ")
+    assert type(request).objects.get(pk=request.pk).status == status_before
+    assert [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR] == []
+
+
+def test_an_exec_id_reused_on_another_order_gets_a_business_reject_and_books_nothing(
+    client: FixClient,
+    fix_dealer: Counterparty,
+    trader,
+    btc: Instrument,  # noqa: ANN001
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # given two accepted quotes of the dealer, the first order filled with ExecID E1
+    client.logon()
+    orders = []
+    for quote_id in ("Q-R1", "Q-R2"):
+        request = rfq_send_to(dealer=fix_dealer, trader=trader, instruments=[btc])
+        client.expect("R")
+        client.send("S", quote_body(request, quote_id=quote_id))
+        quote = wait_for(lambda quote_id=quote_id: _quote(fix_dealer, quote_id), what="the quote")
+        orders.append(services.quote_accept(quote=quote, actor=trader))
+        client.expect("D")
+    first, second = orders
+    client.send("8", execution_report_body(cl_ord_id=first.cl_ord_id, exec_id="E1", symbol=btc.symbol))
+    wait_for(lambda: DealerOrder.objects.get(pk=first.pk).status == DealerOrderStatus.FILLED, what="the fill")
+
+    # when E1 comes again, for the second order
+    with caplog.at_level(logging.INFO):
+        client.send("8", execution_report_body(cl_ord_id=second.cl_ord_id, exec_id="E1", symbol=btc.symbol))
+        refused = client.expect("j")
+
+    # then a BusinessMessageReject names the reuse, the second order is untouched, no error is logged
+    assert (field(refused, 372), field(refused, 379)) == ("8", second.cl_ord_id)
+    assert f"ExecID E1 was already used for a fill of order {first.cl_ord_id}" in (field(refused, 58) or "")
+    assert DealerOrder.objects.get(pk=second.pk).status == DealerOrderStatus.SENT
+    assert Fill.objects.filter(quote__dealer=fix_dealer).count() == 1
+    assert [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR] == []
+
+
+def test_a_nul_byte_in_a_field_gets_a_session_reject_naming_the_tag_and_the_session_carries_on(
+    client: FixClient,
+    fix_dealer: Counterparty,
+    trader,
+    btc: Instrument,  # noqa: ANN001
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # given a QuoteRequest delivered to the dealer
+    client.logon()
+    request = rfq_send_to(dealer=fix_dealer, trader=trader, instruments=[btc])
+    client.expect("R")
+
+    # when the dealer quotes with a NUL in its QuoteID, then quotes again properly
+    with caplog.at_level(logging.INFO):
+        client.send("S", quote_body(request, quote_id="Q\x00NUL"))
+        refused = client.expect("3")
+        client.send("S", quote_body(request, quote_id="Q-AFTER-NUL"))
+        quote = wait_for(lambda: _quote(fix_dealer, "Q-AFTER-NUL"), what="the quote after the reject")
+
+    # then the first gets a Reject (3) naming tag 117 (PostgreSQL killed the session with it before), nothing stored
+    # from it, no error logged, and the session goes on
+    assert (field(refused, 371), field(refused, 373)) == ("117", "6")
+    assert field(refused, 58) == "Incorrect data format for value: NUL (0x00) in the value of tag 117"
+    assert not Quote.objects.filter(dealer=fix_dealer).exclude(pk=quote.pk).exists()
+    assert [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR] == []
