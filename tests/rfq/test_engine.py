@@ -534,3 +534,19 @@ def test_a_kill_switch_cancels_the_open_rfqs_under_its_scope_and_their_quotes_ca
         quote_accept(quote=quote, actor=trader)
     engaged = AuditEvent.objects.get(action="risk.kill_switch.engage")
     assert engaged.after["cancelled_rfqs"] == [btc_rfq.reference]
+
+
+def test_with_nobody_to_ask_the_selection_is_recorded_and_the_send_refused(trader, instrument, market, dealers) -> None:  # noqa: ANN001
+    for dealer in dealers:
+        dealer.status = CounterpartyStatus.SUSPENDED
+        dealer.save(update_fields=["status"])
+    rfq = _new_rfq(trader, instrument)
+
+    output = dealers_recommend(rfq=rfq, actor=trader)
+
+    # no expected cost without a dealer (JSON has no NaN: it was an IntegrityError before)
+    assert (output["dealers"], output["expected_cost_bps"]) == ([], None)
+    assert "no dealer can be asked" in output["explanation"]
+    assert decision_replay(DecisionRecord.objects.get(kind=DecisionKind.DEALER_SELECTION)).matches
+    with pytest.raises(QuoteRefused, match="no dealer can be asked"):
+        rfq_send_selected(rfq=rfq, actor=trader)
