@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -52,6 +52,9 @@ CREATE_ACTION = "desk_order.create"
 REFUSED_ACTION = "desk_order.refused"
 # The largest value a quantity or price column holds (28 digits, 12 after the point).
 _COLUMN_LIMIT = Decimal(10) ** (MAX_DIGITS - DECIMAL_PLACES)
+# The validated price is used to 8 decimals (as an RFQ's arrival mid): every database the desk runs on keeps it
+# exactly (SQLite's numeric columns hold about 15 significant digits), so a cross's fills read back as written.
+PRICE_QUANTUM = Decimal("1e-8")
 # What a refusal's audit keeps of each submitted value: enough to read it, never an unbounded string.
 _SUBMITTED_CHARS = 64
 
@@ -85,7 +88,7 @@ def desk_order_price(*, instrument: Instrument, now: datetime | None = None) -> 
     validated = validated_price_fresh(underlying=underlying, now=now or clock.now())
     if validated is None or validated.price is None:
         return DeskOrderPrice(None, f"no fresh price validated by the market-health monitor for {underlying}")
-    return DeskOrderPrice(validated.price.quantize(QUANTUM))
+    return DeskOrderPrice(validated.price.quantize(PRICE_QUANTUM, rounding=ROUND_HALF_EVEN))
 
 
 def decimal_problem(value: object, *, name: str, allow_none: bool = False) -> str | None:
@@ -97,9 +100,9 @@ def decimal_problem(value: object, *, name: str, allow_none: bool = False) -> st
         return f"{name} must be a Decimal, got {type(value).__name__}"
     value = Decimal(value)
     if not value.is_finite() or value <= 0:
-        return f"{name} must be positive, got {value}"
+        return f"{name} must be positive, got {decimal_plain(value)}"
     if value >= _COLUMN_LIMIT or value != value.quantize(QUANTUM):
-        return f"{name} {value} does not fit {MAX_DIGITS} digits with {DECIMAL_PLACES} after the point"
+        return f"{name} {decimal_plain(value)} does not fit {MAX_DIGITS} digits with {DECIMAL_PLACES} after the point"
     return None
 
 

@@ -172,12 +172,14 @@ def test_the_crossing_price_follows_the_monitor_not_the_entry(trader, lot_instru
     a, b, _, _ = accounts
     _order(trader, lot_instrument, a, Side.BUY, "2")
     _order(trader, lot_instrument, b, Side.SELL, "2")
-    factories.validated_price_set(underlying="ETH", price="100.4")
+    # the monitor's price moves after the orders came in (to 8 decimals, as every database keeps it exactly)
+    factories.validated_price_set(underlying="ETH", price="100.412345678912")
 
     result = _aggregate(lot_instrument, trader)
 
-    assert [cross.price for cross in result.crosses] == [Decimal("100.4")]
-    assert set(DeskOrderFill.objects.values_list("price", flat=True)) == {Decimal("100.4")}
+    assert [cross.price for cross in result.crosses] == [Decimal("100.41234568")]
+    assert set(DeskOrderFill.objects.values_list("price", flat=True)) == {Decimal("100.41234568")}
+    assert {o.average_price for o in DeskOrder.objects.all()} == {Decimal("100.41234568")}
 
 
 def test_fills_are_allocated_back_pro_rata_exactly_and_move_the_position(  # noqa: ANN001

@@ -192,3 +192,15 @@ def test_aggregate_now_names_an_unknown_instrument(client_for, trader) -> None: 
 
     assert response.status_code == 400
     assert list(response.json()) == ["instrument"]
+
+
+def test_a_refusal_reads_as_the_trader_typed_it(client_for, trader, eth, account) -> None:  # noqa: ANN001
+    response = _post(client_for(trader), _body(quantity="0", limit_price="99.5"))
+
+    assert response.json() == {
+        "quantity": ["quantity must be positive, got 0"],  # not 0E-12, as the parsed value prints
+        "limit_price": [
+            "a buy limited at 99.5 is below the validated price 100: nothing could fill it (a buy's limit goes at "
+            "or above the validated price)"
+        ],
+    }
