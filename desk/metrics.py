@@ -20,18 +20,16 @@ Access: ``Authorization: Bearer <DESK_METRICS_TOKEN>`` (the scraper), or a logge
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import math
-import traceback
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from django.conf import settings
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
+from pythonjsonlogger.json import JsonFormatter
 
 from desk import clock
 
@@ -39,29 +37,18 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 METRICS_PERM = "risk.view_limit"
 
 # LogRecord attributes that are not a caller's ``extra``.
-_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: ``ts`` (UTC, ISO 8601), ``level``, ``logger``, ``message``, the caller's
-    ``extra`` fields, and ``exc`` with the traceback when there is one. Values JSON cannot hold are written as
-    their ``str``."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        for key, value in vars(record).items():
-            if key not in _RECORD_FIELDS and not key.startswith("_") and key not in entry:
-                entry[key] = value
-        if record.exc_info:
-            entry["exc"] = "".join(traceback.format_exception(*record.exc_info)).rstrip()
-        elif record.exc_text:
-            entry["exc"] = record.exc_text
-        return json.dumps(entry, default=str, ensure_ascii=False)
+def json_formatter() -> logging.Formatter:
+    """One JSON object per line (python-json-logger): ``ts`` (UTC, ISO 8601), ``level``, ``logger``, ``message``, the
+    caller's ``extra`` fields, and ``exc`` with the traceback when there is one. Values JSON cannot hold are written as
+    text (datetimes in ISO 8601)."""
+    return JsonFormatter(
+        "{levelname}{name}{message}",
+        style="{",
+        rename_fields={"levelname": "level", "name": "logger", "exc_info": "exc"},
+        timestamp="ts",
+    )
 
 
 class ClientErrorsWithoutTraceback(logging.Filter):

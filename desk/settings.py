@@ -67,6 +67,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "desk.pages.status.status_bar_context",
             ],
         },
     },
@@ -146,6 +147,7 @@ CELERY_BEAT_SCHEDULE = {
     "execution-delta-hedge": {"task": "execution.hedging_tasks.delta_hedge_all", "schedule": 30.0},
     # TCA: refit the pre-trade impact and dealer terms on the desk's fills (stored fits, the latest is used).
     "tca-calibration-refit": {"task": "tca.tasks.calibration_refit", "schedule": 3600.0},
+    "tca-pnl-snapshot": {"task": "tca.tasks.pnl_snapshot", "schedule": 60.0},
     # RFQ engine: expire RFQs past their time (releasing their desk orders), train dealer scoring daily (validated
     # at best: promotion is a risk officer's), and watch the challenger in shadow and the live model's drift.
     "rfq-expire": {"task": "rfq.tasks.rfqs_expire", "schedule": 2.0},
@@ -209,14 +211,14 @@ DESK_METRICS_TOKEN = os.environ.get("DESK_METRICS_TOKEN", "")
 # import the simulated world. This desk trades against its simulated venues.
 DESK_VENUE = "sim.venues.SimulatedVenue"
 
-# One JSON object per line (desk.metrics.JsonFormatter) in production or with DESK_LOG_FORMAT=json.
+# One JSON object per line (desk.metrics.json_formatter, python-json-logger) in production or with DESK_LOG_FORMAT=json.
 LOG_FORMAT = os.environ.get("DESK_LOG_FORMAT", "plain" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
-        "json": {"()": "desk.metrics.JsonFormatter"},
+        "json": {"()": "desk.metrics.json_formatter"},
     },
     "filters": {"client_errors": {"()": "desk.metrics.ClientErrorsWithoutTraceback"}},
     "handlers": {

@@ -4,6 +4,7 @@ from desk.pages.common import base_context, desk_page
 from desk.pages.dealers import dealers_page, model_promote, model_rollback, models_page
 from desk.pages.execution import execution_action, execution_detail, execution_list
 from desk.pages.orders import desk_orders_aggregate, desk_orders_page
+from desk.pages.positions import positions_page
 from desk.pages.trading import (
     compliance,
     rfq_act_page,
@@ -12,6 +13,7 @@ from desk.pages.trading import (
     rfq_new,
     risk_alert_ack,
     risk_engage,
+    risk_limit_set,
     risk_page,
     risk_rearm,
     risk_reduce,
@@ -30,12 +32,14 @@ __all__ = [
     "model_promote",
     "model_rollback",
     "models_page",
+    "positions_page",
     "rfq_act_page",
     "rfq_auto_panel",
     "rfq_board",
     "rfq_new",
     "risk_alert_ack",
     "risk_engage",
+    "risk_limit_set",
     "risk_page",
     "risk_rearm",
     "risk_reduce",

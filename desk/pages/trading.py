@@ -27,7 +27,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from desk import clock, selectors
 from desk.audit import chain_verify
-from desk.forms import PACKAGE_LEGS, AuditFilterForm, DealerSelection, KillSwitchForm, RFQTicketForm
+from desk.forms import PACKAGE_LEGS, AuditFilterForm, DealerSelection, KillSwitchForm, LimitForm, RFQTicketForm
 from desk.models import AuditEvent, DecisionKind, DecisionRecord
 from desk.pages import queries
 from desk.pages.common import base_context, desk_page
@@ -38,6 +38,7 @@ from rfq.engine.selection import rfq_send_selected
 from rfq.models import TradingMode
 from risk import selectors as risk_selectors
 from risk import services as risk_services
+from risk.models import LimitScope
 from risk.monitor import market_health_snapshot
 from risk.telemetry_services import alert_acknowledge
 
@@ -215,10 +216,22 @@ def _markets() -> list[dict[str, Any]]:
     return [{"underlying": n, "health": health.get(n), "venues": books.get(n, {}).get("venues", [])} for n in names]
 
 
-def _risk_context(request: HttpRequest, form: KillSwitchForm | None = None) -> dict[str, Any]:
-    usage = risk_selectors.limit_usage()
+SCOPE_ORDER = {value: depth for depth, value in enumerate(LimitScope.values)}
+"""Broadest first: the limits are listed as the hierarchy's tree (firm, desk, book, ... instrument)."""
+
+
+def _risk_context(
+    request: HttpRequest, form: KillSwitchForm | None = None, limit_form: LimitForm | None = None
+) -> dict[str, Any]:
+    usage = sorted(
+        risk_selectors.limit_usage(),
+        key=lambda row: (SCOPE_ORDER.get(row.limit.scope, 99), row.limit.scope_key, row.limit.kind),
+    )
     return base_context(request) | {
         "usage": [(row, None if row.ratio is None else min(float(row.ratio) * 100, 100.0)) for row in usage],
+        "scope_depth": SCOPE_ORDER,
+        "limit_form": limit_form or LimitForm(),
+        "can_set_limits": request.user.has_perm("risk.add_limit") and request.user.has_perm("risk.change_limit"),
         "gauges": _gauges(usage),
         "switches": risk_selectors.kill_switches_list(),
         "engage_form": form or KillSwitchForm(),
@@ -268,6 +281,28 @@ def risk_reduce(request: HttpRequest) -> HttpResponse:
         return risk_services.scope_state_set(state="reducing", **fields)
 
     return _switch_action(request, reduce, "set to reduce only")
+
+
+@desk_page("risk.add_limit", "risk.change_limit")
+@require_POST
+def risk_limit_set(request: HttpRequest) -> HttpResponse:
+    """Set one limit through the risk service (audited, broadcast); each refusal beside its field."""
+    form = LimitForm(request.POST)
+    if form.is_valid():
+        try:
+            limit = risk_services.limit_set(**form.cleaned_data, actor=request.user)
+        except risk_services.RiskRefused as error:
+            if hasattr(error, "error_dict") and set(error.error_dict) <= set(form.fields):
+                form.add_error(None, error)
+            else:
+                form.add_error(None, error.messages)
+        else:
+            key = f" {limit.scope_key}" if limit.scope_key else ""
+            messages.success(
+                request, f"Limit set: {limit.get_kind_display()} at {limit.scope}{key} = {limit.value.normalize():f}."
+            )
+            return redirect("desk:risk")
+    return render(request, "desk/risk.html", _risk_context(request, limit_form=form), status=400)
 
 
 @desk_page("risk.rearm_killswitch")

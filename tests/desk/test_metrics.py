@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from desk.market import venue_books_ensure
-from desk.metrics import CONTENT_TYPE, JsonFormatter, metrics_text
+from desk.metrics import CONTENT_TYPE, json_formatter, metrics_text
 from desk.models import VenueBook
 from desk.roles import Role
 from execution.models import ChildOrder, ChildOrderStatus, Position
@@ -152,7 +152,7 @@ def test_metrics_access(client: Any, client_for: Any, settings: Any, trader: Any
 def test_json_formatter_writes_one_object_per_line() -> None:
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(json_formatter())
     logger = logging.getLogger("tests.desk.json")
     logger.addHandler(handler)
     logger.propagate = False
@@ -171,7 +171,7 @@ def test_json_formatter_writes_one_object_per_line() -> None:
     assert first["logger"] == "tests.desk.json"
     assert first["message"] == "plan 7 paused\nby risk"
     assert first["plan"] == 7
-    assert first["at"] == "2026-01-01 00:00:00+00:00"
+    assert first["at"] == "2026-01-01T00:00:00+00:00"
     assert datetime.fromisoformat(first["ts"]).tzinfo is not None
     assert second["message"] == "failed"
     assert "ValueError: boom" in second["exc"]
@@ -179,7 +179,7 @@ def test_json_formatter_writes_one_object_per_line() -> None:
 
 def test_settings_wire_the_json_formatter(settings: Any) -> None:
     formatter = settings.LOGGING["formatters"]["json"]
-    assert formatter["()"] == "desk.metrics.JsonFormatter"
+    assert formatter["()"] == "desk.metrics.json_formatter"
 
 
 def test_a_refused_request_logs_one_line_without_a_traceback(client_for, trader) -> None:  # noqa: ANN001

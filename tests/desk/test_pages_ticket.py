@@ -159,8 +159,8 @@ def test_ticket_still_sends_to_the_dealers_picked_by_hand(client_for, trader, de
         ({"mode": "auto"}, "Mode</a>: automatic mode is not enabled for you"),
         ({"selection": "manual"}, "Dealers</a>: choose at least one dealer"),
         ({"dealers": ["D1"]}, "Dealers</a>: untick them to let the desk choose"),
-        ({"risk_aversion": "-1"}, "Urgency (risk aversion λ, 1/bps)</a>: Ensure this value is greater than or equal"),
-        ({"risk_aversion": "11"}, "Urgency (risk aversion λ, 1/bps)</a>: Ensure this value is less than or equal"),
+        ({"risk_aversion": "-1"}, "Urgency</a>: Ensure this value is greater than or equal"),
+        ({"risk_aversion": "11"}, "Urgency</a>: Ensure this value is less than or equal"),
     ],
 )
 def test_ticket_refuses_bad_engine_fields_naming_them_and_keeping_what_was_typed(  # noqa: ANN001
@@ -353,3 +353,24 @@ def test_board_in_automatic_mode_shows_what_was_left_to_the_trader(  # noqa: ANN
     assert f"left to you: {outcome['breaches'][0]}" in board
     assert 'id="rec-form"' in board  # beyond the limits the trader may still act
     assert not DecisionRecord.objects.filter(kind=DecisionKind.AUTO_ACCEPT).exists()
+
+
+def test_a_bad_quantity_gets_one_message(client_for, trader, dealer, instrument) -> None:  # noqa: ANN001
+    client = client_for(trader)
+    for quantity, message in (("-1", "enter a quantity above 0"), ("abc", "Enter a number.")):
+        page = client.post(
+            "/desk/rfq/new/",
+            {
+                "package_type": "single",
+                "expires_in_s": "60",
+                "leg1_instrument": instrument.symbol,
+                "leg1_side": "buy",
+                "leg1_ratio": "1",
+                "leg1_quantity": quantity,
+                "dealers": ["ALPHA"],
+            },
+        ).content.decode()
+        # once in the summary at the top, once beside the field: one message, not two joined
+        assert page.count(message) == 2, page
+        assert "Ensure this value" not in page
+        assert f"{message} | " not in page

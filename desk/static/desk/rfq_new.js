@@ -5,15 +5,52 @@
   const packageSelect = document.getElementById("id_package_type");
   const rows = Array.from(document.querySelectorAll("#legs tbody tr"));
 
+  // An option is offered when it fits the leg (its type) and matches what is typed in the leg's search box (every
+  // word, in any order: "btc 100000 c").
+  function show(option) {
+    option.hidden = option.dataset.fits === "0" || option.dataset.matches === "0";
+  }
+
   function filterInstruments(select, optionType) {
     Array.from(select.options).forEach(function (option) {
       if (!option.value) return;
-      const fits = optionType === "" || option.dataset.optionType === optionType;
-      option.hidden = !fits;
+      // "option": a call or a put (a calendar's legs); "": any instrument.
+      const fits = optionType === "" || option.dataset.optionType === optionType ||
+        (optionType === "option" && (option.dataset.optionType === "call" || option.dataset.optionType === "put"));
+      option.dataset.fits = fits ? "1" : "0";
       option.disabled = !fits;
+      show(option);
       if (!fits && option.selected) select.value = "";
     });
   }
+
+  function searchInstruments(select, text) {
+    const words = text.toLowerCase().split(/\s+/).filter(Boolean);
+    let first = null;
+    Array.from(select.options).forEach(function (option) {
+      if (!option.value) return;
+      const label = option.textContent.toLowerCase();
+      option.dataset.matches = words.every(function (w) { return label.indexOf(w) >= 0; }) ? "1" : "0";
+      show(option);
+      if (!first && !option.hidden) first = option;
+    });
+    // One match left: take it, as a picker would.
+    const visible = Array.from(select.options).filter(function (o) { return o.value && !o.hidden; });
+    if (visible.length === 1) select.value = visible[0].value;
+    return first;
+  }
+
+  rows.forEach(function (row) {
+    const select = row.querySelector("select[name$='_instrument']");
+    if (!select) return;
+    const search = Desk.el("input");
+    search.type = "search";
+    search.className = "instrument-search";
+    search.placeholder = "search…";
+    search.setAttribute("aria-label", "Search the instruments of " + (select.getAttribute("aria-label") || select.name));
+    search.addEventListener("input", function () { searchInstruments(select, search.value); });
+    select.before(search);
+  });
 
   function apply(initial) {
     const legs = packages[packageSelect.value] || [["", "buy"]];

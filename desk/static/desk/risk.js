@@ -11,6 +11,22 @@
       // turned into an engage by the dialog's re-submit).
       if (event.submitter && event.submitter.id === "reduce") return;
       event.preventDefault();
+      // The server refuses a switch without a reason: say so here, before asking to confirm.
+      const reason = form.elements.reason;
+      let missing = document.getElementById("engage-reason-missing");
+      if (!reason.value.trim()) {
+        if (!missing) {
+          missing = Desk.el("p", "Reason: say why the switch is engaged", "error");
+          missing.id = "engage-reason-missing";
+          missing.setAttribute("role", "alert");
+          reason.after(missing);
+        }
+        reason.setAttribute("aria-invalid", "true");
+        reason.focus();
+        return;
+      }
+      if (missing) missing.remove();
+      reason.removeAttribute("aria-invalid");
       const scope = form.elements.scope.value;
       const key = form.elements.scope_key.value.trim();
       document.getElementById("engage-confirm-text").textContent =
