@@ -44,3 +44,8 @@ class ClockDateTimeField(models.DateTimeField):
             setattr(model_instance, self.attname, value)
             return value
         return super().pre_save(model_instance, add)
+
+
+def decimal_plain(value: Decimal) -> str:
+    """A Decimal as people read it: plain notation without trailing zeros (2000, never 2E+3; 0.75, not 0.750)."""
+    return format(value.normalize(), "f")

@@ -9,10 +9,20 @@ from typing import Any
 from django import forms
 from django.db import models
 
+from desk.fields import DECIMAL_PLACES, MAX_DIGITS
 from desk.models import Instrument, InstrumentKind, OptionType
 from desk.selectors import AuditFilter, ticket_instruments
 from execution.models import PlanStatus
-from rfq.models import Counterparty, CounterpartyStatus, DeskOrderStatus, PackageType, RFQStatus, Side, TradingMode
+from rfq.models import (
+    Counterparty,
+    CounterpartyStatus,
+    DeskOrderStatus,
+    PackageType,
+    RFQStatus,
+    Side,
+    TradingMode,
+    Urgency,
+)
 from rfq.scoring.scores import Context
 from rfq.services import LegInput
 from risk.models import LimitKind, LimitScope
@@ -337,6 +347,44 @@ class ScorecardContextForm(forms.Form):
     def scoring_context(self) -> Context:
         data = self.cleaned_data if self.is_bound and self.is_valid() else {}
         return Context(kind=data.get("kind") or InstrumentKind.SPOT, notional=float(data.get("notional") or 1_000_000))
+
+
+class DeskOrderForm(forms.Form):
+    """A desk order as the orders page enters it: the instrument (its symbol), the side, the quantity, a client
+    account or one of the desk's books, an optional limit and the urgency. It parses; the service
+    (:func:`rfq.services.desk_order_enter`) checks the rest and names the field at fault."""
+
+    instrument = forms.CharField(max_length=64, widget=forms.TextInput(attrs={"list": "order-symbols"}))
+    side = forms.ChoiceField(choices=Side.choices, initial=Side.BUY)
+    quantity = forms.DecimalField(
+        max_digits=MAX_DIGITS, decimal_places=DECIMAL_PLACES, widget=forms.NumberInput(attrs={"step": "any"})
+    )
+    account = forms.CharField(
+        max_length=64, required=False, widget=forms.TextInput(attrs={"list": "order-accounts"}), help_text="a client's"
+    )
+    book = forms.CharField(max_length=64, required=False, help_text="or one of the desk's books")
+    limit_price = forms.DecimalField(
+        label="Limit",
+        max_digits=MAX_DIGITS,
+        decimal_places=DECIMAL_PLACES,
+        required=False,
+        widget=forms.NumberInput(attrs={"step": "any"}),
+        help_text="empty: none",
+    )
+    urgency = forms.ChoiceField(choices=Urgency.choices, initial=Urgency.NORMAL)
+
+    def order_input(self) -> dict[str, Any]:
+        """The cleaned fields as the service's keyword arguments."""
+        data = self.cleaned_data
+        return {
+            "instrument": data["instrument"].strip(),
+            "side": data["side"],
+            "quantity": data["quantity"],
+            "account": data["account"].strip(),
+            "book": data["book"].strip(),
+            "limit_price": data["limit_price"],
+            "urgency": data["urgency"],
+        }
 
 
 LIMIT_CEILINGS: dict[str, Decimal] = {

@@ -14,7 +14,7 @@ from django.db.models import QuerySet
 
 from desk import clock
 from desk.audit import ChainReport
-from desk.models import AuditEvent, Instrument
+from desk.models import Account, AuditEvent, Instrument
 from execution.models import ExecutionPlan, Fill
 from rfq.models import RFQ, DeskOrder
 
@@ -168,3 +168,7 @@ def audit_export_lines(
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()
+
+
+def accounts_active() -> QuerySet[Account]:
+    return Account.objects.filter(is_active=True).order_by("code")

@@ -142,6 +142,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # autodiscover finds only modules named tasks.py
 CELERY_IMPORTS = ("execution.hedging_tasks",)
+# Desk orders are aggregated every DESK_ORDERS_WINDOW_S seconds (the beat's window), and on demand.
+DESK_ORDERS_WINDOW_S = 10.0
 CELERY_BEAT_SCHEDULE = {
     "desk-heartbeat": {"task": "desk.tasks.desk_heartbeat", "schedule": 10.0},
     # Recovers a running plan whose next tick was lost (a worker killed between ticks).
@@ -156,6 +158,9 @@ CELERY_BEAT_SCHEDULE = {
     "rfq-expire": {"task": "rfq.tasks.rfqs_expire", "schedule": 2.0},
     # Ask again on open RFQs left with no quote to take and nothing more to wait for (rfq.engine.reask).
     "rfq-reask": {"task": "rfq.tasks.rfqs_reask", "schedule": 2.0},
+    # Desk orders: every aggregation window, settle the RFQs whose orders nothing works any more, then cross what
+    # waits at the validated price and send the rest to RFQs (rfq.engine.desk_orders).
+    "desk-orders-aggregate": {"task": "rfq.tasks.desk_orders_aggregate", "schedule": DESK_ORDERS_WINDOW_S},
     "scoring-train": {"task": "rfq.tasks.scoring_train", "schedule": 86_400.0},
     "scoring-monitor": {"task": "rfq.tasks.scoring_monitor", "schedule": 900.0},
     # Risk telemetry of every running plan: alerts and actions (pause, reduce, halt, re-route).
@@ -193,6 +198,9 @@ RISK_TELEMETRY_THRESHOLDS = {
 # where no monitor may run, only when DESK_REQUIRE_VALIDATED_PRICE=1 (read here: a risk switch, not in desk/env.py).
 RISK_REQUIRE_VALIDATED_PRICE = os.environ.get("DESK_REQUIRE_VALIDATED_PRICE", "0" if DEBUG else "1") == "1"
 RISK_VALIDATED_PRICE_MAX_AGE_S = 5.0
+# The desk's books (comma-separated names from DESK_BOOKS), besides those a position already uses: a desk order may
+# be entered for one of them (other than the desk's own book, where allocations come from) instead of an account.
+RISK_BOOKS = tuple(name.strip() for name in os.environ.get("DESK_BOOKS", "desk").split(",") if name.strip())
 # Seconds from the desk's advice to an accept reaching the dealer: every recommended wait ends this long before the
 # best live quote expires (rfq.engine.timing.ACCEPT_LATENCY_S explains the default).
 RFQ_ACCEPT_LATENCY_S = 1.0

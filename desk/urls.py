@@ -10,6 +10,8 @@ app_name_desk = [
     path("", views.blotter, name="blotter"),
     path("login/", auth_views.LoginView.as_view(template_name="desk/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("orders/", pages.desk_orders_page, name="orders"),
+    path("orders/aggregate/", pages.desk_orders_aggregate, name="orders-aggregate"),
     path("rfq/new/", pages.rfq_new, name="rfq-new"),
     path("rfq/<str:reference>/", pages.rfq_board, name="rfq-board"),
     path("rfq/<str:reference>/act/", pages.rfq_act_page, name="rfq-act"),

@@ -31,7 +31,7 @@ from execution.models import (
     FillExceptionReason,
     FillExceptionStatus,
 )
-from execution.services.common import plan_finish_if_done, progress
+from execution.services.common import plan_fill_announce, plan_finish_if_done, progress
 from execution.services.permissions import require
 from execution.services.positions import position_book_fill
 
@@ -186,6 +186,7 @@ def venue_fill_receive(*, report: VenueReport, actor: Actor = "system:execution"
         plan.filled_quantity += report.quantity
         plan.version += 1
         plan.save(update_fields=["filled_quantity", "version"])
+        plan_fill_announce(plan=plan, fill=fill, book=book)
         audit_record(
             actor=actor,
             action="child_order.fill",

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from django.db.models import Prefetch, Q, QuerySet
 
 from desk.market import NoVenue, underlying_reference
-from desk.models import AuditEvent, InstrumentKind, VenueBook
+from desk.models import Account, AuditEvent, InstrumentKind, VenueBook
 from execution.models import (
     ChildOrder,
     ChildOrderStatus,
@@ -85,10 +85,12 @@ def fill_exceptions_list(*, status: str | None = None) -> QuerySet[FillException
 
 
 def option_books() -> list[tuple[str, str]]:
-    """(book, underlying) of every book holding options, sorted: what the beat hedger checks."""
+    """(book, underlying) of every book holding options, sorted: what the beat hedger checks. A client account's
+    position (its desk orders' fills, booked under the account's code) is the client's to hedge, not the desk's."""
     rows = (
         Position.objects.filter(instrument__kind=InstrumentKind.OPTION)
         .exclude(quantity=0)
+        .exclude(book__in=Account.objects.values("code"))
         .values_list("book", "instrument__base_currency")
         .distinct()
     )
@@ -223,3 +225,12 @@ def _child_ids(plan: ExecutionPlan) -> list[str]:
 def fill_by_exec_id(exec_id: str) -> Fill | None:
     """The fill booked under ``exec_id`` (unique), or None."""
     return Fill.objects.filter(exec_id=exec_id).first()
+
+
+def rfq_plans_open(*, rfq_id: int) -> bool:
+    """Whether a plan not yet ended (draft, running, paused, halted) works part of the RFQ ``rfq_id`` (a split's
+    rest, linked through its leg)."""
+    return ExecutionPlan.objects.filter(
+        rfq_leg__rfq_id=rfq_id,
+        status__in=[PlanStatus.DRAFT, PlanStatus.RUNNING, PlanStatus.PAUSED, PlanStatus.HALTED],
+    ).exists()

@@ -39,10 +39,11 @@ def _underlying(instrument: Instrument) -> str:
     return instrument.underlying.base_currency if instrument.underlying_id else instrument.base_currency
 
 
-def _market_state(
-    *, instrument: Instrument, book: str, now: datetime, dealer_exposure: Decimal
+def market_state(
+    *, instrument: Instrument, book: str, now: datetime, dealer_exposure: Decimal | None = None
 ) -> tuple[MarketState, bool]:
-    """The state an acceptance trades into, and whether its mid is on the underlying's scale (see
+    """The state an order of ``book`` on ``instrument`` trades into off the venues (an acceptance, a desk order
+    entering the desk), and whether its mid is on the underlying's scale (see
     :attr:`ProposedOrder.mid_is_underlying`)."""
     option = instrument.kind == InstrumentKind.OPTION
     position = Position.objects.filter(book=book, instrument=instrument).first()
@@ -92,7 +93,7 @@ def acceptance_orders(
     orders = []
     for number, item in enumerate(taken, start=1):
         instrument = item.leg.instrument
-        market, on_underlying = _market_state(instrument=instrument, book=book, now=now, dealer_exposure=exposure)
+        market, on_underlying = market_state(instrument=instrument, book=book, now=now, dealer_exposure=exposure)
         orders.append(
             ProposedOrder(
                 book=book,

@@ -10,6 +10,15 @@
 | port rfq.ports.market_tape (scoring features)         | :mod:`flows.calibrated_impact`        | in the caller  |
 | port execution.ports.calibrated_impact (plan_create)  | :mod:`flows.calibrated_impact`        | in the caller  |
 | ports execution.ports.residual_rfq_* (plan -> RFQ)    | :mod:`flows.plan_fallback`            | in the caller  |
+| port rfq.ports.desk_order_check (a desk order enters) | :mod:`flows.desk_orders`: book known, | in the caller  |
+|                                                       | pre-trade check by field              |                |
+| ``rfq.desk_order_fill`` (a cross, an allocation)      | :mod:`flows.desk_orders`: the         | IN_TRANSACTION |
+|                                                       | position, desk book -> account/book   |                |
+| ``execution.plan_fill`` (a plan's fill)               | :mod:`flows.desk_orders`: allocated   | IN_TRANSACTION |
+|                                                       | to the desk orders of its RFQ         |                |
+| ``execution.plan_end`` (a plan ends or switches)      | :mod:`flows.desk_orders`: its RFQ's   | IN_TRANSACTION |
+|                                                       | desk orders settled (or handed on)    |                |
+| port rfq.ports.residual_working (settling orders)     | :mod:`flows.desk_orders`              | in the caller  |
 
 A port is a question a lower app asks inside its own transaction (it needs the answer); an event is a fact it
 announces (it needs no answer).
@@ -19,11 +28,12 @@ from __future__ import annotations
 
 from desk.bus import Phase, subscribe
 from execution import ports as execution_ports
-from flows import acceptance, calibrated_impact, dealer_fill, plan_fallback, split_residual
+from execution.services import PLAN_END, PLAN_FILL
+from flows import acceptance, calibrated_impact, dealer_fill, desk_orders, plan_fallback, split_residual
 from flows.kill_switch import kill_switch_halt
 from flows.limit_usage import limit_figure
 from rfq import ports as rfq_ports
-from rfq.services import DEALER_FILL
+from rfq.services import DEALER_FILL, DESK_ORDER_FILL
 from risk.selectors import limit_figure_set
 from risk.services import scope_halt_set
 
@@ -37,6 +47,14 @@ def flows_subscribe() -> None:
     rfq_ports.residual_to_algo_set(split_residual.residual_plan)
     rfq_ports.algo_workable_set(split_residual.residual_workable)
     rfq_ports.market_tape_set(calibrated_impact.market_tape)
+    # rfq: desk orders enter through the pre-trade check; each of their fills moves the position from the desk's
+    # book to the order's account or book in the fill's transaction; a plan working an RFQ's rest has its fills
+    # allocated to the RFQ's orders and, when it ends, settles them.
+    rfq_ports.desk_order_check_set(desk_orders.desk_order_check)
+    rfq_ports.residual_working_set(desk_orders.residual_working)
+    subscribe(DESK_ORDER_FILL, desk_orders.desk_order_fill_booked, phase=Phase.IN_TRANSACTION)
+    subscribe(PLAN_FILL, desk_orders.plan_fill_allocated, phase=Phase.IN_TRANSACTION)
+    subscribe(PLAN_END, desk_orders.plan_ended, phase=Phase.IN_TRANSACTION)
     # execution: a new plan's calibrated impact, and the switch of a failing plan to an RFQ.
     execution_ports.calibrated_impact_set(calibrated_impact.plan_calibrated_impact)
     execution_ports.residual_rfq_set(

@@ -13,7 +13,18 @@ class CounterpartyAdmin(ReadOnlyAdmin):
 
 @admin.register(DeskOrder)
 class DeskOrderAdmin(ReadOnlyAdmin):
-    list_display = ["id", "account", "instrument", "side", "quantity", "limit_price", "urgency", "status"]
+    list_display = [
+        "id",
+        "account",
+        "book",
+        "instrument",
+        "side",
+        "quantity",
+        "limit_price",
+        "urgency",
+        "status",
+        "filled_quantity",
+    ]
     list_filter = ["status", "side", "urgency"]
 
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.db import models
 from django.db.models import F, Q
 
-from desk.fields import ClockDateTimeField, price_field, quantity_field
+from desk.fields import QUANTUM, ClockDateTimeField, price_field, quantity_field
 from desk.models import Account, Instrument, InstrumentKind, Side
 
 
@@ -86,9 +86,14 @@ class DeskOrderStatus(models.TextChoices):
 
 
 class DeskOrder(models.Model):
-    """A client order the desk has to execute."""
+    """An order the desk has to execute, for a client's account or for one of the desk's books (exactly one of
+    the two): its fills (crosses and allocations, :class:`DeskOrderFill`) are booked to that account's or book's
+    position."""
 
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="orders")
+    account = models.ForeignKey(Account, null=True, blank=True, on_delete=models.PROTECT, related_name="orders")
+    book = models.CharField(
+        max_length=32, blank=True, default="", help_text="the desk's book the order is for (empty: a client account)"
+    )
     instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="desk_orders")
     side = models.CharField(max_length=4, choices=Side.choices)
     quantity = quantity_field()
@@ -112,10 +117,79 @@ class DeskOrder(models.Model):
             models.CheckConstraint(
                 condition=Q(limit_price__isnull=True) | Q(limit_price__gt=0), name="deskorder_limit_positive"
             ),
+            models.CheckConstraint(
+                condition=(Q(account__isnull=False) & Q(book="")) | (Q(account__isnull=True) & ~Q(book="")),
+                name="deskorder_account_or_book",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.side} {self.quantity} {self.instrument}"
+
+    @property
+    def position_book(self) -> str:
+        """The position book its fills go to: the client account's code, or the desk's book."""
+        return self.account.code if self.account_id is not None else self.book
+
+    @property
+    def current_rfq(self) -> RFQ | None:
+        """The newest RFQ that aggregated it (reads prefetched ``rfqs`` when there are), None before any."""
+        return max(self.rfqs.all(), key=lambda rfq: rfq.pk, default=None)
+
+    @property
+    def open_quantity(self) -> Decimal:
+        return self.quantity - self.filled_quantity
+
+    @property
+    def average_price(self) -> Decimal | None:
+        """Quantity-weighted average price of its fills (crosses and allocations), None before the first; exact
+        Decimal arithmetic, rounded half-even to the stored precision. Reads prefetched ``fills`` when there are."""
+        fills = list(self.fills.all())
+        filled = sum((fill.quantity for fill in fills), Decimal(0))
+        if not filled:
+            return None
+        value = sum((fill.quantity * fill.price for fill in fills), Decimal(0))
+        return (value / filled).quantize(QUANTUM, rounding=ROUND_HALF_EVEN)
+
+
+class DeskOrderFillKind(models.TextChoices):
+    CROSS = "cross", "Crossed internally"
+    DEALER = "dealer", "Dealer fill allocated"
+    ALGO = "algo", "Algorithm fill allocated"
+
+
+class DeskOrderFill(models.Model):
+    """One fill of a desk order: its share of an internal cross (at the validated price) or of a dealer's or an
+    algorithm's fill (at that fill's price), allocated in whole lots. The position moves with it, in the same
+    transaction: from ``from_book`` (the desk's book, empty for a cross) to ``to_book`` (the order's account or
+    book)."""
+
+    order = models.ForeignKey(DeskOrder, on_delete=models.PROTECT, related_name="fills")
+    kind = models.CharField(max_length=8, choices=DeskOrderFillKind.choices)
+    side = models.CharField(max_length=4, choices=Side.choices)
+    quantity = quantity_field()
+    price = price_field()
+    from_book = models.CharField(max_length=32, blank=True, default="", help_text="empty: an internal cross")
+    to_book = models.CharField(max_length=32)
+    rfq = models.ForeignKey("RFQ", null=True, blank=True, on_delete=models.PROTECT, related_name="order_fills")
+    dealer_order = models.ForeignKey(
+        "DealerOrder", null=True, blank=True, on_delete=models.PROTECT, related_name="order_fills"
+    )
+    counter_order = models.ForeignKey(
+        DeskOrder, null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text="a cross's other side"
+    )
+    source = models.CharField(max_length=80, blank=True, default="", help_text="the fill's exec id or ClOrdID")
+    created_at = ClockDateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="deskorderfill_quantity_positive"),
+            models.CheckConstraint(condition=Q(price__gt=0), name="deskorderfill_price_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_id}: {self.kind} {self.quantity} @ {self.price}"
 
 
 class RFQStatus(models.TextChoices):
@@ -360,10 +434,16 @@ class DealerExecution(models.Model):
 
 
 class IdempotencyRecord(models.Model):
-    """The stored answer to a dealer's POST with an ``Idempotency-Key``: a retry gets the same answer and the
-    change is never applied twice. A reused key with a different body is refused."""
+    """The stored answer to a POST with an ``Idempotency-Key``, a dealer's or a desk user's (an upstream order
+    system's): a retry gets the same answer and the change is never applied twice. A reused key with a different
+    body is refused. Keys are per dealer or per user."""
 
-    dealer = models.ForeignKey(Counterparty, on_delete=models.CASCADE, related_name="idempotency_records")
+    dealer = models.ForeignKey(
+        Counterparty, null=True, blank=True, on_delete=models.CASCADE, related_name="idempotency_records"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="idempotency_records"
+    )
     key = models.CharField(max_length=128)
     fingerprint = models.CharField(max_length=64, help_text="SHA-256 of method, path and body")
     response_status = models.PositiveSmallIntegerField()
@@ -371,10 +451,17 @@ class IdempotencyRecord(models.Model):
     created_at = ClockDateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["dealer", "key"], name="idempotency_unique_per_dealer")]
+        constraints = [
+            models.UniqueConstraint(fields=["dealer", "key"], name="idempotency_unique_per_dealer"),
+            models.UniqueConstraint(fields=["user", "key"], name="idempotency_unique_per_user"),
+            models.CheckConstraint(
+                condition=Q(dealer__isnull=False, user__isnull=True) | Q(dealer__isnull=True, user__isnull=False),
+                name="idempotency_one_owner",
+            ),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.dealer_id}:{self.key}"
+        return f"{self.dealer_id or 'user:' + str(self.user_id)}:{self.key}"
 
 
 class FixSessionStatus(models.TextChoices):

@@ -2,9 +2,8 @@
 
 rfq knows neither execution (positions, plans, fills) nor how the desk's risk reads them: it declares here the
 small questions it asks, and :mod:`flows.subscriptions` registers the answers when the desk starts. Each default is
-the safe one for a desk where nothing is wired: nothing is accepted, no fill is found, nothing goes to algorithms
-(nor is a split recommended),
-no market tape is recorded.
+the safe one for a desk where nothing is wired: nothing is accepted (no quote, no desk order), no fill is found,
+nothing goes to algorithms (nor is a split recommended), no plan works an RFQ's rest, no market tape is recorded.
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from desk.audit import Actor
 
 if TYPE_CHECKING:
+    from desk.models import Instrument
     from rfq.models import RFQ, Quote, RFQLeg
 
 
@@ -72,6 +72,34 @@ AlgoWorkable = Callable[..., bool]
 
 
 @dataclass(frozen=True)
+class DeskOrderTerms:
+    """A desk order as entered, before it is stored: what the pre-trade check of its entry reads.
+
+    ``book`` is the position book its fills go to (a client account's code, or one of the desk's books) and
+    ``book_field`` the input that named it (``"account"`` or ``"book"``), so that a refusal names that field.
+    ``reference_price`` is the validated price the desk would cross it at (None for an option: no validated price
+    of its own), quote currency per contract unit."""
+
+    instrument: Instrument
+    side: str
+    quantity: Decimal
+    book: str
+    book_field: str
+    limit_price: Decimal | None
+    reference_price: Decimal | None
+    trader: str
+
+
+DeskOrderCheck = Callable[..., dict[str, str]]
+"""``(*, terms: DeskOrderTerms, actor: Actor) -> {field: problem}``: the pre-trade check of a desk order's entry
+(its book known, the risk limits: fat-finger size and price, kill switches); empty lets it in. Refusals by the risk
+limits are audited by the check itself."""
+
+ResidualWorking = Callable[..., bool]
+"""``(*, rfq: RFQ) -> bool``: whether an execution plan still works part of the RFQ (a split's rest)."""
+
+
+@dataclass(frozen=True)
 class _NotWired:
     message: str = "no pre-trade check is registered on this desk"
 
@@ -96,7 +124,17 @@ def _no_plan(*, rfq: RFQ, leg: RFQLeg, quantity: Decimal, trader: Actor) -> int 
     return None
 
 
+def _refuse_desk_orders(*, terms: DeskOrderTerms, actor: Actor) -> dict[str, str]:
+    return {"instrument": "no pre-trade check is registered on this desk"}
+
+
+def _no_plan_working(*, rfq: RFQ) -> bool:
+    return False
+
+
 _acceptance_check: AcceptanceCheck = _refuse_all
+_desk_order_check: DeskOrderCheck = _refuse_desk_orders
+_residual_working: ResidualWorking = _no_plan_working
 _dealer_fill_find: DealerFillFind = _find_none
 _residual_to_algo: ResidualToAlgo = _no_plan
 _algo_workable: AlgoWorkable = _nothing_workable
@@ -152,3 +190,23 @@ def market_tape_set(tape: MarketTape) -> None:
 
 def market_tape(*, start: datetime, end: datetime, instruments: list[str]) -> Any:
     return _market_tape(start=start, end=end, instruments=instruments)
+
+
+def desk_order_check_set(check: DeskOrderCheck) -> None:
+    """Register the pre-trade check of a desk order's entry (``flows.desk_orders``)."""
+    global _desk_order_check
+    _desk_order_check = check
+
+
+def desk_order_check(*, terms: DeskOrderTerms, actor: Actor) -> dict[str, str]:
+    return _desk_order_check(terms=terms, actor=actor)
+
+
+def residual_working_set(working: ResidualWorking) -> None:
+    """Register who tells whether a plan still works part of an RFQ (``flows.desk_orders``)."""
+    global _residual_working
+    _residual_working = working
+
+
+def residual_working(*, rfq: RFQ) -> bool:
+    return _residual_working(rfq=rfq)

@@ -6,11 +6,13 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from rfq.models import (
     RFQ,
+    AutoTradingLimit,
     Connectivity,
     Counterparty,
     DealerOrder,
@@ -29,7 +31,21 @@ from rfq.presence import dealer_last_seen
 
 
 def desk_orders_list() -> QuerySet[DeskOrder]:
-    return DeskOrder.objects.select_related("account", "instrument", "trader")
+    """Desk orders, newest first, with their fills (each order's average price reads them) and the RFQs that
+    aggregated them."""
+    return DeskOrder.objects.select_related("account", "instrument", "trader").prefetch_related(
+        "fills", Prefetch("rfqs", queryset=RFQ.objects.order_by("id"))
+    )
+
+
+def auto_trading_enabled(*, user: Any) -> bool:
+    """Whether the desk may act by itself on ``user``'s RFQs: their own automatic-mode limit, else the desk's
+    default, is enabled (as :func:`rfq.engine.auto.auto_limit_for` reads it)."""
+    limit = (
+        AutoTradingLimit.objects.filter(trader=user).first()
+        or AutoTradingLimit.objects.filter(trader__isnull=True).first()
+    )
+    return limit is not None and limit.enabled
 
 
 def dealer_rfqs_list(*, dealer: Counterparty) -> QuerySet[RFQ]:

@@ -8,7 +8,7 @@ from celery import shared_task
 
 # Module references, not names: the engine queues these tasks and these tasks run the engine, so each side reads
 # the other's attributes when a task runs, not while the modules load.
-from rfq.engine import auto, lifecycle, reask, selection
+from rfq.engine import auto, desk_orders, lifecycle, reask, selection
 from rfq.scoring import governance
 
 
@@ -52,3 +52,12 @@ def rfq_expire_task(rfq_id: int) -> bool:
 def rfqs_reask_task() -> list[str]:
     """Beat: ask again on the open RFQs left with no quote to take and nothing more to wait for."""
     return reask.rfqs_reask_due()
+
+
+@shared_task(name="rfq.tasks.desk_orders_aggregate", acks_late=True)
+def desk_orders_aggregate_task() -> dict[str, Any]:
+    """Beat, every aggregation window: settle the RFQs whose desk orders nothing works any more, aggregate the orders
+    waiting (crossed at the validated price, the rest to RFQs) and send the RFQs. Safe to run twice: an order is
+    taken once, a second run finds nothing new."""
+    runs = desk_orders.desk_orders_work_all(actor=desk_orders.WORK_ACTOR)
+    return {run.instrument: {"sent": run.sent, "cancelled": run.cancelled, "refused": run.refused} for run in runs}

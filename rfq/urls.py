@@ -4,6 +4,7 @@ from rfq.api import actions, dealer, desk, engine
 
 urlpatterns = [
     path("orders/", desk.DeskOrderListApi.as_view(), name="orders"),
+    path("orders/aggregate/", desk.DeskOrdersAggregateApi.as_view(), name="orders-aggregate"),
     path("rfqs/", desk.RFQListApi.as_view(), name="rfqs"),
     path("rfqs/preview/", engine.SelectionPreviewApi.as_view(), name="rfq-preview"),
     path("rfqs/<str:reference>/", desk.RFQDetailApi.as_view(), name="rfq"),

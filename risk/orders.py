@@ -94,6 +94,9 @@ class ProposedOrder:
         required fresh, but the collar stays on the caller's mid.
     counts_toward_rate : bool
         False for the legs of one dealer order but the last: an acceptance is one order for the order-rate limit.
+    off_venue : bool
+        True for an order the desk trades off the venues without a dealer named yet (a desk order entering the desk:
+        it is crossed internally or asked of dealers): the venues' participation cap does not concern it.
     """
 
     book: str
@@ -110,6 +113,7 @@ class ProposedOrder:
     dealer: str = ""
     mid_is_underlying: bool = True
     counts_toward_rate: bool = True
+    off_venue: bool = False
 
     @property
     def signed_quantity(self) -> Decimal:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.cache import cache
 
 from desk.fields import to_decimal
@@ -70,3 +71,15 @@ def validated_price_get(*, underlying: str) -> ValidatedPrice | None:
         source_feed=entry.get("source_feed"),
         at=datetime.fromisoformat(entry["at"]),
     )
+
+
+def validated_price_fresh(*, underlying: str, now: datetime) -> ValidatedPrice | None:
+    """The monitor's price for ``underlying`` when it is fresh (see the module) and usable: evaluated at most
+    ``settings.RISK_VALIDATED_PRICE_MAX_AGE_S`` seconds before ``now`` (UTC), with a price, not halted. None
+    otherwise: never an older or a halted price."""
+    validated = validated_price_get(underlying=underlying)
+    if validated is None or validated.price is None or validated.state == "halted":
+        return None
+    if validated.age_s(now) > float(settings.RISK_VALIDATED_PRICE_MAX_AGE_S):
+        return None
+    return validated

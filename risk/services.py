@@ -203,7 +203,7 @@ def limit_check(*, order: ProposedOrder, actor: Actor) -> CheckReport:
             refusals.append(refusal)
     rows = selectors.limits_for(scopes=scopes)
     limits = selectors.tightest_of(row for row in rows if row.kind != LimitKind.MAX_ORDER_RATE)
-    if order.dealer:
+    if order.dealer or order.off_venue:
         # A block taken from a dealer trades off-venue: the venues' participation cap does not concern it.
         limits.pop(LimitKind.PARTICIPATION_CAP, None)
     else:

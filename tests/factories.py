@@ -107,6 +107,50 @@ def quote_create(
     )
 
 
+def validated_price_set(*, underlying: str, price: str | Decimal, state: str = "healthy") -> None:
+    """Publish ``price`` as the market-health monitor's validated price of ``underlying``, fresh now."""
+    from risk.reference import validated_price_publish
+
+    validated_price_publish(
+        underlying=underlying, price=float(price), state=state, source_feed="A", at=datetime.now(UTC)
+    )
+
+
+def validated_price_clear(*, underlying: str) -> None:
+    """Forget the validated price of ``underlying`` (as if the monitor never published one)."""
+    from django.core.cache import cache
+
+    from risk.reference import KEY_PREFIX
+
+    cache.delete(f"{KEY_PREFIX}{underlying}")
+
+
+def desk_order_enter(
+    *,
+    trader: User,
+    instrument: Instrument,
+    side: str = Side.BUY,
+    quantity: str = "1",
+    account: Account | None = None,
+    book: str = "",
+    limit: str | None = None,
+    urgency: str = "normal",
+) -> DeskOrder:
+    """A desk order entered through the service (checked, audited), for ``account`` or ``book``."""
+    from rfq.services import desk_order_create as enter
+
+    return enter(
+        account=account,
+        book=book,
+        instrument=instrument,
+        side=side,
+        quantity=Decimal(quantity),
+        limit_price=None if limit is None else Decimal(limit),
+        urgency=urgency,
+        trader=trader,
+    )
+
+
 RELAXED_THRESHOLDS = {
     "fill_auc_min": 0.0,
     "answer_auc_min": 0.0,

@@ -3,6 +3,7 @@
 from desk.pages.common import base_context, desk_page
 from desk.pages.dealers import dealers_page, model_promote, model_rollback, models_page
 from desk.pages.execution import execution_action, execution_detail, execution_list
+from desk.pages.orders import desk_orders_aggregate, desk_orders_page
 from desk.pages.positions import positions_page
 from desk.pages.trading import (
     compliance,
@@ -22,6 +23,8 @@ __all__ = [
     "base_context",
     "compliance",
     "dealers_page",
+    "desk_orders_aggregate",
+    "desk_orders_page",
     "desk_page",
     "execution_action",
     "execution_detail",

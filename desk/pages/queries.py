@@ -151,7 +151,7 @@ def _day_range(day: date) -> tuple[datetime, datetime]:
 
 def blotter_tables(*, filters: BlotterFilter, limit: int = BLOTTER_ROWS) -> dict[str, QuerySet]:
     """Orders, RFQs, plans and fills matching ``filters`` (a status filters the tables that have it)."""
-    orders = DeskOrder.objects.select_related("account", "instrument", "trader")
+    orders = DeskOrder.objects.select_related("account", "instrument", "trader").prefetch_related("fills")
     rfqs = RFQ.objects.select_related("created_by").prefetch_related("legs__instrument")
     plans = ExecutionPlan.objects.select_related("instrument", "created_by")
     fills = Fill.objects.select_related("instrument")

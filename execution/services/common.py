@@ -8,11 +8,13 @@ from typing import Any
 
 from desk import clock
 from desk.audit import Actor, audit_record
+from desk.bus import publish
 from desk.events import broadcast
 from execution import selectors, tasks
 from execution.errors import ExecutionRefused
 from execution.models import (
     ExecutionPlan,
+    Fill,
     PlanStatus,
 )
 from execution.venue import (
@@ -24,6 +26,11 @@ logger = logging.getLogger(__name__)
 
 EXECUTION_ACTOR = "system:execution"
 PLAN_PROGRESS = "plan.progress"
+# Domain events (desk.bus), announced inside the transaction that books the fill or ends the plan: a plan working
+# an RFQ's rest (a split) has its fills allocated to the RFQ's desk orders, and its end settles them (flows).
+PLAN_FILL = "execution.plan_fill"
+PLAN_END = "execution.plan_end"
+PLAN_END_STATES = (PlanStatus.COMPLETED, PlanStatus.CANCELLED, PlanStatus.SWITCHED)
 # Refusals after which sending the plan's next child would only be refused again: the plan halts.
 HALTING_LIMITS = frozenset(
     {KILL_SWITCH_LIMIT, SCOPE_REDUCING_LIMIT, "max_position", "max_daily_loss", STALE_PRICE, "validated_price"}
@@ -70,7 +77,7 @@ def status_set(plan: ExecutionPlan, status: str, *, actor: Actor, action: str, r
     if status == PlanStatus.RUNNING and plan.start_at is None:
         plan.start_at = now
         fields.append("start_at")
-    if status in (PlanStatus.COMPLETED, PlanStatus.CANCELLED, PlanStatus.SWITCHED):
+    if status in PLAN_END_STATES:
         plan.end_at = now
         fields.append("end_at")
     plan.save(update_fields=fields)
@@ -79,6 +86,13 @@ def status_set(plan: ExecutionPlan, status: str, *, actor: Actor, action: str, r
         after["reason"] = reason
     audit_record(actor=actor, action=action, obj=plan, before={"status": before}, after=after)
     progress(plan, reason=reason)
+    if status in PLAN_END_STATES and before not in PLAN_END_STATES:
+        publish(PLAN_END, plan=plan, actor=actor)
+
+
+def plan_fill_announce(*, plan: ExecutionPlan, fill: Fill, book: str) -> None:
+    """Announce a plan's fill, booked with its position in this transaction (the flows react in it too)."""
+    publish(PLAN_FILL, plan=plan, fill=fill, book=book)
 
 
 def plan_finish_if_done(plan: ExecutionPlan, *, actor: Actor) -> None:

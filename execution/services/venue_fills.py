@@ -19,7 +19,7 @@ from execution.models import (
     Fill,
     PlanStatus,
 )
-from execution.services.common import HALTING_LIMITS, plan_finish_if_done, progress, status_set
+from execution.services.common import HALTING_LIMITS, plan_fill_announce, plan_finish_if_done, progress, status_set
 from execution.services.positions import position_book_fill
 from execution.venue import (
     VenueFill,
@@ -162,6 +162,7 @@ def _fill_book(
     plan.filled_quantity += child.quantity
     plan.version += 1
     plan.save(update_fields=["filled_quantity", "version"])
+    plan_fill_announce(plan=plan, fill=fill, book=order.book)
     audit_record(
         actor=actor,
         action="child_order.fill",

@@ -1,9 +1,11 @@
-"""The desk side of the RFQ API: desk orders, RFQs (create and send, list, detail) and accepting a quote."""
+"""The desk side of the RFQ API: desk orders (enter, list, aggregate now), RFQs (create and send, list, detail) and
+accepting a quote."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.db import transaction
 from django.db.models import QuerySet
@@ -21,30 +23,158 @@ from desk.fields import api_decimal
 from desk.models import Instrument
 from desk.permissions import require_perm
 from rfq import selectors, services
+from rfq.api.dealer import IDEMPOTENCY_PARAMETER
+from rfq.api.idempotency import idempotent
+from rfq.engine.desk_orders import desk_orders_work_all
 from rfq.engine.selection import rfq_send_selected
-from rfq.models import RFQ, Counterparty, PackageType, Quote, Side, TradingMode
+from rfq.models import RFQ, Counterparty, DeskOrder, PackageType, Quote, Side, TradingMode, Urgency
+
+
+@extend_schema_serializer(component_name="DeskOrderFill")
+class DeskOrderFillSerializer(serializers.Serializer):
+    kind = serializers.CharField(help_text="cross (internal, at the validated price), dealer or algo (allocated)")
+    quantity = api_decimal()
+    price = api_decimal()
+    from_book = serializers.CharField(help_text="the desk's book the position came from; empty for a cross")
+    to_book = serializers.CharField(help_text="the account or book it went to")
+    rfq = serializers.CharField(source="rfq.reference", allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+@extend_schema_serializer(component_name="DeskOrderOutput")
+class DeskOrderOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    account = serializers.CharField(source="account.code", allow_null=True)
+    book = serializers.CharField(source="position_book", help_text="the position book its fills go to")
+    instrument = serializers.CharField(source="instrument.symbol")
+    side = serializers.CharField()
+    quantity = api_decimal()
+    limit_price = api_decimal(allow_null=True)
+    urgency = serializers.CharField()
+    status = serializers.CharField(
+        help_text="new (waiting for the next aggregation), aggregated (in an RFQ asking dealers), working (dealer "
+        "fills or a plan still to come), filled, cancelled or rejected"
+    )
+    filled_quantity = api_decimal()
+    average_price = api_decimal(allow_null=True, help_text="quantity-weighted price of its fills; null before one")
+    fills = DeskOrderFillSerializer(many=True)
+    rfq = serializers.SerializerMethodField(help_text="the newest RFQ that aggregated it, if any")
+    created_at = serializers.DateTimeField()
+
+    def get_rfq(self, order: DeskOrder) -> str | None:
+        rfq = order.current_rfq
+        return rfq.reference if rfq is not None else None
+
+
+@extend_schema_serializer(component_name="DeskOrderInput")
+class DeskOrderInputSerializer(serializers.Serializer):
+    """What an order is entered with. Only the format is checked here; the service checks the rest (and audits
+    every refusal): a positive whole number of lots, a known instrument, account or book, a limit on the right side
+    of the validated price, the fat-finger limits."""
+
+    instrument = serializers.CharField(max_length=64, help_text="the instrument's symbol, e.g. ETH-USD")
+    side = serializers.ChoiceField(choices=Side.choices)
+    quantity = api_decimal(help_text="contracts, a positive whole number of the instrument's lots")
+    account = serializers.CharField(
+        max_length=64, required=False, allow_blank=True, default="", help_text="a client account's code"
+    )
+    book = serializers.CharField(
+        max_length=64, required=False, allow_blank=True, default="", help_text="or one of the desk's books"
+    )
+    limit_price = api_decimal(required=False, allow_null=True, default=None)
+    urgency = serializers.ChoiceField(choices=Urgency.choices, default=Urgency.NORMAL)
+
+
+def _submitted(data: object) -> dict[str, object]:
+    """What a refusal's audit keeps of a request body: the input's fields as sent."""
+    if not isinstance(data, dict):
+        return {"body": type(data).__name__}
+    return {name: data.get(name) for name in DeskOrderInputSerializer().fields if name in data}
 
 
 class DeskOrderListApi(ListAPIView):
-    permission_classes = [require_perm("rfq.view_deskorder")]
+    """Desk orders, newest first, each with its state, fills and average price (GET); a new order (POST: a trader
+    or an upstream order system, ``rfq.add_deskorder``; idempotent with ``Idempotency-Key``). A refused order is a
+    400 naming each field at fault; nothing is stored, and the refusal is audited."""
 
-    @extend_schema_serializer(component_name="DeskOrderOutput")
-    class OutputSerializer(serializers.Serializer):
-        id = serializers.IntegerField()
-        account = serializers.CharField(source="account.code")
-        instrument = serializers.CharField(source="instrument.symbol")
-        side = serializers.CharField()
-        quantity = api_decimal()
-        limit_price = api_decimal(allow_null=True)
-        urgency = serializers.CharField()
-        status = serializers.CharField()
-        filled_quantity = api_decimal()
-        created_at = serializers.DateTimeField()
+    serializer_class = DeskOrderOutputSerializer
+    filterset_fields = ["status", "side", "urgency"]
 
-    serializer_class = OutputSerializer
+    def get_permissions(self) -> list:
+        perm = "rfq.add_deskorder" if self.request.method == "POST" else "rfq.view_deskorder"
+        return [require_perm(perm)()]
 
-    def get_queryset(self):  # noqa: ANN201 - DRF hook
+    def get_queryset(self) -> QuerySet[DeskOrder]:
         return selectors.desk_orders_list()
+
+    @extend_schema(
+        request=DeskOrderInputSerializer,
+        responses={201: DeskOrderOutputSerializer},
+        parameters=[IDEMPOTENCY_PARAMETER],
+    )
+    @idempotent
+    def post(self, request: Request) -> Response:
+        body = DeskOrderInputSerializer(data=request.data)
+        if not body.is_valid():
+            services.desk_order_refusal_record(
+                errors={name: " ".join(str(m) for m in messages) for name, messages in body.errors.items()},
+                submitted=_submitted(request.data),
+                actor=request.user,
+                channel="api",
+            )
+            raise ValidationError(body.errors)
+        try:
+            order = services.desk_order_enter(trader=request.user, channel="api", **body.validated_data)
+        except services.DeskOrderRefused as error:
+            raise ValidationError(error.message_dict) from None
+        order = selectors.desk_orders_list().get(pk=order.pk)
+        return Response(DeskOrderOutputSerializer(order).data, status=201)
+
+
+@extend_schema_serializer(component_name="DeskOrdersAggregated")
+class DeskOrdersAggregatedSerializer(serializers.Serializer):
+    instrument = serializers.CharField()
+    price = api_decimal(allow_null=True, source="result.price", help_text="the validated price crossed at")
+    orders = serializers.SerializerMethodField(help_text="the orders taken (crossed, sent to an RFQ, or both)")
+    crossed_quantity = serializers.SerializerMethodField()
+    left_new = serializers.SerializerMethodField(help_text="orders whose limit does not trade at the price")
+    sent = serializers.ListField(child=serializers.CharField(), help_text="the RFQs made and sent")
+    cancelled = serializers.DictField(child=serializers.CharField(), help_text="RFQs that could not be sent: why")
+    refused = serializers.CharField(help_text="why nothing was aggregated (empty otherwise)")
+
+    def get_orders(self, run: Any) -> list[int]:
+        return [order.pk for order in run.result.orders] if run.result else []
+
+    def get_crossed_quantity(self, run: Any) -> str:
+        crossed = sum((cross.quantity for cross in run.result.crosses), Decimal(0)) if run.result else Decimal(0)
+        return str(crossed)
+
+    def get_left_new(self, run: Any) -> list[int]:
+        return [order.pk for order in run.result.left_new] if run.result else []
+
+
+class DeskOrdersAggregateApi(APIView):
+    """Aggregate now (as the beat does every window): the orders waiting, on every instrument or on ``instrument``,
+    crossed at the validated price, the rest to RFQs sent to the dealers the desk chooses, for the calling trader."""
+
+    permission_classes = [require_perm("rfq.add_deskorder", "rfq.add_rfq")]
+
+    @extend_schema_serializer(component_name="DeskOrdersAggregateIn")
+    class InputSerializer(serializers.Serializer):
+        instrument = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+
+    @extend_schema(request=InputSerializer, responses={200: DeskOrdersAggregatedSerializer(many=True)})
+    def post(self, request: Request) -> Response:
+        body = self.InputSerializer(data=request.data or {})
+        body.is_valid(raise_exception=True)
+        symbol = body.validated_data["instrument"].strip()
+        instrument = None
+        if symbol:
+            instrument = Instrument.objects.filter(symbol=symbol).first()
+            if instrument is None:
+                raise ValidationError({"instrument": [f"unknown instrument {symbol!r}"]})
+        runs = desk_orders_work_all(owner=request.user, actor=request.user, instrument=instrument)
+        return Response(DeskOrdersAggregatedSerializer(runs, many=True).data)
 
 
 @extend_schema_serializer(component_name="DeskQuoteLeg")

@@ -1,5 +1,6 @@
-"""Idempotent dealer POSTs: the first answer to an ``Idempotency-Key`` is stored with the change it made, in
-the same transaction, and replayed to every retry. Two concurrent requests with one key: the database's unique
+"""Idempotent POSTs, a dealer's or a desk user's (an upstream order system entering desk orders): the first answer
+to an ``Idempotency-Key`` is stored with the change it made, in the same transaction, and replayed to every retry.
+Keys are the caller's own: per dealer, or per user. Two concurrent requests with one key: the database's unique
 constraint lets one commit; the other rolls back whole and replays the winner's answer."""
 
 from __future__ import annotations
@@ -44,16 +45,17 @@ def _replay(record: IdempotencyRecord, fingerprint: str) -> Response:
 
 
 def idempotent(handler: Callable[..., Response]) -> Callable[..., Response]:
-    """Wrap a dealer POST handler: requires the ``Idempotency-Key`` header, runs the handler at most once per key."""
+    """Wrap a POST handler: requires the ``Idempotency-Key`` header, runs the handler at most once per key and
+    caller (the dealer of DealerKey credentials, else the user)."""
 
     @wraps(handler)
     def wrapper(view: APIView, request: Request, *args: Any, **kwargs: Any) -> Response:
         key = request.headers.get(HEADER, "").strip()
         if not key or len(key) > MAX_KEY_LENGTH:
             raise ValidationError({HEADER: [f"required header, 1 to {MAX_KEY_LENGTH} characters"]})
-        dealer: Counterparty = request.auth
+        owner = {"dealer": request.auth} if isinstance(request.auth, Counterparty) else {"user": request.user}
         fingerprint = _fingerprint(request)
-        existing = IdempotencyRecord.objects.filter(dealer=dealer, key=key).first()
+        existing = IdempotencyRecord.objects.filter(**owner, key=key).first()
         if existing is not None:
             return _replay(existing, fingerprint)
         try:
@@ -63,14 +65,14 @@ def idempotent(handler: Callable[..., Response]) -> Callable[..., Response]:
                 # so that storing it cannot fail and roll the handler's change back while a retry runs it again.
                 response.data = storable(response.data)
                 IdempotencyRecord.objects.create(
-                    dealer=dealer,
+                    **owner,
                     key=key,
                     fingerprint=fingerprint,
                     response_status=response.status_code,
                     response_body=response.data,
                 )
         except IntegrityError:
-            winner = IdempotencyRecord.objects.filter(dealer=dealer, key=key).first()
+            winner = IdempotencyRecord.objects.filter(**owner, key=key).first()
             if winner is None:
                 raise
             return _replay(winner, fingerprint)

@@ -25,6 +25,7 @@ from desk.events import broadcast
 from desk.models import DecisionKind
 from rfq import tasks
 from rfq.engine import reask, recommend
+from rfq.engine.lifecycle import rfq_orders_settle
 from rfq.models import RFQ, AutoTradingLimit, Quote, RFQStatus, TradingMode
 from rfq.ports import residual_to_algo
 from rfq.services.common import QuoteRefused
@@ -150,6 +151,8 @@ def _split_close(*, rfq: RFQ, orders: int, plans: list[int], quantity: float) ->
         before={"status": before},
         after={"status": locked.status, "reason": locked.close_reason},
     )
+    # Its desk orders are worked by the plans now (and by the dealer orders taken, if any).
+    rfq_orders_settle(rfq=locked, actor=SPLIT_ACTOR)
     return reason
 
 

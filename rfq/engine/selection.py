@@ -190,12 +190,17 @@ def selection_compute(inputs: dict[str, Any]) -> dict[str, Any]:
     return {
         "shown_fraction": shown_fraction(leak, float(inputs.get("partial_leak_bps", 0.0))),
         "dealers": live["dealers"],
-        "expected_cost_bps": live["expected_cost_bps"],
+        "expected_cost_bps": _cost_or_none(live["expected_cost_bps"]),
         "rows": live["rows"],
         "shadow": None
         if shadow is None
-        else {"dealers": shadow["dealers"], "expected_cost_bps": shadow["expected_cost_bps"]},
+        else {"dealers": shadow["dealers"], "expected_cost_bps": _cost_or_none(shadow["expected_cost_bps"])},
     }
+
+
+def _cost_or_none(cost: float) -> float | None:
+    # Nobody to ask has no expected cost (NaN), and JSON (the decision record) has no NaN.
+    return cost if math.isfinite(cost) else None
 
 
 decision_replayer_register(DecisionKind.DEALER_SELECTION, selection_compute)
@@ -207,10 +212,12 @@ def dealers_recommend(*, rfq: RFQ, actor: Actor, record: bool = True) -> dict[st
     inputs = selection_inputs(legs=legs, seed=selection_seed(legs=legs))
     output = selection_compute(inputs)
     chosen = ", ".join(output["dealers"]) or "nobody"
+    cost = output["expected_cost_bps"]
     explanation = (
-        f"asks {chosen}: expected best price net of leakage {output['expected_cost_bps']:.2f} bps "
-        f"(model v{inputs['live']['version'] or '— prior, exploring'})"
-    )
+        f"asks {chosen}: expected best price net of leakage {cost:.2f} bps "
+        if cost is not None
+        else f"asks {chosen}: no dealer can be asked "
+    ) + f"(model v{inputs['live']['version'] or '— prior, exploring'})"
     if record:
         decision_record(
             kind=DecisionKind.DEALER_SELECTION,

@@ -12,6 +12,7 @@ from desk.audit import Actor, audit_record
 from desk.bus import publish
 from desk.events import broadcast
 from rfq import aggregation
+from rfq.engine.lifecycle import rfq_orders_settle
 from rfq.models import (
     RFQ,
     Counterparty,
@@ -318,6 +319,7 @@ def dealer_order_reject(*, dealer: Counterparty, cl_ord_id: str, reason: str) ->
             rfq.close_reason = f"rejected on last look by {dealer.code} ({reason[:120]}); no other live quote"
         rfq.version += 1
         rfq.save(update_fields=["status", "version", "close_reason"])
+        rfq_orders_settle(rfq=rfq, actor=dealer_actor(dealer))
         audit_record(
             actor=dealer_actor(dealer),
             action="dealer_order.last_look_reject",

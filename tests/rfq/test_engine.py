@@ -568,3 +568,19 @@ def test_my_auto_limit_is_no_content_until_one_applies_and_the_scoring_models_ar
     (row,) = models.json()
     assert (row["version"], row["status"], row["created_by"]) == (1, "draft", None)
     assert "artifact" not in row
+
+
+def test_with_nobody_to_ask_the_selection_is_recorded_and_the_send_refused(trader, instrument, market, dealers) -> None:  # noqa: ANN001
+    for dealer in dealers:
+        dealer.status = CounterpartyStatus.SUSPENDED
+        dealer.save(update_fields=["status"])
+    rfq = _new_rfq(trader, instrument)
+
+    output = dealers_recommend(rfq=rfq, actor=trader)
+
+    # no expected cost without a dealer (JSON has no NaN: it was an IntegrityError before)
+    assert (output["dealers"], output["expected_cost_bps"]) == ([], None)
+    assert "no dealer can be asked" in output["explanation"]
+    assert decision_replay(DecisionRecord.objects.get(kind=DecisionKind.DEALER_SELECTION)).matches
+    with pytest.raises(QuoteRefused, match="no dealer can be asked"):
+        rfq_send_selected(rfq=rfq, actor=trader)
