@@ -19,13 +19,19 @@ from risk.models import LimitScope
 
 MAX_LEGS = 4
 
+ANY_OPTION = "option"
+"""A leg that may be a call or a put (both legs of a calendar share the type)."""
+
 # The packages the ticket builds, with the legs each needs: (option type or "" for any instrument, side).
 PACKAGE_LEGS: dict[str, list[tuple[str, str]]] = {
     PackageType.SINGLE: [("", Side.BUY)],
     PackageType.STRADDLE: [(OptionType.CALL, Side.BUY), (OptionType.PUT, Side.BUY)],
+    PackageType.STRANGLE: [(OptionType.CALL, Side.BUY), (OptionType.PUT, Side.BUY)],
     PackageType.COLLAR: [(OptionType.PUT, Side.BUY), (OptionType.CALL, Side.SELL)],
     PackageType.CALL_SPREAD: [(OptionType.CALL, Side.BUY), (OptionType.CALL, Side.SELL)],
     PackageType.PUT_SPREAD: [(OptionType.PUT, Side.BUY), (OptionType.PUT, Side.SELL)],
+    # The near expiry sold, the far one bought: calls or puts, one strike.
+    PackageType.CALENDAR: [(ANY_OPTION, Side.SELL), (ANY_OPTION, Side.BUY)],
 }
 TICKET_PACKAGES = [(value, label) for value, label in PackageType.choices if value in PACKAGE_LEGS]
 
@@ -68,13 +74,15 @@ class RFQTicketForm(forms.Form):
     expires_in_s = forms.IntegerField(label="Expires in (s)", min_value=5, max_value=3600, initial=60)
     mode = forms.ChoiceField(label="Mode", choices=TradingMode.choices, initial=TradingMode.MANUAL, required=False)
     risk_aversion = forms.FloatField(
-        label="Urgency (risk aversion λ, 1/bps)",
+        label="Urgency",
         min_value=0.0,
         max_value=MAX_RISK_AVERSION,
         initial=DEFAULT_RISK_AVERSION,
         required=False,
         help_text="higher: take the quotes there are rather than wait for better ones",
-        widget=forms.NumberInput(attrs={"step": "0.01"}),
+        widget=forms.NumberInput(
+            attrs={"step": "0.01", "title": "risk aversion λ (1/bps) of the wait-or-split decision; 0.05 by default"}
+        ),
     )
 
     def __init__(self, *args: Any, auto_allowed: bool = False, **kwargs: Any) -> None:
@@ -171,23 +179,33 @@ class RFQTicketForm(forms.Form):
         if package == PackageType.SINGLE:
             return
         for (number, leg), (option_type, _) in zip(legs, needed, strict=True):
-            if leg.instrument.kind != InstrumentKind.OPTION or leg.instrument.option_type != option_type:
+            kind = leg.instrument.option_type if leg.instrument.kind == InstrumentKind.OPTION else ""
+            if not kind or (option_type != ANY_OPTION and kind != option_type):
                 self.add_error(f"leg{number}_instrument", f"a {label} needs a {option_type} here")
                 return
         (n1, first), (n2, second) = legs
+        calendar = package == PackageType.CALENDAR
         if first.instrument.underlying_id != second.instrument.underlying_id:
             self.add_error(f"leg{n2}_instrument", "both legs must be on the same underlying")
-        elif first.instrument.expiry != second.instrument.expiry:
+        elif calendar and first.instrument.option_type != second.instrument.option_type:
+            self.add_error(f"leg{n2}_instrument", "a calendar's legs are both calls or both puts")
+        elif calendar and first.instrument.strike != second.instrument.strike:
+            self.add_error(f"leg{n2}_instrument", "a calendar's legs share one strike")
+        elif calendar and first.instrument.expiry == second.instrument.expiry:
+            self.add_error(f"leg{n2}_instrument", "a calendar's legs have different expiries")
+        elif not calendar and first.instrument.expiry != second.instrument.expiry:
             self.add_error(f"leg{n2}_instrument", "both legs must have the same expiry")
         elif package == PackageType.STRADDLE and first.instrument.strike != second.instrument.strike:
             self.add_error(f"leg{n2}_instrument", "a straddle's call and put share one strike")
+        elif package == PackageType.STRANGLE and not ((second.instrument.strike or 0) < (first.instrument.strike or 0)):
+            self.add_error(f"leg{n2}_instrument", "a strangle's put strike is below its call strike")
         elif package in (PackageType.CALL_SPREAD, PackageType.PUT_SPREAD) and (
             first.instrument.strike == second.instrument.strike
         ):
             self.add_error(f"leg{n2}_instrument", "a spread's legs have different strikes")
-        elif package == PackageType.STRADDLE and first.side != second.side:
-            self.add_error(f"leg{n2}_side", "a straddle buys or sells both legs")
-        elif package != PackageType.STRADDLE and first.side == second.side:
+        elif package in (PackageType.STRADDLE, PackageType.STRANGLE) and first.side != second.side:
+            self.add_error(f"leg{n2}_side", f"a {label} buys or sells both legs")
+        elif package not in (PackageType.STRADDLE, PackageType.STRANGLE) and first.side == second.side:
             self.add_error(f"leg{n2}_side", f"a {label} buys one leg and sells the other")
 
 

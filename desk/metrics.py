@@ -71,6 +71,17 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
+class ClientErrorsWithoutTraceback(logging.Filter):
+    """A 4xx answer is the client's mistake, not the desk's: its log line keeps the message and drops the traceback
+    Django attaches (a refused permission would otherwise print a full stack for every 403)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        status = getattr(record, "status_code", None)
+        if isinstance(status, int) and 400 <= status < 500:
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
 def _escape(value: object) -> str:
     return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 

@@ -67,6 +67,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "desk.pages.status.status_bar_context",
             ],
         },
     },
@@ -144,6 +145,7 @@ CELERY_BEAT_SCHEDULE = {
     "execution-delta-hedge": {"task": "execution.hedging_tasks.delta_hedge_all", "schedule": 30.0},
     # TCA: refit the pre-trade impact and dealer terms on the desk's fills (stored fits, the latest is used).
     "tca-calibration-refit": {"task": "tca.tasks.calibration_refit", "schedule": 3600.0},
+    "tca-pnl-snapshot": {"task": "tca.tasks.pnl_snapshot", "schedule": 60.0},
     # RFQ engine: expire RFQs past their time (releasing their desk orders), train dealer scoring daily (validated
     # at best: promotion is a risk officer's), and watch the challenger in shadow and the live model's drift.
     "rfq-expire": {"task": "rfq.tasks.rfqs_expire", "schedule": 2.0},
@@ -210,11 +212,20 @@ LOGGING = {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
         "json": {"()": "desk.metrics.JsonFormatter"},
     },
+    "filters": {"client_errors": {"()": "desk.metrics.ClientErrorsWithoutTraceback"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "json" if LOG_FORMAT == "json" else "plain"}
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["client_errors"],
+        }
     },
     "root": {"handlers": ["console"], "level": "INFO"},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Django's own console handler on "django" would print every request warning a second time, unformatted.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+    },
 }
 
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 
 from celery import shared_task
+from django.core.cache import cache
 
 from desk import clock
 from desk.events import broadcast
@@ -22,6 +23,12 @@ def desk_ping(*, message: str, requested_by: str) -> dict[str, str]:
     return payload
 
 
+HEARTBEAT_KEY = "desk:heartbeat"
+"""The cache key of the worker's last heartbeat (ISO time): the status bar of every page shows its age."""
+
+
 @shared_task(name="desk.tasks.desk_heartbeat")
 def desk_heartbeat() -> None:
-    broadcast(event="heartbeat", payload={"at": clock.now().isoformat()})
+    at = clock.now().isoformat()
+    cache.set(HEARTBEAT_KEY, at, timeout=None)
+    broadcast(event="heartbeat", payload={"at": at})

@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from desk import api, metrics, pages, views
+from desk.pages import status
 
 app_name_desk = [
     path("", views.blotter, name="blotter"),
@@ -23,6 +24,8 @@ app_name_desk = [
     path("execution/<int:plan_id>/", pages.execution_detail, name="execution-detail"),
     path("execution/<int:plan_id>/<str:action>/", pages.execution_action, name="execution-action"),
     path("dealers/", pages.dealers_page, name="dealers"),
+    path("positions/", pages.positions_page, name="positions"),
+    path("status/", status.status_bar_fragment, name="status-bar"),
     path("models/", pages.models_page, name="models"),
     path("models/rollback/", pages.model_rollback, name="model-rollback"),
     path("models/<int:version>/promote/", pages.model_promote, name="model-promote"),

@@ -85,7 +85,15 @@ def dealer_connections(*, now: float | None = None, window_s: float = 30.0) -> l
         else:
             last = seen.get(dealer.code)
             connected = last is not None and now - last <= window_s
-            detail = f"last request {now - last:.0f} s ago" if last else "no request yet"
+            # Clocks of two processes: a request stamped a hair after "now" is "just now", never "-0 s ago".
+            age = max(now - last, 0.0) if last else None
+            detail = (
+                "no request yet"
+                if age is None
+                else "last request just now"
+                if age < 1
+                else f"last request {age:.0f} s ago"
+            )
         rows.append(DealerConnection(dealer.code, dealer.name, dealer.connectivity, dealer.status, connected, detail))
     return rows
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from rfq.api import dealer, desk, engine
+from rfq.api import actions, dealer, desk, engine
 
 urlpatterns = [
     path("orders/", desk.DeskOrderListApi.as_view(), name="orders"),
@@ -9,6 +9,8 @@ urlpatterns = [
     path("rfqs/<str:reference>/", desk.RFQDetailApi.as_view(), name="rfq"),
     path("rfqs/<str:reference>/recommendation/", engine.RecommendationApi.as_view(), name="rfq-recommendation"),
     path("rfqs/<str:reference>/act/", engine.RecommendationActApi.as_view(), name="rfq-act"),
+    path("rfqs/<str:reference>/cancel/", actions.RFQCancelApi.as_view(), name="rfq-cancel"),
+    path("rfqs/<str:reference>/ask-more/", actions.RFQAskMoreApi.as_view(), name="rfq-ask-more"),
     path("auto-limits/", engine.AutoLimitApi.as_view(), name="auto-limits"),
     path("auto-limits/mine/", engine.MyAutoLimitApi.as_view(), name="auto-limit-mine"),
     path("scoring/models/", engine.ScoringModelListApi.as_view(), name="scoring-models"),

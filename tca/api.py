@@ -10,6 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -22,8 +23,8 @@ from desk import clock
 from desk.fields import DECIMAL_PLACES, MAX_DIGITS
 from desk.models import Instrument, InstrumentKind
 from desk.permissions import require_perm
-from rfq.models import Side
-from tca import calibration, pretrade, selectors
+from rfq.models import RFQ, Side
+from tca import calibration, pnl, pretrade, selectors, trades
 from tca.models import FitKind
 
 
@@ -113,3 +114,30 @@ class PretradeApi(APIView):
         except selectors.NoMarket as error:
             raise ValidationError({"instrument": [str(error)]}) from None
         return Response(estimate)
+
+
+class PnlApi(APIView):
+    """Positions by book and instrument marked now (mark, unrealized and realized P&L, greeks, implied volatility),
+    and today's P&L explained per instrument and underlying: delta, gamma, vega, theta on the start-of-day position,
+    the day's trades' move since their fills, execution cost (over the mid, fees included), and the residual."""
+
+    permission_classes = [require_perm("execution.view_position")]
+
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request) -> Response:
+        now = clock.now()
+        return Response({"positions": pnl.positions_marked(now=now), "explain": pnl.pnl_explain(now=now)})
+
+
+class TradeConfirmationApi(APIView):
+    """An RFQ's trade confirmation: per leg the quantity filled, average price, notional, fees and slippage against
+    the arrival mid (bps, + paid), the trade's total, and the desk's estimate when it sent the RFQ."""
+
+    permission_classes = [require_perm("rfq.view_rfq")]
+
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request, reference: str) -> Response:
+        rfq = RFQ.objects.filter(reference=reference).first()
+        if rfq is None:
+            raise Http404
+        return Response(trades.rfq_confirmation(rfq=rfq))

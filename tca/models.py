@@ -88,3 +88,29 @@ class CalibrationFit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.underlying or 'all'} {self.created_at.isoformat()}"
+
+
+class PnlSnapshot(models.Model):
+    """A book's position in an instrument at the start of a UTC day, with its mark and the greeks per contract then:
+    what the day's P&L is explained from (:mod:`tca.pnl`). Taken once per day (beat, or the first look of the day);
+    a position opened later has no row (it started the day flat)."""
+
+    day = models.DateField(help_text="UTC day")
+    book = models.CharField(max_length=32)
+    instrument = models.ForeignKey("desk.Instrument", on_delete=models.PROTECT, related_name="pnl_snapshots")
+    quantity = quantity_field(help_text="signed contracts")
+    mark = price_field(help_text="quote currency per contract")
+    spot = price_field(help_text="the underlying's mid, quote currency per coin")
+    volatility = models.FloatField(help_text="annualized, the option's implied volatility (0 for delta-one)")
+    delta = models.FloatField(help_text="per contract, coins of the underlying")
+    gamma = models.FloatField(help_text="per contract, per coin of the underlying")
+    vega = models.FloatField(help_text="per contract, quote currency per 1.00 of volatility")
+    theta = models.FloatField(help_text="per contract, quote currency per year")
+    taken_at = models.DateTimeField(help_text="UTC")
+
+    class Meta:
+        ordering = ["-day", "book", "instrument"]
+        constraints = [models.UniqueConstraint(fields=["day", "book", "instrument"], name="pnl_snapshot_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.book} {self.instrument_id} {self.quantity}"

@@ -22,8 +22,10 @@ from desk.audit import Actor, audit_record
 from desk.events import broadcast
 from desk.fields import to_decimal
 from desk.models import Instrument
+from execution.models import Position
 from tca import calibration, pretrade, sources
-from tca.models import CalibrationFit, FitKind, MarketSample
+from tca.models import CalibrationFit, FitKind, MarketSample, PnlSnapshot
+from tca.pnl import Marks
 from tca.selectors import NoMarket, market_inputs, tca_fills_frame
 
 logger = logging.getLogger(__name__)
@@ -264,3 +266,41 @@ def calibration_refit(
         broadcast(event="tca.calibration", payload={"at": now.isoformat(), "fits": summary})
     logger.info("tca calibration: %d fits stored", len(rows))
     return rows
+
+
+def pnl_snapshot_take(*, now: datetime | None = None) -> int:
+    """Store today's start-of-day positions with their marks and greeks (:class:`~tca.models.PnlSnapshot`), once per
+    UTC day: the beat's first run of the day (every minute: within a minute of midnight or of the desk's start), or
+    the first look at the day's P&L. Every position row is kept, flat ones too, so that a day whose book was flat
+    still has its snapshot. Nothing is stored while a position has no mark (no market yet): the next run tries
+    again. Returns the rows written (0 when the day already has its snapshot)."""
+
+    now = now or clock.now()
+    day = now.date()
+    with transaction.atomic():
+        if PnlSnapshot.objects.filter(day=day).exists():
+            return 0
+        marks = Marks(now)
+        rows = []
+        for position in Position.objects.select_related("instrument__underlying"):
+            mark = marks.of(position.instrument)
+            if mark is None:
+                return 0
+            rows.append(
+                PnlSnapshot(
+                    day=day,
+                    book=position.book,
+                    instrument=position.instrument,
+                    quantity=position.quantity,
+                    mark=to_decimal(mark.per_contract),
+                    spot=to_decimal(mark.spot),
+                    volatility=mark.volatility,
+                    delta=mark.delta,
+                    gamma=mark.gamma,
+                    vega=mark.vega,
+                    theta=mark.theta,
+                    taken_at=now,
+                )
+            )
+        PnlSnapshot.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(rows)

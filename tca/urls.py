@@ -6,4 +6,6 @@ from tca import api
 
 urlpatterns = [
     path("pretrade/", api.PretradeApi.as_view(), name="tca-pretrade"),
+    path("pnl/", api.PnlApi.as_view(), name="tca-pnl"),
+    path("rfqs/<str:reference>/confirmation/", api.TradeConfirmationApi.as_view(), name="tca-confirmation"),
 ]

@@ -3,6 +3,7 @@
 from desk.pages.common import base_context, desk_page
 from desk.pages.dealers import dealers_page, model_promote, model_rollback, models_page
 from desk.pages.execution import execution_action, execution_detail, execution_list
+from desk.pages.positions import positions_page
 from desk.pages.trading import (
     compliance,
     rfq_act_page,
@@ -27,6 +28,7 @@ __all__ = [
     "model_promote",
     "model_rollback",
     "models_page",
+    "positions_page",
     "rfq_act_page",
     "rfq_auto_panel",
     "rfq_board",

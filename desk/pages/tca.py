@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 from django import forms
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.urls import NoReverseMatch, path, reverse
 from django.views.decorators.http import require_GET
@@ -22,7 +22,8 @@ from desk import clock
 from desk.models import Instrument, InstrumentKind
 from desk.pages import desk_page
 from desk.roles import user_roles
-from tca import metrics, reports, sources
+from rfq.models import RFQ
+from tca import metrics, reports, sources, trades
 from tca.selectors import tca_fills_frame
 
 DEFAULT_PERIOD_DAYS = 7
@@ -262,4 +263,54 @@ def _estimator_instruments() -> list[Instrument]:
     )
 
 
-urlpatterns = [path("", tca_page, name="tca")]
+def _trade_report(rfq: RFQ) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
+    """The post-trade report of one RFQ's fills (its dealers' and the algorithms' of a split's rest), by leg."""
+    start = rfq.created_at - timedelta(minutes=1)
+    end = clock.now() + timedelta(seconds=1)
+    raw = tca_fills_frame(start=start, end=end)
+    if not raw.empty:
+        raw = raw.loc[raw["leg"].astype(str).str.startswith(f"{rfq.reference}/")].reset_index(drop=True)
+    tape = sources.tape_for(raw)
+    fills, orders = sources.fills_and_orders(raw, end=pd.Timestamp(end), tape=tape)
+    report = reports.tca_report_build(
+        fills,
+        orders,
+        group_by="leg",
+        start=start.date(),
+        end=end.date(),
+        benchmark="arrival",
+        source_descriptions=sources.SOURCE_DESCRIPTIONS,
+        tape=tape,
+        benchmark_orders=True,
+    )
+    return report, fills, tape
+
+
+@desk_page("rfq.view_rfq")
+@require_GET
+def tca_trade_page(request: HttpRequest, reference: str) -> HttpResponse:
+    """One trade's confirmation and its transaction cost analysis by leg (linked from the board and the blotter)."""
+    rfq = RFQ.objects.filter(reference=reference).first()
+    if rfq is None:
+        raise Http404
+    report, fills, tape = _trade_report(rfq)
+    waterfall = _waterfall(report)
+    context = {
+        "roles": user_roles(request.user),
+        "rfq": rfq,
+        "confirmation": trades.rfq_confirmation(rfq=rfq),
+        "report": report,
+        "parts_order": metrics.PARTS,
+        "waterfall": waterfall,
+        "benchmark_table": _benchmark_table(report),
+        "chart_data": {
+            "waterfall": {key: waterfall[key] for key in ("labels", "values", "currency")},
+            "by_group": _by_group(report),
+            "markouts": _markout_chart(report),
+            "schedule": _schedule(fills, tape),
+        },
+    }
+    return render(request, "tca/trade.html", context)
+
+
+urlpatterns = [path("", tca_page, name="tca"), path("rfq/<str:reference>/", tca_trade_page, name="tca-trade")]

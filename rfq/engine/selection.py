@@ -331,3 +331,35 @@ def rfq_wave_next(*, rfq_id: int, actor: Actor = ENGINE_ACTOR) -> list[str]:
             )
     broadcast(event="rfq.wave", payload={"rfq": rfq.reference, "dealers": len(dealers)})
     return [d.code for d in dealers]
+
+
+def rfq_ask_more(*, rfq_id: int, actor: Actor, count: int | None = None) -> list[str]:
+    """The trader asks more dealers now: the next wave kept back when there is one, else the best-scored active
+    dealers not asked yet (``count``, by default a wave's size). Refused with the reason when the RFQ is no longer
+    open or nobody is left to ask; the new requests show the same share of the size as the first wave."""
+    count = count or int(_setting("RFQ_WAVE_SIZE", 3))
+    with transaction.atomic():
+        rfq = RFQ.objects.select_for_update().get(pk=rfq_id)
+        if rfq.status not in (RFQStatus.SENT, RFQStatus.QUOTED):
+            raise QuoteRefused(f"RFQ {rfq.reference} is {rfq.status}: only an open RFQ can ask more dealers")
+        if rfq.expires_at is not None and rfq.expires_at <= clock.now():
+            raise QuoteRefused(f"RFQ {rfq.reference} has expired")
+        asked = set(QuoteRequest.objects.filter(rfq=rfq).values_list("dealer__code", flat=True))
+        if rfq.waves:
+            codes, rest = [c for c in rfq.waves[0] if c not in asked], rfq.waves[1:]
+        else:
+            rows = dealers_recommend(rfq=rfq, actor=actor)["rows"]
+            ranked = sorted(
+                (r for r in rows if not r["reason"].startswith("excluded") and r["dealer"] not in asked),
+                key=lambda r: -r["score_bps"],
+            )
+            codes, rest = [r["dealer"] for r in ranked[:count]], []
+        dealers = list(Counterparty.objects.filter(code__in=codes, status=CounterpartyStatus.ACTIVE))
+        if not dealers:
+            raise QuoteRefused("every active dealer that can quote this RFQ has been asked")
+        shown = QuoteRequest.objects.filter(rfq=rfq).values_list("shown_fraction", flat=True).first() or Decimal(1)
+        added = quote_requests_add(rfq=rfq, dealers=dealers, actor=actor)
+        QuoteRequest.objects.filter(pk__in=[r.pk for r in added]).update(shown_fraction=shown)
+        RFQ.objects.filter(pk=rfq.pk).update(waves=rest, version=F("version") + 1)
+    broadcast(event="rfq.wave", payload={"rfq": rfq.reference, "dealers": len(added)})
+    return sorted(r.dealer.code for r in added)

@@ -188,6 +188,7 @@ async def fix_gateway_serve(
     application: Application | None = None,
     resend_timeout: float | None = None,
     max_resend_requests: int = MAX_RESEND_REQUESTS,
+    reset_on_logon: bool = False,
 ) -> None:
     """Run the FIX acceptor until ``stop_event`` is set, then log sessions out and return.
 
@@ -206,12 +207,17 @@ async def fix_gateway_serve(
     resend_timeout, max_resend_requests
         How long (seconds; None: HeartBtInt plus 20 %) a ResendRequest may stay unanswered before it is sent
         again, and how many in a row before the session is logged out (see :class:`SessionConfig`).
+    reset_on_logon
+        Every Logon starts both sequences again at 1 (QuickFIX's ``ResetOnLogon=Y``).
     """
     config = SessionConfig(
         sender_comp_id=conformance[0] if conformance else "DESK",
         conformance_peer=conformance[1] if conformance else None,
         resend_timeout=resend_timeout,
         max_resend_requests=max_resend_requests,
+        reset_on_logon=reset_on_logon,
+        # Conformance mode drops a connection the way the reference engines do, without a Logout to tell why.
+        logout_before_drop=conformance is None,
     )
     gateway = Gateway(application=application or _default_application(conformance, dictionary), config=config)
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fix-db")

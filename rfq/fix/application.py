@@ -207,7 +207,7 @@ def check_fields(message: simplefix.FixMessage) -> Problem | None:
     kind = codec.msg_type(message)
     for tag in _REQUIRED.get(kind, ()):
         if message.get(tag) is None:
-            return Problem(RejectReason.REQUIRED_TAG_MISSING, tag, f"Required tag missing: {tag}")
+            return Problem(RejectReason.REQUIRED_TAG_MISSING, tag)
     for raw_tag, raw_value in message.pairs:
         tag, value = int(raw_tag), raw_value.decode("latin-1")
         try:
@@ -216,22 +216,22 @@ def check_fields(message: simplefix.FixMessage) -> Problem | None:
             elif tag in _TIMESTAMP_TAGS:
                 codec.parse_utc_timestamp(value)
         except ValueError:
-            return Problem(RejectReason.INCORRECT_DATA_FORMAT, tag, f"Incorrect data format for value: {tag}")
+            return Problem(RejectReason.INCORRECT_DATA_FORMAT, tag)
         if tag in _ENUMS and value not in _ENUMS[tag]:
-            return Problem(RejectReason.VALUE_INCORRECT, tag, f"Value is incorrect (out of range) for this tag: {tag}")
+            return Problem(RejectReason.VALUE_INCORRECT, tag)
     first_in_group = _tag_after(message, 555)
     if first_in_group is not None and first_in_group in _LEG_TAGS and first_in_group != 600:
         # The entry must open with LegSymbol(600), else its fields would be read into no leg or the wrong one.
-        return Problem(RejectReason.REPEATING_GROUP_OUT_OF_ORDER, first_in_group, "Repeating group fields out of order")
+        return Problem(RejectReason.REPEATING_GROUP_OUT_OF_ORDER, first_in_group)
     repeated = codec.repeated_tag(message, _LEG_TAGS)
     if repeated is not None:
-        return Problem(RejectReason.TAG_APPEARS_MORE_THAN_ONCE, repeated, f"Tag appears more than once: {repeated}")
+        return Problem(RejectReason.TAG_APPEARS_MORE_THAN_ONCE, repeated)
     count = codec.field(message, 555)
     if count is not None:
         if not count.isdigit():
-            return Problem(RejectReason.INCORRECT_DATA_FORMAT, 555, "Incorrect data format for value: 555")
+            return Problem(RejectReason.INCORRECT_DATA_FORMAT, 555)
         if int(count) != len(_groups(message, 555, 600)):
-            return Problem(RejectReason.INCORRECT_NUM_IN_GROUP, 555, "Incorrect NumInGroup count for repeating group")
+            return Problem(RejectReason.INCORRECT_NUM_IN_GROUP, 555)
     return None
 
 

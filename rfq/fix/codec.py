@@ -2,8 +2,8 @@
 
 ``simplefix`` tokenizes and encodes, but it neither checks BodyLength (9) nor CheckSum (10): its parser ends a
 message at the first ``10=`` it sees. A session layer must ignore a garbled message without advancing its
-sequence numbers, so the framer here reads exactly BodyLength bytes, checks the trailer and the checksum, and only
-then hands the frame to ``simplefix.FixParser``.
+sequence numbers, so the framer here reads BodyLength bytes, checks that the CheckSum field follows them and is
+right, and only then hands the frame to ``simplefix.FixParser``.
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ class Garbled:
 
     reason: str
     data: bytes
+    #: Bytes outside any message (before a BeginString), as opposed to a message that failed its checks.
+    junk: bool = False
 
 
 def checksum(data: bytes) -> int:
@@ -54,6 +56,10 @@ class FrameReader:
 
     Feed bytes with :meth:`feed`, then iterate :meth:`frames`: each item is the raw bytes of one whole message or
     a :class:`Garbled` marker for bytes that were dropped. Incomplete data stays buffered for the next feed.
+
+    A frame runs from BeginString to the first CheckSum field that starts at or after the end of the body its
+    BodyLength declares, as QuickFIX frames: a BodyLength too small garbles its own message only; one too large
+    also garbles the message its declared body runs into (the sender said those bytes were part of it).
     """
 
     def __init__(self) -> None:
@@ -81,11 +87,11 @@ class FrameReader:
             keep = len(_BEGIN_MARK) - 1
             if len(self._buf) > keep:
                 dropped, self._buf = self._buf[:-keep], self._buf[-keep:]
-                return Garbled("no BeginString", dropped)
+                return Garbled("no BeginString", dropped, junk=True)
             return None
         if start > 0:
             dropped, self._buf = self._buf[:start], self._buf[start:]
-            return Garbled("bytes before BeginString", dropped)
+            return Garbled("bytes before BeginString", dropped, junk=True)
         buf = self._buf
         first_soh = buf.find(SOH)
         if first_soh < 0:
@@ -104,19 +110,23 @@ class FrameReader:
         body_end = body_start + int(length_text)
         if body_end > MAX_MESSAGE_BYTES:
             return self._drop_to_next_begin("BodyLength too large")
-        if len(buf) < body_end + 7:
-            # A message that should still be arriving, but a complete other message already follows it: the
-            # BodyLength overshoots, so this one is garbled and must not swallow the next.
-            nxt = buf.find(SOH + _BEGIN_MARK, body_start)
-            if nxt >= 0 and _TRAILER.search(buf, nxt) is not None:
-                return self._drop_to_next_begin("BodyLength too large for the frame")
+        if len(buf) < body_end:
             return None
-        trailer = _TRAILER.match(buf, body_end)
-        if trailer is None or buf[body_end - 1 : body_end] != SOH:
-            return self._drop_to_next_begin("BodyLength does not end at CheckSum")
-        if int(trailer.group(1)) != checksum(buf[:body_end]):
-            return self._drop_to_next_begin("bad CheckSum")
-        frame, self._buf = buf[: trailer.end()], buf[trailer.end() :]
+        # As the reference engines frame: the message runs to the first CheckSum field at or after its BodyLength,
+        # and is garbled whole if that field is not exactly there. A BodyLength too large thus garbles the next
+        # message too (its bytes were declared part of this one); it never resynchronises inside a declared body.
+        trailer_at = buf.find(b"\x0110=", body_end - 1)
+        if trailer_at < 0:
+            return self._drop_to_next_begin("no CheckSum") if len(buf) > MAX_MESSAGE_BYTES else None
+        end = buf.find(SOH, trailer_at + 4)
+        if end < 0:
+            return None
+        frame, self._buf = buf[: end + 1], buf[end + 1 :]
+        trailer = _TRAILER.fullmatch(frame, body_end)
+        if trailer_at != body_end - 1 or trailer is None:
+            return Garbled("BodyLength does not end at CheckSum", frame)
+        if int(trailer.group(1)) != checksum(frame[:body_end]):
+            return Garbled("bad CheckSum", frame)
         return frame
 
 
@@ -246,8 +256,10 @@ def encode(
     poss_dup: bool = False,
     orig_sending_time: str | None = None,
     poss_resend: bool = False,
+    header: Iterable[tuple[int, str]] = (),
 ) -> bytes:
-    """Encode one message with its standard header, BodyLength and CheckSum."""
+    """Encode one message with its standard header (then ``header``, further header fields), BodyLength and
+    CheckSum."""
     message = simplefix.FixMessage()
     message.append_pair(8, BEGIN_STRING)
     message.append_pair(35, msg_type)
@@ -261,9 +273,24 @@ def encode(
     message.append_pair(52, format_utc_timestamp(sending_time or datetime.now(UTC)))
     if orig_sending_time is not None:
         message.append_pair(122, orig_sending_time)
+    for tag, value in header:
+        message.append_pair(tag, value)
     for tag, value in body:
         message.append_pair(tag, value)
     return message.encode()
+
+
+# The header fields ``encode`` writes itself; the others (PossResend, routing…) are carried over on a resend.
+_STANDARD_HEADER = frozenset({8, 9, 35, 49, 56, 34, 43, 97, 52, 122})
+
+
+def extra_header_fields(message: simplefix.FixMessage) -> list[tuple[int, str]]:
+    """The header fields of a message other than those ``encode`` writes (routing fields, for instance)."""
+    return [
+        (int(tag), value.decode("latin-1"))
+        for tag, value in message.pairs
+        if int(tag) in HEADER_TAGS and int(tag) not in _STANDARD_HEADER
+    ]
 
 
 def body_fields(message: simplefix.FixMessage) -> list[tuple[int, str]]:

@@ -1,8 +1,10 @@
 """Conformance mode of the gateway: the FIX 4.4 data dictionary, and an application that echoes what it validates.
 
 ``python manage.py fixgateway --conformance OURS:THEIRS`` runs the session layer alone for one peer, as reference
-engines do in their acceptance runs: every application message that passes validation against ``FIX44.xml``
-(the dictionary the ``quickfix`` package installs) is sent back to its sender. Validation follows the session
+engines do in their acceptance runs: every NewOrderSingle (D) and SecurityDefinition (d), the types QuickFIX's
+acceptance application echoes, that passes validation against ``FIX44.xml`` (the dictionary the ``quickfix``
+package installs) is sent back to its sender; other application types get a BusinessMessageReject reason 3
+(unsupported message type). Validation follows the session
 protocol's SessionRejectReason codes: a tag not in the dictionary (0), a required tag missing (1), a tag not
 defined for the message type (2), a wrong enumeration value (5), a wrong data format (6), a repeated tag (13), a
 repeating group with the wrong count (16) or whose entries do not start with the group's first field (15). A
@@ -157,24 +159,24 @@ class DataDictionary:
         kind = codec.msg_type(message)
         body_layout = self.messages.get(kind)
         if body_layout is None:
-            return Problem(RejectReason.INVALID_MSG_TYPE, 35, f"Invalid MsgType: {kind}")
+            return Problem(RejectReason.INVALID_MSG_TYPE, 35, kind)
         pairs = [(int(tag), value.decode("latin-1")) for tag, value in message.pairs]
         for tag, value in pairs:
             definition = self.fields.get(tag)
             if definition is None:
-                return Problem(RejectReason.INVALID_TAG_NUMBER, tag, f"Invalid tag number: {tag}")
+                return Problem(RejectReason.INVALID_TAG_NUMBER, tag)
             if not value:
-                return Problem(RejectReason.TAG_WITHOUT_VALUE, tag, f"Tag specified without a value: {tag}")
+                return Problem(RejectReason.TAG_WITHOUT_VALUE, tag)
             if not value_well_formed(definition.type, value):
-                return Problem(RejectReason.INCORRECT_DATA_FORMAT, tag, f"Incorrect data format for value: {tag}")
+                return Problem(RejectReason.INCORRECT_DATA_FORMAT, tag)
             if definition.values and not self._enum_ok(definition, value):
-                return Problem(RejectReason.VALUE_INCORRECT, tag, f"Value is incorrect (out of range) for tag {tag}")
+                return Problem(RejectReason.VALUE_INCORRECT, tag)
         header_tags = self.header.all_tags() | set(self.header.groups)
         trailer_tags = self.trailer.all_tags()
         body = [(tag, value) for tag, value in pairs if tag not in header_tags and tag not in trailer_tags]
         for section, tags_present in ((self.header, {t for t, _ in pairs}), (self.trailer, {t for t, _ in pairs})):
             for tag in sorted(section.required - tags_present):
-                return Problem(RejectReason.REQUIRED_TAG_MISSING, tag, f"Required tag missing: {tag}")
+                return Problem(RejectReason.REQUIRED_TAG_MISSING, tag)
         return self._walk(body_layout, iter(body), top=True)
 
     def _enum_ok(self, definition: FieldDef, value: str) -> bool:
@@ -197,13 +199,11 @@ class DataDictionary:
             tag, value = items[index]
             if tag not in allowed:
                 if top:
-                    return Problem(RejectReason.TAG_NOT_DEFINED_FOR_MESSAGE_TYPE, tag, f"Tag not defined: {tag}"), index
+                    return Problem(RejectReason.TAG_NOT_DEFINED_FOR_MESSAGE_TYPE, tag), index
                 break
             if tag in seen:
                 if top:
-                    return Problem(
-                        RejectReason.TAG_APPEARS_MORE_THAN_ONCE, tag, f"Tag appears more than once: {tag}"
-                    ), (index)
+                    return Problem(RejectReason.TAG_APPEARS_MORE_THAN_ONCE, tag), index
                 break
             seen.add(tag)
             index += 1
@@ -214,11 +214,7 @@ class DataDictionary:
             entries = 0
             while index < len(items) and items[index][0] in group.all_tags():
                 if items[index][0] != group.delimiter:
-                    return Problem(
-                        RejectReason.REPEATING_GROUP_OUT_OF_ORDER,
-                        items[index][0],
-                        "Repeating group fields out of order",
-                    ), index
+                    return Problem(RejectReason.REPEATING_GROUP_OUT_OF_ORDER, items[index][0]), index
                 entries += 1
                 problem, index = self._walk_level(group, items, index, top=False)
                 if problem is not None:
@@ -226,19 +222,25 @@ class DataDictionary:
                 if entries > expected:
                     break
             if entries != expected:
-                return Problem(RejectReason.INCORRECT_NUM_IN_GROUP, tag, "Incorrect NumInGroup count"), index
+                return Problem(RejectReason.INCORRECT_NUM_IN_GROUP, tag), index
         missing = sorted(layout.required - seen)
         if missing:
-            return Problem(RejectReason.REQUIRED_TAG_MISSING, missing[0], f"Required tag missing: {missing[0]}"), index
+            return Problem(RejectReason.REQUIRED_TAG_MISSING, missing[0]), index
         return None, index
 
 
-class EchoApplication:
-    """Conformance mode: validate each application message against FIX44.xml and send it back unchanged."""
+# What QuickFIX's acceptance application (src/at_application.h) echoes: every other application message type is
+# refused with a BusinessMessageReject "Unsupported Message Type", which its scripts expect.
+ECHOED_TYPES = frozenset({"D", "d"})
 
-    def __init__(self, *, dictionary_path: Path | None = None) -> None:
+
+class EchoApplication:
+    """Conformance mode: validate each NewOrderSingle (D) and SecurityDefinition (d) against FIX44.xml and send it
+    back unchanged, PossResend(97) included; other application messages are unsupported."""
+
+    def __init__(self, *, dictionary_path: Path | None = None, echoed: frozenset[str] = ECHOED_TYPES) -> None:
         self.dictionary = DataDictionary(dictionary_path or default_dictionary_path())
-        self.supported = frozenset(self.dictionary.app_types)
+        self.supported = frozenset(echoed & self.dictionary.app_types)
 
     def check(self, message: simplefix.FixMessage) -> Problem | None:
         return self.dictionary.validate(message)
@@ -262,7 +264,9 @@ class EchoApplication:
         problem = conditional_problem(message)
         if problem is not None:
             return [business_reject(ref_seq=seq, ref_msg_type=kind, problem=problem)]
-        return [Outgoing(kind, codec.body_fields(message))]
+        # PossResend stays on the echo, as on QuickFIX's: the peer learns the order reached the application flagged.
+        header = [(97, "Y")] if codec.field(message, 97) == "Y" else []
+        return [Outgoing(kind, codec.body_fields(message), header=header)]
 
     async def on_logon(self, session: Session) -> None:
         return None

@@ -52,13 +52,47 @@ class BusinessRejectReason(enum.IntEnum):
     DELIVER_TO_FIRM_NOT_AVAILABLE = 7
 
 
+# The wording of each SessionRejectReason in the specification: a Reject's Text(58) starts with it.
+REASON_TEXTS = {
+    RejectReason.INVALID_TAG_NUMBER: "Invalid tag number",
+    RejectReason.REQUIRED_TAG_MISSING: "Required tag missing",
+    RejectReason.TAG_NOT_DEFINED_FOR_MESSAGE_TYPE: "Tag not defined for this message type",
+    RejectReason.UNDEFINED_TAG: "Undefined Tag",
+    RejectReason.TAG_WITHOUT_VALUE: "Tag specified without a value",
+    RejectReason.VALUE_INCORRECT: "Value is incorrect (out of range) for this tag",
+    RejectReason.INCORRECT_DATA_FORMAT: "Incorrect data format for value",
+    RejectReason.DECRYPTION_PROBLEM: "Decryption problem",
+    RejectReason.SIGNATURE_PROBLEM: "Signature problem",
+    RejectReason.COMPID_PROBLEM: "CompID problem",
+    RejectReason.SENDING_TIME_ACCURACY: "SendingTime accuracy problem",
+    RejectReason.INVALID_MSG_TYPE: "Invalid MsgType",
+    RejectReason.XML_VALIDATION_ERROR: "XML Validation error",
+    RejectReason.TAG_APPEARS_MORE_THAN_ONCE: "Tag appears more than once",
+    RejectReason.TAG_OUT_OF_ORDER: "Tag specified out of required order",
+    RejectReason.REPEATING_GROUP_OUT_OF_ORDER: "Repeating group fields out of order",
+    RejectReason.INCORRECT_NUM_IN_GROUP: "Incorrect NumInGroup count for repeating group",
+    RejectReason.NON_DATA_VALUE_INCLUDES_DELIMITER: "Non Data value includes field delimiter",
+    RejectReason.OTHER: "Other",
+}
+
+
 @dataclass(frozen=True)
 class Problem:
-    """Why a message is rejected at session level: the Reject's SessionRejectReason, RefTagID and Text."""
+    """Why a message is rejected at session level: the Reject's SessionRejectReason, RefTagID and Text.
+
+    ``detail`` (default: the tag number) follows the reason's standard wording in the Text, so that an engine
+    matching on the standard text and a person reading it are both served.
+    """
 
     reason: RejectReason
     tag: int | None
-    text: str
+    detail: str = ""
+
+    @property
+    def text(self) -> str:
+        detail = self.detail or ("" if self.tag is None else str(self.tag))
+        standard = REASON_TEXTS[self.reason]
+        return f"{standard}: {detail}" if detail else standard
 
 
 @dataclass(frozen=True)
@@ -136,22 +170,41 @@ _DOUBLE = [f"A{c}" for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"] + [f"B{c}" for c in "A
 FIX44_MSG_TYPES = frozenset([*_SINGLE, *_DOUBLE])
 
 
-def reject(*, ref_seq: int, ref_msg_type: str, problem: Problem) -> Outgoing:
-    """A session-level Reject (3)."""
+# OnBehalfOf* (115, 116, 144) of a message come back as DeliverTo* (128, 129, 145) on our answer, and vice versa.
+_REVERSE_ROUTE = ((115, 128), (128, 115), (116, 129), (129, 116), (144, 145), (145, 144))
+
+
+def reverse_route(message: simplefix.FixMessage | None) -> list[tuple[int, str]]:
+    """The routing header of an answer to ``message``: its OnBehalfOf/DeliverTo fields swapped (empty ones left
+    out), so that a reply through a hub reaches the party that sent the message."""
+    if message is None:
+        return []
+    route = []
+    for tag, reversed_tag in _REVERSE_ROUTE:
+        value = codec.field(message, tag)
+        if value:
+            route.append((reversed_tag, value))
+    return sorted(route)
+
+
+def reject(*, ref_seq: int, ref_msg_type: str, problem: Problem, to: simplefix.FixMessage | None = None) -> Outgoing:
+    """A session-level Reject (3), routed back the way ``to`` (the rejected message) came."""
     body: list[tuple[int, str]] = [(45, str(ref_seq))]
     if problem.tag is not None:
         body.append((371, str(problem.tag)))
     body += [(372, ref_msg_type), (373, str(int(problem.reason))), (58, problem.text)]
-    return Outgoing("3", body)
+    return Outgoing("3", body, header=reverse_route(to))
 
 
-def business_reject(*, ref_seq: int, ref_msg_type: str, problem: BusinessProblem) -> Outgoing:
+def business_reject(
+    *, ref_seq: int, ref_msg_type: str, problem: BusinessProblem, to: simplefix.FixMessage | None = None
+) -> Outgoing:
     """A BusinessMessageReject (j) for an application message the session accepted but the desk refuses."""
     body: list[tuple[int, str]] = [(45, str(ref_seq)), (372, ref_msg_type)]
     if problem.ref_id:
         body.append((379, problem.ref_id))
     body += [(380, str(problem.reason)), (58, problem.text[:200])]
-    return Outgoing("j", body)
+    return Outgoing("j", body, header=reverse_route(to))
 
 
 def logout(text: str = "") -> Outgoing:

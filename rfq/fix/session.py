@@ -5,30 +5,36 @@ out through a :class:`Transport`, and time moves through :meth:`Session.on_timer
 directly. Persistence goes through :mod:`rfq.fix.store` (each step one transaction, see there), application
 messages through an :class:`Application`.
 
-Rules followed (FIX 4.4 Volume 2, "Session protocol"):
+Rules followed (FIX 4.4 Volume 2, "Session protocol"; where it leaves a choice, as QuickFIX does, whose acceptance
+scripts ``tests/rfq/test_fix_acceptance.py`` plays):
 
-- the first message must be a Logon, else the connection is dropped without a word;
-- a garbled message (bad BodyLength, bad CheckSum, MsgType not third) is ignored: no reply, no sequence advance;
+- the first message must be a Logon, else the connection is dropped without a word (a garbled one too);
+- a garbled message (bad BodyLength, bad CheckSum, MsgType not third) is ignored: no reply, no sequence advance
+  (see :class:`rfq.fix.codec.FrameReader` for where a message with a wrong BodyLength ends);
 - a MsgSeqNum above the expected one is held back, a ResendRequest asks for the gap, and the held messages are
   processed in order once it is filled; a gap still open after ``resend_timeout`` is asked for again, and after
   ``max_resend_requests`` unanswered ResendRequests the session ends (Logout with the reason); a MsgSeqNum below
   the expected one without PossDupFlag(43)=Y ends the session (Logout, then disconnect), with PossDupFlag=Y it is
-  ignored (already processed);
-- a message with a bad field gets a Reject(3) with RefSeqNum, RefTagID, RefMsgType and SessionRejectReason, and
-  still counts (the sequence advances);
+  ignored (already processed) unless its OrigSendingTime is missing (Reject) or later than its SendingTime
+  (Reject, then Logout). A ResendRequest or a Logout is acted on whatever its MsgSeqNum;
+- a message with a bad field gets a Reject(3) with RefSeqNum, RefTagID, RefMsgType and SessionRejectReason (its
+  Text starts with the reason's standard wording), routed back (OnBehalfOf/DeliverTo swapped), and still counts
+  (the sequence advances); a CompID other than the session's, or a SendingTime more than two minutes off, gets
+  the Reject, then a Logout; a CompID missing or empty is a malformed header (reason 1 or 4), nothing more;
 - a ResendRequest is answered from the store: application messages again with PossDupFlag=Y and
   OrigSendingTime(122), administrative ones replaced by SequenceReset-GapFill; a Logon carrying
   NextExpectedMsgSeqNum(789) is answered the same way from that number (our Logon reply then carries ours), and
-  one above our next MsgSeqNum ends the session: we cannot resend what we never sent;
+  one above our next MsgSeqNum ends the session: we cannot resend what we never sent; a Logon with
+  ResetSeqNumFlag(141)=Y on a live session starts both sequences again at 1;
 - no message received for HeartBtInt (plus 20 % for transmission) → TestRequest; no answer for as long again
-  → Logout and disconnect. A Heartbeat goes out whenever we have been silent for HeartBtInt.
+  → disconnect (after a Logout naming the reason, unless ``logout_before_drop`` is off). A Heartbeat goes out
+  whenever we have been silent for HeartBtInt, except while a TestRequest waits for its answer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
-import itertools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -44,8 +50,10 @@ from rfq.fix.messages import (
     ADMIN_TYPES,
     FIX44_MSG_TYPES,
     BusinessProblem,
+    BusinessRejectReason,
     Problem,
     RejectReason,
+    business_id,
     business_reject,
     logout,
     reject,
@@ -103,9 +111,13 @@ class SessionConfig:
     """How a session accepts its peer.
 
     ``conformance_peer`` set: the conformance mode of ``fixgateway`` (one fixed peer CompID, no credentials, a
-    Logon with MsgSeqNum 1 resets both sequences). ``resend_timeout`` (seconds, None: HeartBtInt plus the
-    transmission allowance) is how long a ResendRequest may go unanswered before it is sent again, at most
+    Logon with MsgSeqNum 1 resets both sequences). ``reset_on_logon``: every Logon resets both sequences (QuickFIX's
+    ``ResetOnLogon=Y``, which its acceptance scripts assume). ``resend_timeout`` (seconds, None: HeartBtInt plus
+    the transmission allowance) is how long a ResendRequest may go unanswered before it is sent again, at most
     ``max_resend_requests`` times in a row without progress; then the session is logged out.
+    ``logout_before_drop``: a Logon refused for its SendingTime, or a TestRequest left unanswered, is told with a
+    Logout naming the reason before the connection is dropped (dealers); False drops it at once, as the reference
+    engines do (conformance mode).
     """
 
     sender_comp_id: str = "DESK"
@@ -113,6 +125,8 @@ class SessionConfig:
     sending_time_tolerance: timedelta = SENDING_TIME_TOLERANCE
     resend_timeout: float | None = None
     max_resend_requests: int = MAX_RESEND_REQUESTS
+    reset_on_logon: bool = False
+    logout_before_drop: bool = True
 
 
 class SessionRegistry:
@@ -140,7 +154,7 @@ class SessionRegistry:
         return list(self._by_comp_id.values())
 
 
-_test_ids = itertools.count(1)
+TEST_REQ_ID = "TEST"
 
 
 class Session:
@@ -194,11 +208,16 @@ class Session:
                 return
             if isinstance(item, codec.Garbled):
                 self._garbled(item.reason, item.data)
+                if self.state is State.AWAITING_LOGON and not item.junk:
+                    # Nothing to resynchronise with yet: a first message that fails its checks ends the connection.
+                    await self.close(f"garbled first message ({item.reason})")
                 continue
             try:
                 message = codec.decode(item)
             except codec.GarbledMessage as exc:
                 self._garbled(str(exc), item)
+                if self.state is State.AWAITING_LOGON:
+                    await self.close(f"garbled first message ({exc})")
                 continue
             self._last_received = self.clock()
             async with self._lock:
@@ -230,15 +249,20 @@ class Session:
             if self.heartbeat_interval <= 0 or self.state is not State.LOGGED_ON:
                 return
             if self._test_request is not None and now - self._test_request[1] > patience:
-                await self._logout_and_close("no answer to TestRequest")
+                # The peer is presumed gone; a Logout naming why still goes first when it may only be slow (dealers).
+                if self.config.logout_before_drop:
+                    await self._logout_and_close("no answer to TestRequest")
+                else:
+                    await self.close("no answer to TestRequest")
                 return
-            if now - self._last_sent >= interval:
-                # Before the TestRequest when a late tick finds both due: the Heartbeat is owed in any case.
+            if self._test_request is None and now - self._last_sent >= interval:
+                # Before the TestRequest when a late tick finds both due: the Heartbeat is owed in any case. None
+                # while a TestRequest waits for its answer: the TestRequest was our traffic, and the peer is silent.
                 await self._send([Outgoing("0")])
             if self._test_request is None and now - self._last_received > patience:
-                test_id = f"TEST-{next(_test_ids)}"
-                self._test_request = (test_id, now)
-                await self._send([Outgoing("1", [(112, test_id)])])
+                # One TestRequest at a time, so one id serves (the reference engines use "TEST" too).
+                self._test_request = (TEST_REQ_ID, now)
+                await self._send([Outgoing("1", [(112, TEST_REQ_ID)])])
 
     async def send_application(
         self, effect: Callable[[], Sequence[Outgoing]], *, guard: Callable[[], bool] | None = None
@@ -342,10 +366,11 @@ class Session:
     def _gap_closed(self) -> None:
         self._resend_until, self._resend_sent_at, self._resend_attempts = None, None, 0
 
-    async def _logout_and_close(self, text: str) -> None:
+    async def _logout_and_close(self, text: str, *, tell: bool = True) -> None:
+        """Send a Logout (carrying ``text`` unless ``tell`` is False: a Reject just said why) and disconnect."""
         logger.warning("FIX %s: logout: %s", self.peer_comp_id, text)
         if self.record is not None:
-            await self._send([logout(text)])
+            await self._send([logout(text if tell else "")])
         await self.close(text)
 
     # ------------------------------------------------------------------ inbound processing
@@ -357,18 +382,24 @@ class Session:
         if self.state is State.CLOSED:
             return
         kind = codec.msg_type(message)
-        if codec.field(message, 8) != codec.BEGIN_STRING:
-            await self._logout_and_close(f"BeginString must be {codec.BEGIN_STRING}")
+        begin_string = codec.field(message, 8)
+        if begin_string != codec.BEGIN_STRING:
+            await self._logout_and_close(f"Incorrect BeginString: {begin_string} (expected {codec.BEGIN_STRING})")
             return
         seq = self._seq_of(message)
         if seq is None:
             await self._logout_and_close("MsgSeqNum(34) missing or not a number")
             return
-        if codec.field(message, 49) != self.peer_comp_id or codec.field(message, 56) != self.config.sender_comp_id:
-            bad_tag = 49 if codec.field(message, 49) != self.peer_comp_id else 56
-            problem = Problem(RejectReason.COMPID_PROBLEM, bad_tag, "CompID problem")
-            await self._advance(frame, message, seq, reject(ref_seq=seq, ref_msg_type=kind, problem=problem))
-            await self._logout_and_close("CompID problem")
+        sender, target = codec.field(message, 49), codec.field(message, 56)
+        # A CompID missing or empty is a malformed header (Reject reason 1 or 4, see _header_problem), not a stranger.
+        if sender and target and (sender != self.peer_comp_id or target != self.config.sender_comp_id):
+            bad_tag, bad_value = (49, sender) if sender != self.peer_comp_id else (56, target)
+            problem = Problem(RejectReason.COMPID_PROBLEM, bad_tag, f"{bad_tag}={bad_value}")
+            await self._advance(frame, message, seq, self._reject(message, seq, problem))
+            await self._logout_and_close(problem.text, tell=False)
+            return
+        if kind == "A" and codec.field(message, 141) == "Y":
+            await self._on_reset_logon(frame, message, seq)
             return
         if kind == "4" and codec.field(message, 123) != "Y":
             await self._on_sequence_reset(frame, message, seq)
@@ -382,6 +413,10 @@ class Session:
             return
         await self._on_expected(frame, message, seq)
         await self._drain_held()
+
+    def _reject(self, message: simplefix.FixMessage, seq: int, problem: Problem) -> Outgoing:
+        """A Reject of ``message``, routed back the way it came."""
+        return reject(ref_seq=seq, ref_msg_type=codec.msg_type(message), problem=problem, to=message)
 
     def _seq_of(self, message: simplefix.FixMessage) -> int | None:
         text = codec.field(message, 34)
@@ -422,13 +457,27 @@ class Session:
 
     async def _on_too_low(self, message: simplefix.FixMessage, seq: int, expected: int) -> None:
         kind = codec.msg_type(message)
+        if kind == "2":
+            # Answered whatever its MsgSeqNum, as the reference engines do: a peer that lost our messages gets them
+            # back. Not stored and the sequence does not move: the number was used already.
+            await self._answer_resend(message)
+            return
+        if kind == "5":
+            # The session ends either way: the peer's Logout is answered, not argued with.
+            if self.state is not State.LOGGING_OUT:
+                await self._send([logout()])
+            await self.close("logout")
+            return
         if codec.field(message, 43) != "Y":
             await self._logout_and_close(f"MsgSeqNum too low, expecting {expected} but received {seq}")
             return
         problem = self._poss_dup_problem(message)
         if problem is not None:
             # Not stored: the sequence stays where it is, the message was a duplicate anyway.
-            await self._send([reject(ref_seq=seq, ref_msg_type=kind, problem=problem)])
+            await self._send([self._reject(message, seq, problem)])
+            if problem.reason is RejectReason.SENDING_TIME_ACCURACY:
+                # A resend that claims to have been sent after it was sent: nothing it says can be trusted.
+                await self._logout_and_close(problem.text, tell=False)
         # Otherwise a duplicate of something processed already: ignore it.
 
     def _poss_dup_problem(self, message: simplefix.FixMessage) -> Problem | None:
@@ -438,35 +487,35 @@ class Session:
         if orig is None:
             if codec.msg_type(message) == "4":
                 return None
-            return Problem(RejectReason.REQUIRED_TAG_MISSING, 122, "Required tag missing: OrigSendingTime")
+            return Problem(RejectReason.REQUIRED_TAG_MISSING, 122)
         try:
             orig_time = codec.parse_utc_timestamp(orig)
             sending_time = codec.parse_utc_timestamp(codec.field(message, 52) or "")
         except ValueError:
-            return Problem(RejectReason.INCORRECT_DATA_FORMAT, 122, "Incorrect data format: OrigSendingTime")
+            return Problem(RejectReason.INCORRECT_DATA_FORMAT, 122)
         if orig_time > sending_time:
-            return Problem(RejectReason.SENDING_TIME_ACCURACY, 122, "OrigSendingTime later than SendingTime")
+            return Problem(RejectReason.SENDING_TIME_ACCURACY, 122, "OrigSendingTime(122) later than SendingTime(52)")
         return None
 
     def _header_problem(self, message: simplefix.FixMessage) -> Problem | None:
         for tag, value in message.pairs:
             if not value:
-                return Problem(RejectReason.TAG_WITHOUT_VALUE, int(tag), f"Tag specified without a value: {int(tag)}")
-        for tag in (52,):
+                return Problem(RejectReason.TAG_WITHOUT_VALUE, int(tag))
+        for tag in (49, 56, 52):
             if message.get(tag) is None:
-                return Problem(RejectReason.REQUIRED_TAG_MISSING, tag, f"Required tag missing: {tag}")
+                return Problem(RejectReason.REQUIRED_TAG_MISSING, tag)
         out_of_order = codec.header_order_problem(message)
         if out_of_order is not None:
-            return Problem(RejectReason.TAG_OUT_OF_ORDER, out_of_order, "Tag specified out of required order")
+            return Problem(RejectReason.TAG_OUT_OF_ORDER, out_of_order)
         return None
 
     def _sending_time_problem(self, message: simplefix.FixMessage) -> Problem | None:
         try:
             sent = codec.parse_utc_timestamp(codec.field(message, 52) or "")
         except ValueError:
-            return Problem(RejectReason.INCORRECT_DATA_FORMAT, 52, "Incorrect data format: SendingTime")
+            return Problem(RejectReason.INCORRECT_DATA_FORMAT, 52)
         if abs(datetime.now(UTC) - sent) > self.config.sending_time_tolerance:
-            return Problem(RejectReason.SENDING_TIME_ACCURACY, 52, "SendingTime accuracy problem")
+            return Problem(RejectReason.SENDING_TIME_ACCURACY, 52)
         return None
 
     async def _on_expected(self, frame: bytes, message: simplefix.FixMessage, seq: int) -> None:
@@ -475,15 +524,15 @@ class Session:
         if problem is None:
             problem = self._sending_time_problem(message)
             if problem is not None:
-                await self._advance(frame, message, seq, reject(ref_seq=seq, ref_msg_type=kind, problem=problem))
-                await self._logout_and_close(problem.text)
+                await self._advance(frame, message, seq, self._reject(message, seq, problem))
+                await self._logout_and_close(problem.text, tell=False)
                 return
         if problem is None:
             problem = self._poss_dup_problem(message)
         if problem is None:
             problem = self._body_problem(kind, message)
         if problem is not None:
-            await self._advance(frame, message, seq, reject(ref_seq=seq, ref_msg_type=kind, problem=problem))
+            await self._advance(frame, message, seq, self._reject(message, seq, problem))
             return
         handler = {
             "0": self._on_heartbeat,
@@ -504,14 +553,14 @@ class Session:
         for tag in required:
             value = codec.field(message, tag)
             if value is None:
-                return Problem(RejectReason.REQUIRED_TAG_MISSING, tag, f"Required tag missing: {tag}")
+                return Problem(RejectReason.REQUIRED_TAG_MISSING, tag)
             if tag in (7, 16, 36) and not value.isdigit():
-                return Problem(RejectReason.INCORRECT_DATA_FORMAT, tag, f"Incorrect data format for value: {tag}")
+                return Problem(RejectReason.INCORRECT_DATA_FORMAT, tag)
         if kind in ADMIN_TYPES:
             check_admin = getattr(self.application, "check_admin", None)
             return None if check_admin is None else check_admin(message)
         if kind not in FIX44_MSG_TYPES:
-            return Problem(RejectReason.INVALID_MSG_TYPE, 35, f"Invalid MsgType: {kind}")
+            return Problem(RejectReason.INVALID_MSG_TYPE, 35, kind)
         if kind not in self.application.supported:
             return None
         return self.application.check(message)
@@ -583,6 +632,8 @@ class Session:
             seq=seq,
             poss_dup=True,
             orig_sending_time=codec.field(original, 52),
+            poss_resend=codec.field(original, 97) == "Y",
+            header=codec.extra_header_fields(original),
             body=codec.body_fields(original),
         )
 
@@ -590,7 +641,7 @@ class Session:
         new_seq = int(codec.field(message, 36) or "0")
         if new_seq <= seq:
             problem = Problem(RejectReason.VALUE_INCORRECT, 36, f"NewSeqNo {new_seq} not above MsgSeqNum {seq}")
-            await self._advance(frame, message, seq, reject(ref_seq=seq, ref_msg_type="4", problem=problem))
+            await self._advance(frame, message, seq, self._reject(message, seq, problem))
             return
         inbound = Inbound(seq=seq, msg_type="4", raw=frame, next_target_seq=new_seq)
         await self._send([], inbound=inbound)
@@ -601,15 +652,12 @@ class Session:
         text = codec.field(message, 36)
         if text is None or not text.isdigit():
             reason = RejectReason.REQUIRED_TAG_MISSING if text is None else RejectReason.INCORRECT_DATA_FORMAT
-            problem = Problem(reason, 36, "NewSeqNo missing or malformed")
-            await self._send([reject(ref_seq=seq, ref_msg_type="4", problem=problem)])
+            await self._send([self._reject(message, seq, Problem(reason, 36))])
             return
         new_seq = int(text)
         if new_seq < self.next_target_seq:
-            problem = Problem(
-                RejectReason.VALUE_INCORRECT, 36, f"NewSeqNo {new_seq} below expected {self.next_target_seq}"
-            )
-            await self._send([reject(ref_seq=seq, ref_msg_type="4", problem=problem)])
+            detail = f"NewSeqNo {new_seq} below the expected {self.next_target_seq}"
+            await self._send([self._reject(message, seq, Problem(RejectReason.VALUE_INCORRECT, 36, detail))])
             return
         await sync_to_async(store.target_seq_set)(session_pk=self.record.pk, next_target_seq=new_seq)
         self.next_target_seq = new_seq
@@ -622,15 +670,35 @@ class Session:
             await self._advance(frame, message, seq, logout())
         await self.close("logout")
 
+    async def _on_reset_logon(self, frame: bytes, message: simplefix.FixMessage, seq: int) -> None:
+        """A Logon with ResetSeqNumFlag(141)=Y on a live session: both sequences start again at 1 (FIX 4.4 Vol 2,
+        "Sequence reset via Logon"), whatever was outstanding; the Logon itself must be MsgSeqNum 1."""
+        assert self.record is not None
+        interval_text = codec.field(message, 108) or ""
+        if seq != 1 or not interval_text.isdigit():
+            await self._logout_and_close("a Logon with ResetSeqNumFlag(141)=Y needs MsgSeqNum 1 and HeartBtInt(108)")
+            return
+        self.record = await sync_to_async(store.session_reset)(session_pk=self.record.pk)
+        self._held.clear()
+        self._answered_early.clear()
+        self._gap_closed()
+        self._test_request = None
+        self.heartbeat_interval = int(interval_text)
+        logger.info("FIX %s: sequences reset by Logon", self.peer_comp_id)
+        reply = Outgoing("A", [(98, "0"), (108, interval_text), (141, "Y")])
+        await self._send([reply], inbound=Inbound(seq=1, msg_type="A", raw=frame, next_target_seq=2))
+
     async def _on_second_logon(self, frame: bytes, message: simplefix.FixMessage, seq: int) -> None:
         problem = Problem(RejectReason.OTHER, None, "Logon received on a session already logged on")
-        await self._advance(frame, message, seq, reject(ref_seq=seq, ref_msg_type="A", problem=problem))
+        await self._advance(frame, message, seq, self._reject(message, seq, problem))
 
     async def _on_application(self, frame: bytes, message: simplefix.FixMessage, seq: int) -> None:
         kind = codec.msg_type(message)
         if kind not in self.application.supported:
-            problem = BusinessProblem(3, codec.field(message, 34) or "", f"Unsupported message type {kind}")
-            await self._advance(frame, message, seq, business_reject(ref_seq=seq, ref_msg_type=kind, problem=problem))
+            reason = BusinessRejectReason.UNSUPPORTED_MESSAGE_TYPE
+            problem = BusinessProblem(int(reason), business_id(message), f"Unsupported Message Type: {kind}")
+            reply = business_reject(ref_seq=seq, ref_msg_type=kind, problem=problem, to=message)
+            await self._advance(frame, message, seq, reply)
             return
         assert self.record is not None
         inbound = Inbound(seq=seq, msg_type=kind, raw=frame, next_target_seq=seq + 1)
@@ -644,7 +712,7 @@ class Session:
             # A bug or an outage in the desk must not wedge the session on one message: refuse it and move on.
             logger.exception("FIX %s: handling %s #%d failed", self.peer_comp_id, kind, seq)
             problem = BusinessProblem(0, "", "the desk could not process this message")
-            reply = business_reject(ref_seq=seq, ref_msg_type=kind, problem=problem)
+            reply = business_reject(ref_seq=seq, ref_msg_type=kind, problem=problem, to=message)
             await self._advance(frame, message, seq, reply)
             return
         await self._write_all(result)
@@ -708,9 +776,13 @@ class Session:
             return
         sending_problem = self._sending_time_problem(message)
         if sending_problem is not None:
-            await self._logout_and_close(sending_problem.text)
+            if self.config.logout_before_drop:
+                await self._logout_and_close(sending_problem.text)
+            else:
+                await self.close(f"Logon refused: {sending_problem.text}")
             return
-        reset = codec.field(message, 141) == "Y" or (self.config.conformance_peer is not None and seq == 1)
+        asked_reset = codec.field(message, 141) == "Y"
+        reset = asked_reset or self.config.reset_on_logon or (self.config.conformance_peer is not None and seq == 1)
         if reset:
             self.record = await sync_to_async(store.session_reset)(session_pk=self.record.pk)
         expected = self.record.next_target_seq
@@ -731,7 +803,8 @@ class Session:
                 return
         self.heartbeat_interval = int(interval_text)
         body = [(98, "0"), (108, str(self.heartbeat_interval))]
-        if reset:
+        if asked_reset:
+            # Acknowledged only when asked for: a reset of our own (ResetOnLogon) is not the peer's business.
             body.append((141, "Y"))
         advance_to = seq + 1 if seq == expected else expected
         if next_expected_text is not None:

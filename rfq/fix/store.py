@@ -24,10 +24,14 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Outgoing:
-    """A message to send: its type and body; the header (CompIDs, MsgSeqNum, SendingTime) is added on storing."""
+    """A message to send: its type and body; the header (CompIDs, MsgSeqNum, SendingTime) is added on storing.
+
+    ``header``: further header fields (PossResend, the routing fields of an answer).
+    """
 
     msg_type: str
     body: Sequence[tuple[int, str]] = ()
+    header: Sequence[tuple[int, str]] = ()
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,7 @@ def exchange(
                 target=row.target_comp_id,
                 seq=row.next_sender_seq,
                 body=message.body,
+                header=message.header,
             )
             FixMessage.objects.create(
                 session=row,

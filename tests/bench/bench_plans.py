@@ -2,9 +2,10 @@
 and the ratio two / one, in one run on the same database.
 
 Needs ``REDIS_URL`` (worker processes share the queue only through a real broker); without it the module prints
-why it is skipped on stderr and yields nothing. ``DATABASE_URL`` is used when set (PostgreSQL shows the scaling;
-SQLite serializes writers), else a temporary SQLite file. Each plan is a 10-child TWAP whose children are all due at
-once, on its own book, so that the figure is the worker's throughput, not the schedule's waiting.
+why it is skipped on stderr and yields nothing. ``DATABASE_URL`` is used when set, through a temporary database on
+that server (PostgreSQL shows the scaling; SQLite serializes writers), else a temporary SQLite file. Each plan is a
+10-child TWAP whose children are all due at once, on its own book, so that the figure is the worker's throughput,
+not the schedule's waiting.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from tests.bench.django_env import django_ready
 
 QUEUE = "execution-bench"
 PLANS = 24
@@ -34,15 +36,9 @@ app.worker_main(["worker", "--pool=solo", "-Q", queue, "-n", name, "--loglevel=W
 
 
 def _setup() -> None:
-    if not os.environ.get("DATABASE_URL"):
-        os.environ["DATABASE_URL"] = f"sqlite:///{tempfile.mkdtemp(prefix='desk-bench-')}/bench.sqlite3"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "desk.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    # The run's own database (a temporary one on the PostgreSQL server when DATABASE_URL names one); the worker
+    # processes inherit it through the environment.
+    django_ready()
     from desk.celery import app
 
     app.conf.task_default_queue = QUEUE

@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+from tests.bench.django_env import setup_labels
+
 
 def bench_modules(filters: list[str]) -> list[str]:
     """Dotted names of the benchmark modules next to this file, sorted, filtered by substring."""
@@ -23,7 +25,7 @@ def main(argv: list[str]) -> int:
     for module_name in bench_modules(argv):
         module = importlib.import_module(module_name)
         for result in module.benchmarks():
-            print(json.dumps(result), flush=True)
+            print(json.dumps(result | setup_labels()), flush=True)
     print(f"benchmarks done in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     return 0
 

@@ -218,3 +218,22 @@ def test_json_formatter_writes_one_object_per_line() -> None:
 def test_settings_wire_the_json_formatter(settings: Any) -> None:
     formatter = settings.LOGGING["formatters"]["json"]
     assert formatter["()"] == "desk.metrics.JsonFormatter"
+
+
+def test_a_refused_request_logs_one_line_without_a_traceback(client_for, trader) -> None:  # noqa: ANN001
+    # given the desk's console handler (settings.LOGGING) writing into a buffer
+    handler = next(h for h in logging.getLogger().handlers if h.get_name() == "console")
+    buffer = io.StringIO()
+    previous = handler.setStream(buffer)
+    try:
+        # when a trader opens the compliance page, which only compliance may see
+        response = client_for(trader).get("/desk/compliance/")
+    finally:
+        handler.setStream(previous)
+
+    # then the refusal is logged once, as one line with no stack
+    assert response.status_code == 403
+    lines = [line for line in buffer.getvalue().splitlines() if "/desk/compliance/" in line]
+    assert len(lines) == 1, buffer.getvalue()
+    assert "Forbidden" in lines[0]
+    assert "Traceback" not in buffer.getvalue()

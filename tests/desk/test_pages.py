@@ -420,3 +420,37 @@ def test_compliance_page_shows_a_broken_chain(client_for, compliance, trader, de
     page = client_for(compliance).get("/desk/compliance/").content.decode()
 
     assert "Hash chain BROKEN" in page
+
+
+def test_ticket_builds_a_strangle_and_a_calendar_the_server_accepts(client_for, trader, dealer) -> None:  # noqa: ANN001
+    spot = factories.instrument_create(symbol="BTC-SPOT")
+    near = datetime(2027, 3, 26, 8, tzinfo=UTC)
+    far = datetime(2027, 6, 25, 8, tzinfo=UTC)
+    call = _option("BTC-26MAR27-70000-C", OptionType.CALL, "70000", spot, near)
+    put = _option("BTC-26MAR27-60000-P", OptionType.PUT, "60000", spot, near)
+    high_put = _option("BTC-26MAR27-80000-P", OptionType.PUT, "80000", spot, near)
+    far_call = _option("BTC-25JUN27-70000-C", OptionType.CALL, "70000", spot, far)
+    client = client_for(trader)
+    strangle = _ticket(call.symbol, ["ALPHA"], package_type="strangle", leg1_quantity="5") | {
+        "leg2_instrument": put.symbol,
+        "leg2_side": "buy",
+        "leg2_ratio": "1",
+        "leg2_quantity": "5",
+    }
+    calendar = _ticket(call.symbol, ["ALPHA"], package_type="calendar", leg1_quantity="5", leg1_side="sell") | {
+        "leg2_instrument": far_call.symbol,
+        "leg2_side": "buy",
+        "leg2_ratio": "1",
+        "leg2_quantity": "5",
+    }
+
+    inverted = client.post("/desk/rfq/new/", strangle | {"leg2_instrument": high_put.symbol})
+    same_expiry = client.post("/desk/rfq/new/", calendar | {"leg2_instrument": call.symbol})
+    assert inverted.status_code == 400
+    assert "Leg 2 instrument</a>: a strangle&#x27;s put strike is below its call strike" in inverted.content.decode()
+    assert same_expiry.status_code == 400
+    assert "a calendar&#x27;s legs have different expiries" in same_expiry.content.decode()
+
+    assert client.post("/desk/rfq/new/", strangle).status_code == 302
+    assert client.post("/desk/rfq/new/", calendar).status_code == 302
+    assert sorted(RFQ.objects.values_list("package_type", flat=True)) == ["calendar", "strangle"]

@@ -159,8 +159,8 @@ def test_ticket_still_sends_to_the_dealers_picked_by_hand(client_for, trader, de
         ({"mode": "auto"}, "Mode</a>: automatic mode is not enabled for you"),
         ({"selection": "manual"}, "Dealers</a>: choose at least one dealer"),
         ({"dealers": ["D1"]}, "Dealers</a>: untick them to let the desk choose"),
-        ({"risk_aversion": "-1"}, "Urgency (risk aversion λ, 1/bps)</a>: Ensure this value is greater than or equal"),
-        ({"risk_aversion": "11"}, "Urgency (risk aversion λ, 1/bps)</a>: Ensure this value is less than or equal"),
+        ({"risk_aversion": "-1"}, "Urgency</a>: Ensure this value is greater than or equal"),
+        ({"risk_aversion": "11"}, "Urgency</a>: Ensure this value is less than or equal"),
     ],
 )
 def test_ticket_refuses_bad_engine_fields_naming_them_and_keeping_what_was_typed(  # noqa: ANN001

@@ -81,6 +81,11 @@ def test_rundesk_serves_the_desk_and_stops_cleanly_on_ctrl_c(desk_env: dict[str,
 
     assert process.returncode == 0, output
     assert "demo logins: trader / demo-trader" in output
+    # the URL comes last, once everything runs, and the dealers' polling does not bury it (no access log)
+    assert output.index("the desk is ready: open") > output.index("simulated market and dealers started")
+    assert '"GET /api/v1/dealer/' not in output
+    assert "celery.app.trace" not in output
+    assert "Sending due task" not in output
     assert "the desk stopped" in output
     assert "4 over REST, 4 over FIX" in output
     leftovers = subprocess.run(["pgrep", "-f", f"rundesk --port {port}"], capture_output=True, text=True)

@@ -47,14 +47,28 @@ def test_bad_checksum_is_dropped_and_the_next_message_framed() -> None:
     assert frames[-1] == good
 
 
-def test_body_length_too_large_does_not_swallow_the_next_message() -> None:
-    good = _message(2)
-    too_long = _message(1).replace(b"\x019=", b"\x019=1", 1)
+def _with_body_length(raw: bytes, delta: int) -> bytes:
+    length = int(raw.split(b"\x019=")[1].split(b"\x01")[0])
+    return raw.replace(f"\x019={length}\x01".encode(), f"\x019={length + delta}\x01".encode(), 1)
 
-    frames = _frames(too_long, good)
 
-    assert any(isinstance(frame, codec.Garbled) for frame in frames)
-    assert frames[-1] == good
+def test_body_length_too_large_garbles_the_message_it_runs_into() -> None:
+    # As the reference engines frame (QuickFIX's acceptance case 2m): the declared body runs into the next message,
+    # so the frame ends at that message's CheckSum and both are dropped; the one after is framed again.
+    too_long, swallowed, after = _with_body_length(_message(1), 10), _message(2), _message(3)
+
+    frames = _frames(too_long, swallowed, after)
+
+    assert len(frames) == 2
+    assert isinstance(frames[0], codec.Garbled)
+    assert frames[0].data == too_long + swallowed
+    assert frames[1] == after
+
+
+def test_body_length_too_large_waits_for_the_declared_bytes() -> None:
+    too_long = _with_body_length(_message(1), 500)
+
+    assert _frames(too_long, _message(2)) == []
 
 
 def test_body_length_too_short_is_dropped() -> None:

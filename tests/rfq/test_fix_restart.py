@@ -148,6 +148,26 @@ def test_fixgateway_command_in_conformance_mode_echoes_application_messages() ->
     assert (field(echo, 11), field(echo, 54), field(echo, 34)) == ("C-9", "2", "2")
 
 
+def test_fixgateway_command_resets_on_every_logon_when_asked() -> None:
+    pytest.importorskip("quickfix", reason="conformance mode validates against quickfix's FIX44.xml")
+    port = free_port()
+
+    with gateway_process(port, "--conformance", "OURS:THEIRS", "--reset-on-logon"):
+        first = FixClient(port, sender="THEIRS", target="OURS")
+        first.logon(password="")  # 1
+        first.send("0")  # 2
+        first.close()
+        wait_for(lambda: FixSession.objects.filter(target_comp_id="THEIRS", next_target_seq=3).exists(), what="2 in")
+        again = FixClient(port, sender="THEIRS", target="OURS")
+        again.next_seq = 3  # what the stored session expects, were it not reset
+        logon = again.logon(password="")
+        resend = again.expect("2", skip=())
+        again.close()
+
+    assert (field(logon, 34), field(logon, 141)) == ("1", None)
+    assert (field(resend, 7), field(resend, 16)) == ("1", "0")
+
+
 def test_fixgateway_refuses_a_malformed_conformance_pair() -> None:
     with pytest.raises(CommandError, match="OURS:THEIRS"):
         call_command("fixgateway", "--conformance", "ONLY-ONE")

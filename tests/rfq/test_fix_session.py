@@ -105,7 +105,9 @@ def test_garbled_messages_are_ignored_and_the_session_lives_on(client: FixClient
     client.logon()
     good = client.build("1", [(112, "STILL-HERE")], seq=2)
     bad_checksum = good[:-4] + (b"000" if not good.endswith(b"000\x01") else b"001") + b"\x01"
-    bad_length = good.replace(b"\x019=", b"\x019=1", 1)
+    length = int(good.split(b"\x019=")[1].split(b"\x01")[0])
+    # Too short: garbled on its own (one too long would swallow the messages it runs into, see test_fix_codec).
+    bad_length = good.replace(f"\x019={length}\x01".encode(), f"\x019={length - 5}\x01".encode(), 1)
 
     client.send_raw(bad_checksum)
     client.send_raw(bad_length)
@@ -140,7 +142,29 @@ def test_unknown_msg_type_is_rejected_and_unsupported_gets_business_reject(clien
     unsupported = client.expect("j")
 
     assert (field(invalid, 371), field(invalid, 373)) == ("35", "11")
-    assert (field(unsupported, 372), field(unsupported, 380)) == ("D", "3")
+    assert (field(unsupported, 372), field(unsupported, 380), field(unsupported, 379)) == ("D", "3", "X1")
+    assert (field(unsupported, 58) or "").startswith("Unsupported Message Type")
+
+
+def test_refusals_go_back_the_way_the_message_came(client: FixClient) -> None:
+    client.logon()
+
+    # Through a hub: sent on behalf of HUB-A's desk 7, to be delivered to our desk-side NY.
+    routing = [(115, "HUB-A"), (116, "DESK-7"), (128, "NY")]
+    client.send_raw(
+        client.build("D", [(11, "X2"), (55, "BTC-USD"), (54, "1"), (60, "20300101-00:00:00")], header=routing)
+    )
+    refused = client.expect("j")
+    client.send_raw(client.build("S", [(131, "NO-SUCH-RFQ"), (117, "Q-9"), (132, "99")], header=routing))
+    rejected = client.expect("3")
+
+    for answer in (refused, rejected):
+        assert (field(answer, 128), field(answer, 129), field(answer, 115), field(answer, 116)) == (
+            "HUB-A",
+            "DESK-7",
+            "NY",
+            None,
+        )
 
 
 def test_too_low_seq_without_poss_dup_ends_the_session(client: FixClient) -> None:

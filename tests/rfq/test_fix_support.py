@@ -108,6 +108,7 @@ class FixClient:
         orig_sending_time: str | None = None,
         sending_time: datetime | None = None,
         poss_resend: bool = False,
+        header: Iterable[tuple[int, str]] = (),
     ) -> bytes:
         if seq is None:
             seq, self.next_seq = self.next_seq, self.next_seq + 1
@@ -121,6 +122,7 @@ class FixClient:
             orig_sending_time=orig_sending_time,
             sending_time=sending_time,
             poss_resend=poss_resend,
+            header=header,
         )
 
     def send(self, msg_type: str, body: Iterable[tuple[int, str]] = (), **options: object) -> bytes:

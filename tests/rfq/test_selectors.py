@@ -8,8 +8,8 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 
-from rfq.api.authentication import PRESENCE_PREFIX
 from rfq.models import Connectivity, FixSession, FixSessionStatus
+from rfq.presence import PRESENCE_PREFIX
 from rfq.selectors import dealer_connections
 from tests import factories
 

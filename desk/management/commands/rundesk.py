@@ -4,6 +4,7 @@ market and dealers. Ctrl-C stops every part, in order."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from typing import Any
@@ -18,6 +19,10 @@ from rfq.fix.acceptor import fix_gateway_thread
 from sim.world import Simulation, simulation_start
 
 DEMO_LOGINS = ["trader", "risk", "compliance", "admin"]
+REMIND_EVERY_S = 300.0
+"""The URL and the logins are said again this often (what scrolled by is not lost)."""
+QUIET_UNLESS_VERBOSE = ("celery.app.trace", "celery.worker.strategy", "celery.beat")
+"""One line per task sent, received and done: the beat alone runs several tasks a second."""
 
 
 class Command(BaseCommand):
@@ -32,6 +37,12 @@ class Command(BaseCommand):
         parser.add_argument("--no-sim", action="store_true", help="no simulated market and dealers")
         parser.add_argument("--fix-port", type=int, default=None, help="FIX acceptor port (default: FIX_PORT)")
         parser.add_argument("--no-fix", action="store_true", help="no FIX gateway (run `fixgateway` apart)")
+        parser.add_argument(
+            "--verbose",
+            action="store_true",
+            help="log every HTTP request and every task run (off by default: the demo dealers alone poll about 25 "
+            "times a second)",
+        )
 
     def handle(  # noqa: PLR0913 - one keyword per command-line option
         self,
@@ -42,8 +53,12 @@ class Command(BaseCommand):
         no_sim: bool,
         fix_port: int | None,
         no_fix: bool,
+        verbose: bool,
         **options: Any,
     ) -> None:
+        if not verbose:
+            for name in QUIET_UNLESS_VERBOSE:
+                logging.getLogger(name).setLevel(logging.WARNING)
         mode = "embedded (SQLite, in-memory broker and channel layer)" if settings.EMBEDDED else "Redis"
         database = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
         config = uvicorn.Config(
@@ -53,14 +68,11 @@ class Command(BaseCommand):
             lifespan="off",
             ws="websockets-sansio",
             log_level="info",
+            access_log=verbose,
             timeout_graceful_shutdown=5,
         )
         server = uvicorn.Server(config)
         self.stdout.write(f"the desk: mode {mode}, database {database}")
-        self.stdout.write(f"  open http://{host}:{port}/desk/   (health: http://{host}:{port}/healthz)")
-        if settings.DEBUG:
-            logins = ", ".join(f"{name} / demo-{name}" for name in DEMO_LOGINS)
-            self.stdout.write(f"  demo logins: {logins}")
         self.stdout.flush()
         simulate = settings.DEBUG and not no_sim
         with contextlib.ExitStack() as stack:
@@ -73,36 +85,49 @@ class Command(BaseCommand):
                 gateway_port = gateway.port
                 self.stdout.write(f"  FIX 4.4 acceptor on {host}:{gateway_port} (SenderCompID DESK)")
                 self.stdout.flush()
-            if simulate:
-                holder: list[Simulation] = []
-                starter = threading.Thread(
-                    target=self._simulate_when_serving,
-                    args=(server, f"http://{host}:{port}", gateway_port, holder),
-                    daemon=True,
-                )
-                starter.start()
-                stack.callback(lambda: [simulation.stop() for simulation in holder])
+            holder: list[Simulation] = []
+            starter = threading.Thread(
+                target=self._start_when_serving,
+                args=(server, f"http://{host}:{port}", gateway_port, holder, simulate),
+                daemon=True,
+            )
+            starter.start()
+            stack.callback(lambda: [simulation.stop() for simulation in holder])
             # uvicorn re-raises Ctrl-C after its graceful shutdown; the other parts then stop in reverse order.
             with contextlib.suppress(KeyboardInterrupt):
                 server.run()
         self.stdout.write("the desk stopped")
 
-    def _simulate_when_serving(
-        self, server: uvicorn.Server, base_url: str, fix_port: int | None, holder: list[Simulation]
+    def _start_when_serving(
+        self, server: uvicorn.Server, base_url: str, fix_port: int | None, holder: list[Simulation], simulate: bool
     ) -> None:
-        # The simulated dealers connect as real ones would, over the network: only once the server listens.
         while not server.started:
             if server.should_exit:
                 return
             time.sleep(0.05)
-        simulation = simulation_start(base_url=base_url, fix_port=fix_port)
-        holder.append(simulation)
-        self.stdout.write(
-            f"  simulated market and dealers started ({len(simulation.rest_bots)} over REST, "
-            f"{len(simulation.fix_bots)} over FIX)"
-        )
-        self.stdout.flush()
-        # Dealers hang up as soon as the server begins its shutdown, not after it has closed the port.
+        if simulate:
+            # The simulated dealers connect as real ones would, over the network: only once the server listens.
+            simulation = simulation_start(base_url=base_url, fix_port=fix_port)
+            holder.append(simulation)
+            self.stdout.write(
+                f"  simulated market and dealers started ({len(simulation.rest_bots)} over REST, "
+                f"{len(simulation.fix_bots)} over FIX)"
+            )
+        # Said last, once everything runs, so that it is the line a newcomer sees; and again every few minutes.
+        self._where(base_url)
+        said = time.monotonic()
         while not server.should_exit:
             time.sleep(0.1)
-        simulation.stop()
+            if time.monotonic() - said >= REMIND_EVERY_S:
+                self._where(base_url)
+                said = time.monotonic()
+        if simulate:
+            # Dealers hang up as soon as the server begins its shutdown, not after it has closed the port.
+            holder[0].stop()
+
+    def _where(self, base_url: str) -> None:
+        self.stdout.write(f"the desk is ready: open {base_url}/desk/   (health: {base_url}/healthz)")
+        if settings.DEBUG:
+            logins = ", ".join(f"{name} / demo-{name}" for name in DEMO_LOGINS)
+            self.stdout.write(f"  demo logins: {logins}")
+        self.stdout.flush()

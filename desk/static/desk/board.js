@@ -13,6 +13,15 @@
   const auto = panel.dataset.mode === "auto";
   const OPEN = ["sent", "quoted"];
   const PARTS = ["price", "certainty", "leakage", "delay", "algo", "total"];
+  // Plain words on the board, the model's term and what it means in the tooltip.
+  const PART_WORDS = {
+    price: ["Price", "price: the quotes' distance from the mark"],
+    certainty: ["Fill risk", "certainty: what a last-look reject would cost (a re-quote), times its probability"],
+    leakage: ["Information leakage", "leakage: the market moving on what the dealers asked learn"],
+    delay: ["Waiting", "delay: the risk of the market moving while the desk waits"],
+    algo: ["Working the rest", "algo: the expected cost of the part sent to the algorithms"],
+    total: ["Total", "the sum of the parts"],
+  };
   // The server stores a new decision only when the book changed or a wait's horizon passed: the floor only keeps a
   // burst of re-asks down.
   const MIN_WAIT_MS = 250;
@@ -52,7 +61,10 @@
       bar.style.width = (100 * Math.abs(value) / scale).toFixed(1) + "%";
       const cell = el("td", null, "bar-cell");
       cell.append(bar);
-      row.append(el("td", part), el("td", bps(value), "num"), cell);
+      const words = PART_WORDS[part] || [part, part];
+      const name = el("td", words[0]);
+      name.title = words[1];
+      row.append(name, el("td", bps(value), "num"), cell);
       tbody.append(row);
     });
   }
@@ -171,6 +183,8 @@
       clearTimeout(timer);
       countdown.hidden = true;
       setState("The RFQ is " + rfq.status + ": nothing more to decide.");
+      // The advice is over: an "Accept now" left on screen after the accept would mislead.
+      body.hidden = true;
       if (form) Array.from(form.querySelectorAll("button")).forEach(function (b) { b.hidden = true; });
       return;
     }

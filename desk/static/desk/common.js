@@ -121,34 +121,48 @@
     };
   }
 
-  // One reconnecting connection to /ws/desk/: onEvent(event, payload) per message; onOpen on every (re)connection
-  // so that a page catches up on what it missed while the socket was down; stateEl shows live / reconnecting.
-  function connectSocket(options) {
-    let delay = 500;
-    function socketState(text, cls) {
+  // One reconnecting connection to /ws/desk/ per page, shared by every script on it: connectSocket(options) adds a
+  // listener, onEvent(event, payload) per message; onOpen on every (re)connection (and at once when the socket is
+  // already open) so that a page catches up on what it missed while the socket was down; stateEl shows live /
+  // reconnecting.
+  const listeners = [];
+  let socket = null;
+  let delay = 500;
+
+  function socketState(text, cls) {
+    listeners.forEach(function (options) {
       if (!options.stateEl) return;
       options.stateEl.textContent = text;
       options.stateEl.className = "pill " + cls;
+    });
+  }
+
+  function socketOpen() {
+    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    socket = new WebSocket(scheme + location.host + "/ws/desk/");
+    socket.onopen = function () {
+      socketState("live", "ok");
+      delay = 500;
+      listeners.forEach(function (options) { if (options.onOpen) options.onOpen(); });
+    };
+    socket.onmessage = function (message) {
+      const data = JSON.parse(message.data);
+      listeners.forEach(function (options) { options.onEvent(data.event, data.payload); });
+    };
+    socket.onclose = function () {
+      socketState("reconnecting…", "warn");
+      setTimeout(socketOpen, delay);
+      delay = Math.min(delay * 2, 10000);
+    };
+  }
+
+  function connectSocket(options) {
+    listeners.push(options);
+    if (socket === null) { socketOpen(); return; }
+    if (socket.readyState === WebSocket.OPEN) {
+      if (options.stateEl) { options.stateEl.textContent = "live"; options.stateEl.className = "pill ok"; }
+      if (options.onOpen) options.onOpen();
     }
-    function socketOpen() {
-      const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-      const socket = new WebSocket(scheme + location.host + "/ws/desk/");
-      socket.onopen = function () {
-        socketState("live", "ok");
-        delay = 500;
-        if (options.onOpen) options.onOpen();
-      };
-      socket.onmessage = function (message) {
-        const data = JSON.parse(message.data);
-        options.onEvent(data.event, data.payload);
-      };
-      socket.onclose = function () {
-        socketState("reconnecting…", "warn");
-        setTimeout(socketOpen, delay);
-        delay = Math.min(delay * 2, 10000);
-      };
-    }
-    socketOpen();
   }
 
   window.Desk = {

@@ -1,7 +1,6 @@
 // Live desk events over /ws/desk/ (Desk.connectSocket reconnects with back-off when the socket drops).
 (function () {
   const list = document.getElementById("events");
-  const heartbeat = document.getElementById("heartbeat");
 
   const ticker = document.getElementById("ticker");
 
@@ -16,6 +15,18 @@
     });
   }, 300);
 
+  // What a trader reads of an event: its main fields in words, not its JSON.
+  const FIELDS = ["rfq", "status", "dealer", "side", "quantity", "price", "instrument", "plan", "scope", "scope_key",
+                  "state", "reason", "message"];
+  function summary(payload) {
+    if (!payload || typeof payload !== "object") return "";
+    return FIELDS.filter(function (key) { return payload[key] !== undefined && payload[key] !== null && payload[key] !== ""; })
+      .map(function (key) {
+        const value = payload[key];
+        return key.replace("_", " ") + " " + (typeof value === "number" ? Desk.fmt(value, 4) : String(value));
+      }).join(" · ");
+  }
+
   function showEvent(event, payload) {
     if (event === "market") {
       ticker.textContent = Object.keys(payload).sort().map(function (symbol) {
@@ -23,14 +34,12 @@
       }).join("   ");
       return;
     }
-    if (event === "heartbeat") {
-      heartbeat.textContent = "worker heartbeat " + payload.at;
-      return;
-    }
-    if (event !== "hello") refresh();
+    // The heartbeat is the status bar's; "hello" only says the socket opened.
+    if (event === "heartbeat" || event === "hello") return;
+    refresh();
     const item = document.createElement("li");
     item.dataset.event = event;
-    item.textContent = new Date().toLocaleTimeString() + "  " + event + "  " + JSON.stringify(payload);
+    item.textContent = new Date().toLocaleTimeString() + "  " + event.replace(/[._]/g, " ") + "  " + summary(payload);
     list.prepend(item);
     while (list.children.length > 100) list.lastChild.remove();
   }

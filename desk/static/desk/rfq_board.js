@@ -69,6 +69,22 @@
     return quote.legs.map(function (leg) { return fmt(leg[field]); }).join(" / ");
   }
 
+  // A package is read as one price; its legs' bids and offers are there on demand (hover or focus).
+  function priceCell(quote, field) {
+    if (quote.legs.length < 2) return el("td", legPrices(quote, field), "num");
+    const cell = el("td", "per leg", "num muted per-leg");
+    cell.tabIndex = 0;
+    cell.title = quote.legs.map(function (leg) { return "leg " + leg.leg_no + ": " + fmt(leg[field]); }).join("\n");
+    return cell;
+  }
+
+  function packageCell(quote) {
+    if (quote.package_price === null || quote.package_price === undefined) return el("td", Desk.DASH, "num");
+    const value = Number(quote.package_price);
+    const text = (value < 0 ? "receive " : "pay ") + Desk.money(Math.abs(value), 2);
+    return el("td", text, "num package");
+  }
+
   function render() {
     statusEl.textContent = rfq.status;
     const reasonEl = document.getElementById("rfq-close-reason");
@@ -117,9 +133,9 @@
         dealer,
         el("td", quote.quote_id, "muted"),
         el("td", quote.firmness),
-        el("td", legPrices(quote, "bid_price"), "num"),
-        el("td", legPrices(quote, "offer_price"), "num"),
-        el("td", fmt(quote.package_price), "num"),
+        priceCell(quote, "bid_price"),
+        priceCell(quote, "offer_price"),
+        packageCell(quote),
         expiry,
         el("td", state.replace("_", " "), "status " + state),
         action

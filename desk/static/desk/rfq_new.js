@@ -8,7 +8,9 @@
   function filterInstruments(select, optionType) {
     Array.from(select.options).forEach(function (option) {
       if (!option.value) return;
-      const fits = optionType === "" || option.dataset.optionType === optionType;
+      // "option": a call or a put (a calendar's legs); "": any instrument.
+      const fits = optionType === "" || option.dataset.optionType === optionType ||
+        (optionType === "option" && (option.dataset.optionType === "call" || option.dataset.optionType === "put"));
       option.hidden = !fits;
       option.disabled = !fits;
       if (!fits && option.selected) select.value = "";

@@ -141,6 +141,9 @@
       tbody.append(tr);
     });
     selectionModel.textContent = data.model_version ? "(model v" + data.model_version + ")" : "(prior, exploring)";
+    selectionModel.title = data.model_version
+      ? "scores from the live scoring model, version " + data.model_version
+      : "no scoring model is live yet: the desk's starting estimates, drawn at random around them so that it learns (exploring)";
     const exploring = data.rows.some(function (row) { return row.explored; });
     selectionState.hidden = true;
     selectionTable.hidden = false;

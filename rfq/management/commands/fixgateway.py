@@ -36,16 +36,44 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=settings.FIX_PORT)
         parser.add_argument("--conformance", metavar="OURS:THEIRS", default=None)
         parser.add_argument("--dictionary", type=Path, default=None, help="FIX44.xml (default: quickfix's)")
+        parser.add_argument(
+            "--reset-on-logon",
+            action="store_true",
+            help="every Logon starts both sequences again at 1 (QuickFIX's ResetOnLogon=Y, as its acceptance runs)",
+        )
 
-    def handle(self, *args: Any, host: str, port: int, conformance: str | None, dictionary: Path | None, **_: Any):
+    def handle(
+        self,
+        *args: Any,
+        host: str,
+        port: int,
+        conformance: str | None,
+        dictionary: Path | None,
+        reset_on_logon: bool,
+        **_: Any,
+    ):
         comp_ids = parse_conformance(conformance)
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(self._serve(host=host, port=port, conformance=comp_ids, dictionary=dictionary))
+            asyncio.run(
+                self._serve(
+                    host=host,
+                    port=port,
+                    conformance=comp_ids,
+                    dictionary=dictionary,
+                    reset_on_logon=reset_on_logon,
+                )
+            )
         self.stdout.write("the FIX gateway stopped")
 
     async def _serve(
-        self, *, host: str, port: int, conformance: tuple[str, str] | None, dictionary: Path | None
+        self,
+        *,
+        host: str,
+        port: int,
+        conformance: tuple[str, str] | None,
+        dictionary: Path | None,
+        reset_on_logon: bool,
     ) -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -59,5 +87,11 @@ class Command(BaseCommand):
             self.stdout.flush()
 
         await fix_gateway_serve(
-            host=host, port=port, stop_event=stop, conformance=conformance, dictionary=dictionary, on_ready=ready
+            host=host,
+            port=port,
+            stop_event=stop,
+            conformance=conformance,
+            dictionary=dictionary,
+            on_ready=ready,
+            reset_on_logon=reset_on_logon,
         )
