@@ -77,6 +77,8 @@ def test_feed_fault_trips_the_circuit_breaker_through_the_real_kill_switch() -> 
     engage = AuditEvent.objects.get(
         action="risk.kill_switch.engage", actor=CIRCUIT_BREAKER_ACTOR, after__scope_key="BTC"
     )
+    # and only BTC's: ETH's feeds, judged with the same 10 s rounds, never looked silent
+    assert not KillSwitch.objects.filter(scope_key="ETH").exists()
     plan = ExecutionPlan.objects.get()
     assert plan.status == PlanStatus.HALTED
     assert AuditEvent.objects.filter(action="execution_plan.halt", object_id=str(plan.pk)).exists()
