@@ -11,7 +11,14 @@ structured logs (one JSON object per line).
 - ``desk_plan_progress_ratio`` and ``desk_plan_filled_quantity`` (by plan, instrument, status) of the open plans;
 - ``desk_limit_usage_ratio`` (by scope, key and kind) where the desk keeps a figure;
 - ``desk_pnl`` (by book and component realized / unrealized, quote currency), positions marked at the venue mid;
-- ``desk_risk_alerts_open`` (by kind and level).
+- ``desk_risk_alerts_open`` (by kind and level);
+- ``desk_kill_switch_state`` (by scope, key and state; 1 for the switch's state, 0 for the others) and
+  ``desk_kill_switch_engaged`` (by scope and key) of every kill switch ever set;
+- per underlying the monitor has a verdict on: ``desk_circuit_breaker_engaged`` (1 when its switch is engaged by the
+  market-health monitor's circuit breaker), ``desk_market_health_state`` (by state, 1 for the current one),
+  ``desk_market_health_check`` (by check, 1 for the checks behind the state) and
+  ``desk_market_health_state_seconds`` (in the state since), all read from the stored verdicts, so that every
+  process answers the same.
 
 Access: ``Authorization: Bearer <DESK_METRICS_TOKEN>`` (the scraper), or a logged-in user with
 ``risk.view_limit``; anyone else gets 401 (no credentials) or 403.
@@ -100,9 +107,10 @@ def metrics_text(*, now: datetime | None = None) -> str:
     # models are ready.
     from desk.models import VenueBook
     from execution.models import ChildOrder, ChildOrderStatus, ExecutionPlan, PlanStatus, Position
-    from risk.models import Alert
+    from risk.market_health import Check
+    from risk.models import Alert, MarketHealthState, ScopeState
     from risk.reference import validated_price_get
-    from risk.selectors import limit_usage
+    from risk.selectors import kill_switches_list, limit_usage, market_health_board
 
     now = now or clock.now()
     out = Exposition()
@@ -190,6 +198,57 @@ def metrics_text(*, now: datetime | None = None) -> str:
         "desk_risk_alerts_open",
         "Unacknowledged risk alerts by kind and level.",
         (({"kind": kind, "level": level}, n) for kind, level, n in open_alerts.values_list("kind", "level", "n")),
+    )
+
+    switches = list(kill_switches_list())
+    out.metric(
+        "desk_kill_switch_state",
+        "Kill switches: 1 for the scope's state (active, reducing, halted), 0 for the others.",
+        (
+            ({"scope": switch.scope, "scope_key": switch.scope_key, "state": state}, int(switch.state == state))
+            for switch in switches
+            for state in ScopeState.values
+        ),
+    )
+    out.metric(
+        "desk_kill_switch_engaged",
+        "Kill switches: 1 when engaged (the scope halted).",
+        (({"scope": switch.scope, "scope_key": switch.scope_key}, int(switch.engaged)) for switch in switches),
+    )
+    board = [row for row in market_health_board() if row.health is not None]
+    out.metric(
+        "desk_circuit_breaker_engaged",
+        "Per underlying: 1 when its kill switch is engaged by the market-health monitor's circuit breaker.",
+        (({"underlying": row.underlying}, int(row.circuit_breaker)) for row in board),
+    )
+    out.metric(
+        "desk_market_health_state",
+        "Per underlying: 1 for the market-health monitor's state (healthy, degraded, halted), 0 for the others.",
+        (
+            ({"underlying": row.underlying, "state": state}, int(row.health.state == state))
+            for row in board
+            if row.health is not None
+            for state in MarketHealthState.values
+        ),
+    )
+    out.metric(
+        "desk_market_health_check",
+        "Per underlying: 1 for each market-health check behind the current state, 0 for the others.",
+        (
+            ({"underlying": row.underlying, "check": str(check)}, int(str(check) in row.health.checks))
+            for row in board
+            if row.health is not None
+            for check in Check
+        ),
+    )
+    out.metric(
+        "desk_market_health_state_seconds",
+        "Per underlying: seconds since the market-health state last changed.",
+        (
+            ({"underlying": row.underlying, "state": row.health.state}, (now - row.health.since).total_seconds())
+            for row in board
+            if row.health is not None
+        ),
     )
     return out.text()
 

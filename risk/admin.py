@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from desk.admin_base import ReadOnlyAdmin
-from risk.models import Alert, KillSwitch, Limit
+from risk.models import Alert, KillSwitch, Limit, MarketHealth
 
 
 @admin.register(Limit)
@@ -19,3 +19,9 @@ class KillSwitchAdmin(ReadOnlyAdmin):
 class AlertAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "kind", "level", "value", "threshold", "action", "plan", "acknowledged"]
     list_filter = ["kind", "level", "action", "acknowledged"]
+
+
+@admin.register(MarketHealth)
+class MarketHealthAdmin(ReadOnlyAdmin):
+    list_display = ["underlying", "state", "checks", "source_feed", "since", "updated_at"]
+    list_filter = ["state"]

@@ -1,5 +1,5 @@
-"""The risk API: limits and kill switches for the desk's roles; setting limits and engaging or re-arming switches for
-risk officers. Views parse, call one service or selector, and serialize."""
+"""The risk API: limits, kill switches and the market-health verdicts for the desk's roles; setting limits and engaging
+or re-arming switches for risk officers. Views parse, call one service or selector, and serialize."""
 
 from __future__ import annotations
 
@@ -220,3 +220,37 @@ class AlertAcknowledgeApi(APIView):
         except services.RiskRefused as error:
             raise _refused(error) from None
         return Response(AlertOutSerializer(alert).data)
+
+
+@extend_schema_serializer(component_name="RiskMarketHealth")
+class MarketHealthOutSerializer(serializers.Serializer):
+    underlying = serializers.CharField()
+    state = serializers.CharField(
+        source="health.state",
+        allow_null=True,
+        default=None,
+        help_text="healthy, degraded or halted; null before the monitor's first verdict",
+    )
+    checks = serializers.ListField(
+        child=serializers.CharField(), source="health.checks", default=list, help_text="the checks behind the state"
+    )
+    reason = serializers.CharField(source="health.reason", default="")
+    findings = serializers.ListField(
+        child=serializers.DictField(), source="health.findings", default=list, help_text="each check's figures"
+    )
+    source_feed = serializers.CharField(source="health.source_feed", default="")
+    since = serializers.DateTimeField(source="health.since", allow_null=True, default=None)
+    updated_at = serializers.DateTimeField(source="health.updated_at", allow_null=True, default=None)
+    switch_state = serializers.CharField(help_text="the underlying's kill switch: active, reducing or halted")
+    circuit_breaker = serializers.BooleanField(help_text="the switch is engaged by the monitor's circuit breaker")
+    switch_reason = serializers.CharField()
+
+
+class MarketHealthListApi(APIView):
+    """The market-health monitor's latest verdict on each underlying, beside its circuit breaker."""
+
+    permission_classes = [require_perm("risk.view_limit")]
+
+    @extend_schema(responses=MarketHealthOutSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        return Response(MarketHealthOutSerializer(selectors.market_health_board(), many=True).data)

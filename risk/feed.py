@@ -5,6 +5,17 @@ Each message is a flat dict ``{"feed", "seq", "symbol", "ts", "bid", "ask", "bid
 canonical JSON of every other field. Any source of market data (the simulated market's
 :class:`~sim.market.feed.MarketFeed`, a real venue's adapter) signs with :func:`feed_sign`; risk's market-health
 monitor checks with :func:`feed_verify` under :func:`feed_key`.
+
+A feed that can see the order book beyond its best level adds, in the same message (all in coins, never negative):
+
+- :data:`BOOK_FIELDS`: ``bid_depth`` and ``ask_depth``, the size resting on each side within the venue's book band
+  (the best level and the levels behind it);
+- :data:`FLOW_FIELDS`: since the feed's previous message for the symbol, ``bid_added`` / ``ask_added`` (orders
+  placed on each side), ``bid_cancelled`` / ``ask_cancelled`` (orders withdrawn without trading) and ``traded``
+  (the volume that traded).
+
+They are optional: a message without them is complete, and the monitor then cannot judge that feed for spoofing
+(order-book imbalance and bursts of cancelled size). A message that carries them carries all of them.
 """
 
 from __future__ import annotations
@@ -21,6 +32,9 @@ FEED_IDS: tuple[str, ...] = ("A", "B")
 HMAC_FIELD = "hmac"
 # The fields of a message that carry the market (the rest say which feed, message, symbol and time).
 PRICE_FIELDS = ("bid", "ask", "bid_size", "ask_size", "mid", "last")
+# The optional order-book fields (see the module): depth on each side, and the order flow since the last message.
+BOOK_FIELDS = ("bid_depth", "ask_depth")
+FLOW_FIELDS = ("bid_added", "bid_cancelled", "ask_added", "ask_cancelled", "traded")
 
 
 def canonical_json(message: Mapping[str, Any]) -> bytes:

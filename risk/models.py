@@ -1,4 +1,5 @@
-"""Limits and kill switches: the state risk officers set and pre-trade checks read."""
+"""Limits and kill switches: the state risk officers set and pre-trade checks read; the market-health monitor's verdict
+per underlying."""
 
 from __future__ import annotations
 
@@ -62,6 +63,10 @@ class Limit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope}:{self.scope_key or '*'} {self.kind}={self.value}"
+
+
+# Who trips a circuit breaker: the market-health monitor, engaging an underlying's kill switch.
+CIRCUIT_BREAKER_ACTOR = "system:circuit_breaker"
 
 
 class KillSwitch(models.Model):
@@ -159,3 +164,43 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.level} {self.scope}:{self.scope_key} {self.value}"
+
+
+class MarketHealthState(models.TextChoices):
+    """An underlying's market-data health, as the monitor names it (:class:`risk.market_health.Health`; a test keeps
+    the two equal): HEALTHY, DEGRADED (trade with care: a feed out, or the market abnormal) or HALTED (no trading:
+    no trusted price, or a move beyond the breaker's band)."""
+
+    HEALTHY = "healthy", "Healthy"
+    DEGRADED = "degraded", "Degraded"
+    HALTED = "halted", "Halted"
+
+
+class MarketHealth(models.Model):
+    """The market-health monitor's latest verdict on one underlying, stored so that every process (web, workers,
+    metrics) and page reads the same one. The monitor writes it when the state or the checks behind it change
+    (:func:`risk.market_health_services.market_health_record`); ``since`` and ``updated_at`` are the monitor's clock
+    (UTC) at the last change of state and at the write. The validated price itself changes at every tick: it is in
+    the desk's cache (:mod:`risk.reference`), not here."""
+
+    underlying = models.CharField(max_length=16, unique=True)
+    state = models.CharField(max_length=8, choices=MarketHealthState.choices)
+    checks = models.JSONField(default=list, blank=True, help_text='the checks behind the state, e.g. ["stale"]')
+    reason = models.TextField(blank=True, default="")
+    findings = models.JSONField(default=list, blank=True, help_text="the findings behind the state, with figures")
+    source_feed = models.CharField(
+        max_length=8, blank=True, default="", help_text="the feed the validated price comes from; empty: none trusted"
+    )
+    since = models.DateTimeField(help_text="UTC: the monitor's clock at the last change of state")
+    updated_at = models.DateTimeField(help_text="UTC: the monitor's clock when this verdict was written")
+
+    class Meta:
+        ordering = ["underlying"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(state__in=["healthy", "degraded", "halted"]), name="market_health_state_known"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.underlying} {self.state}"

@@ -6,16 +6,21 @@ It runs apart from the algorithms, in a thread of its own with its own event loo
 listener does), so that nothing an execution plan does can stop it from seeing the market.
 
 - Every state change is broadcast as a ``risk.market_health`` event (the risk page).
+- Every change of an underlying's state, of the checks behind it or of its price's source feed is stored in the
+  database
+  (:func:`risk.market_health_services.market_health_record`, the ``risk.MarketHealth`` row, audited): the pages,
+  the API and ``/metrics`` of every process read it there (:func:`risk.selectors.market_health_board`). If the
+  database refuses, the write is retried at every tick until it goes through.
 - A change to ``halted`` calls :func:`risk.services.circuit_breaker_trip` for the underlying: the kill switch is
   engaged (audited, actor ``system:circuit_breaker``) and the running plans under it are halted. If the database
   refuses, the trip is retried at every tick for as long as the underlying stays halted.
 - A return to ``healthy`` re-arms nothing: only a risk officer does (``risk.services.kill_switch_rearm``).
 
-The latest state lives in this process's memory (:func:`market_health_snapshot`). Each underlying's validated
-price, state and evaluation time are also published to the desk's cache at every tick (:mod:`risk.reference`):
-Redis when the desk has several processes, so the pre-trade checks of every worker read them. With several
-processes the service runs once (its own process, like the Celery beat); the circuit breaker goes through the
-database.
+The latest state also lives in this process's memory (:func:`market_health_snapshot`, for the process that runs
+the monitor). Each underlying's validated price, state and evaluation time are published to the desk's cache at
+every tick (:mod:`risk.reference`): Redis when the desk has several processes, so the pre-trade checks of every
+worker read them. With several processes the service runs once (its own process, like the Celery beat); the
+circuit breaker and the stored verdicts go through the database.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from desk import clock as desk_clock
 from desk.events import MARKET_GROUP, broadcast
 from risk.feed import feed_key
 from risk.market_health import FeedMonitor, Health, HealthThresholds, SymbolHealth, Transition
+from risk.market_health_services import market_health_record
 from risk.reference import validated_price_publish
 from risk.services import circuit_breaker_trip
 
@@ -92,6 +98,8 @@ class MarketHealthService:
         self.ready = threading.Event()
         self.trips: list[tuple[str, str]] = []
         self._trip_pending: dict[str, str] = {}
+        # Per underlying, the (state, checks, source feed) last stored in the database.
+        self._recorded: dict[str, tuple[str, tuple[str, ...], str | None]] = {}
         self._error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="market-health", daemon=True)
 
@@ -137,19 +145,18 @@ class MarketHealthService:
     ) -> list[Transition]:
         """Validate one tick's messages at ``now`` (the service's clock by default) and act on the transitions."""
         now = now or self.clock()
-        transitions: list[Transition] = []
         with self.lock:
-            for message in messages:
-                observation = self.monitor.observe(message, now=now)
-                for finding in observation.findings:
-                    logger.log(
-                        logging.WARNING if finding.severity == "error" else logging.INFO,
-                        "market data: %s",
-                        finding.message,
-                    )
-                transitions.extend(observation.transitions)
+            observation = self.monitor.observe_many(messages, now=now)
             snapshot = self.monitor.snapshot()
+        for finding in observation.findings:
+            logger.log(
+                logging.WARNING if finding.severity == "error" else logging.INFO,
+                "market data: %s",
+                finding.message,
+            )
+        transitions = list(observation.transitions)
         self._publish(snapshot, now)
+        self._record(snapshot, now)
         self._act(transitions)
         return transitions
 
@@ -160,6 +167,7 @@ class MarketHealthService:
             transitions = list(self.monitor.tick(now=now).transitions)
             snapshot = self.monitor.snapshot()
         self._publish(snapshot, now)
+        self._record(snapshot, now)
         self._act(transitions)
         return transitions
 
@@ -177,6 +185,30 @@ class MarketHealthService:
             except Exception:
                 # A cache outage must not blind the monitor; the checks then see the price age and refuse.
                 logger.exception("could not publish the validated price of %s", symbol)
+
+    def _record(self, snapshot: Mapping[str, SymbolHealth], now: datetime) -> None:
+        """Store every underlying whose state, checks or source feed changed since the last write (what
+        :func:`risk.selectors.market_health_board` reads)."""
+        for symbol, health in snapshot.items():
+            verdict = (str(health.state), health.checks, health.source_feed)
+            if self._recorded.get(symbol) == verdict:
+                continue
+            try:
+                market_health_record(
+                    underlying=symbol,
+                    state=str(health.state),
+                    checks=health.checks,
+                    reason=health.reason,
+                    findings=[finding.as_dict() for finding in health.reasons],
+                    source_feed=health.source_feed,
+                    since=health.since,
+                    at=now,
+                )
+            except Exception:
+                # Database down or locked: the next tick writes it (the verdict is still the latest then).
+                logger.exception("could not store the market health of %s; retrying at the next tick", symbol)
+                continue
+            self._recorded[symbol] = verdict
 
     def _act(self, transitions: list[Transition]) -> None:
         for transition in transitions:
@@ -279,7 +311,8 @@ class MarketHealthService:
 
 
 def market_health_snapshot() -> dict[str, dict[str, Any]]:
-    """The latest health of every underlying from this process's running monitor (empty when none runs)."""
+    """The latest health of every underlying from this process's running monitor (empty when none runs). Other
+    processes read the stored verdicts: :func:`risk.selectors.market_health_board`."""
     with _running_lock:
         service = _running
     if service is None:

@@ -29,8 +29,9 @@ CACHE_TIMEOUT_S = 3_600
 
 @dataclass(frozen=True)
 class ValidatedPrice:
-    """The monitor's latest word on an underlying: ``price`` (quote currency, None when halted), ``state``
-    (``healthy``, ``degraded`` or ``halted``), the feed it came from and when the monitor evaluated it (UTC)."""
+    """The monitor's latest word on an underlying: ``price`` (quote currency, None when no feed is trusted), ``state``
+    (``healthy``, ``degraded`` or ``halted``; a halt on a fast move keeps the price, and the pre-trade check refuses
+    on the state), the feed it came from and when the monitor evaluated it (UTC)."""
 
     underlying: str
     price: Decimal | None

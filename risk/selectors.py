@@ -1,4 +1,5 @@
-"""Read queries of the risk domain: limits in force, the tightest limit per kind, switches, limit usage."""
+"""Read queries of the risk domain: limits in force, the tightest limit per kind, switches, limit usage, and the
+market-health monitor's stored verdicts beside the underlyings' circuit breakers."""
 
 from __future__ import annotations
 
@@ -10,7 +11,16 @@ from operator import or_
 
 from django.db.models import Q, QuerySet
 
-from risk.models import Alert, KillSwitch, Limit, LimitKind, LimitScope, ScopeState
+from risk.models import (
+    CIRCUIT_BREAKER_ACTOR,
+    Alert,
+    KillSwitch,
+    Limit,
+    LimitKind,
+    LimitScope,
+    MarketHealth,
+    ScopeState,
+)
 
 # Broadest first. Trader, dealer and underlying sit side by side below the strategy; the order only breaks ties.
 SCOPE_RANK: dict[str, int] = {
@@ -178,3 +188,36 @@ def alerts_open(*, plan_id: int | None = None) -> QuerySet[Alert]:
     The risk page lists these; ``risk.alert`` events announce new ones as they fire."""
     alerts = Alert.objects.filter(acknowledged=False).select_related("plan__instrument").order_by("-created_at", "-id")
     return alerts if plan_id is None else alerts.filter(plan_id=plan_id)
+
+
+@dataclass(frozen=True)
+class MarketHealthBoard:
+    """One underlying's stored market-health verdict (None before the monitor's first) beside its kill switch:
+    ``switch_state`` is the underlying scope's state (``active`` when no switch was ever set), ``circuit_breaker``
+    whether the switch is engaged by the monitor's circuit breaker (not by a person)."""
+
+    underlying: str
+    health: MarketHealth | None
+    switch_state: str
+    circuit_breaker: bool
+    switch_reason: str
+
+
+def market_health_board(*, underlyings: Iterable[str] = ()) -> list[MarketHealthBoard]:
+    """Every underlying the monitor has a verdict on (and those in ``underlyings``), by code, each with its
+    underlying kill switch (two queries)."""
+    rows = {row.underlying: row for row in MarketHealth.objects.all()}
+    switches = {s.scope_key: s for s in KillSwitch.objects.filter(scope=LimitScope.UNDERLYING)}
+    board = []
+    for underlying in sorted(set(rows) | set(underlyings)):
+        switch = switches.get(underlying)
+        board.append(
+            MarketHealthBoard(
+                underlying=underlying,
+                health=rows.get(underlying),
+                switch_state=switch.state if switch is not None else ScopeState.ACTIVE,
+                circuit_breaker=switch is not None and switch.engaged and switch.changed_by == CIRCUIT_BREAKER_ACTOR,
+                switch_reason=switch.reason if switch is not None else "",
+            )
+        )
+    return board

@@ -30,7 +30,7 @@ from desk.events import broadcast
 from desk.fields import QUANTUM
 from risk import selectors
 from risk.checks import CheckResult, run_checks, validated_price_check
-from risk.models import KillSwitch, Limit, LimitKind, LimitScope, ScopeState
+from risk.models import CIRCUIT_BREAKER_ACTOR, KillSwitch, Limit, LimitKind, LimitScope, ScopeState
 from risk.orders import BUY, SELL, MarketState, ProposedOrder, order_state
 from risk.rate import rate_take
 from risk.reference import validated_price_get
@@ -58,7 +58,6 @@ __all__ = [
     "scope_state_set",
 ]
 
-CIRCUIT_BREAKER_ACTOR = "system:circuit_breaker"
 KILL_SWITCH_LIMIT = "kill_switch"
 # The refusal of a non-reducing order under a REDUCING scope.
 SCOPE_REDUCING_LIMIT = "scope_reducing"

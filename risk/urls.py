@@ -13,5 +13,6 @@ urlpatterns = [
     path("kill-switches/rearm/", api.KillSwitchRearmApi.as_view(), name="risk-kill-switch-rearm"),
     path("kill-switches/state/", api.ScopeStateSetApi.as_view(), name="risk-scope-state"),
     path("alerts/", api.AlertListApi.as_view(), name="risk-alerts"),
+    path("market-health/", api.MarketHealthListApi.as_view(), name="risk-market-health"),
     path("alerts/<int:pk>/acknowledge/", api.AlertAcknowledgeApi.as_view(), name="risk-alert-acknowledge"),
 ]

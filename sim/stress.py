@@ -18,6 +18,10 @@ market into the desk's own ports and steps it, and the desk reacts with its own 
   validated price), then fills on the simulated venues, or is refused and halts the plan by execution's rule.
 - **Telemetry**: each step evaluates the plan's risk telemetry (:func:`flows.risk_actions.plans_telemetry_evaluate`,
   the beat's sweep), which pauses a plan whose participation passes the desk's threshold.
+- **Checks fired**: ``checks_fired`` lists, per underlying and market-health check, when the check first stood behind
+  the underlying's state (seconds into the episode; negative in the warm-up), how many times it started to, and the
+  state it brought (:attr:`risk.market_health.SymbolHealth.checks`), from the monitor that ran (the enforcing one, or
+  the shadow one without safeguards).
 
 With safeguards the replay's limits are set on its book (``limit_set``) and the pre-trade check requires the
 monitor's validated price. Without them the desk's limits are switched off for the run, the monitor only watches
@@ -48,9 +52,10 @@ from __future__ import annotations
 
 import math
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -79,7 +84,7 @@ from risk.checks import (
     validated_price_check,
 )
 from risk.feed import feed_key
-from risk.market_health import FeedMonitor, Health
+from risk.market_health import FeedMonitor, Health, SymbolHealth
 from risk.models import Limit, LimitScope
 from risk.monitor import MarketHealthService
 from risk.orders import order_state
@@ -202,6 +207,8 @@ class StressResult:
     final_mid: float
     halt_events: tuple[tuple[str, str], ...]  # (audit action, actor)
     plan_status: str
+    # {"underlying", "check", "first_at_s", "times", "state"} per check that stood behind an underlying's state
+    checks_fired: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """Exactly the keys ``manage.py stress --json`` prints."""
@@ -218,6 +225,7 @@ _PRINTED = (
     "seconds_to_halt",
     "orders_after_halt",
     "breaches",
+    "checks_fired",
 )
 
 
@@ -320,6 +328,7 @@ class _Replay:
         self.halts: list[AuditEvent] = []
         self.book = _Book(side_sign=1.0 if config.side == "buy" else -1.0)
         self.book_mid = self.sim_mid = 1.0
+        self.checks = _ChecksFired()
 
     @property
     def simulator(self) -> MarketSimulator:
@@ -345,9 +354,11 @@ class _Replay:
         now = self.simulator.now
         if self.safeguards:
             self.health.handle_messages(messages, now=now)
-            return
-        for message in messages:
-            self.shadow.observe(message, now=now)
+            snapshot = self.health.snapshot()
+        else:
+            self.shadow.observe_many(messages, now=now)
+            snapshot = self.shadow.snapshot()
+        self.checks.add(snapshot, now)
 
     def run(self, duration_s: float | None) -> StressResult:
         cfg = self.cfg
@@ -360,6 +371,7 @@ class _Replay:
                 self.observe(self.step(cfg.dt_s, books=books))
             plan = self._plan_start()
             episode = scenario_start(self.simulator, self.scenario, underlying=cfg.underlying)
+            self.checks.episode_start = episode.start
             duration = duration_s if duration_s is not None else max(episode.duration_s, cfg.horizon_s + cfg.dt_s)
             scopes = set(
                 order_scopes(
@@ -424,6 +436,7 @@ class _Replay:
             final_mid=final_mid,
             halt_events=tuple((event.action, event.actor) for event in halts),
             plan_status=plan.status,
+            checks_fired=self.checks.as_list(),
         )
 
     def _plan_start(self) -> ExecutionPlan:
@@ -486,6 +499,39 @@ class _Replay:
             for result in results:
                 if not result.passed:
                     self.breaches.add(result.limit, at_s, result.observed, result.threshold)
+
+
+@dataclass
+class _ChecksFired:
+    """Per (underlying, check): when it first stood behind the underlying's state (monitor's clock), how many times it
+    started to, and the state it first came with."""
+
+    episode_start: datetime | None = None
+    active: set[tuple[str, str]] = field(default_factory=set)
+    rows: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    firsts: dict[tuple[str, str], datetime] = field(default_factory=dict)
+
+    def add(self, snapshot: Mapping[str, SymbolHealth], now: datetime) -> None:
+        active = set()
+        for symbol, health in snapshot.items():
+            for check in health.checks:
+                key = (symbol, check)
+                active.add(key)
+                if key in self.active:
+                    continue
+                row = self.rows.setdefault(
+                    key,
+                    {"underlying": symbol, "check": check, "first_at_s": None, "times": 0, "state": str(health.state)},
+                )
+                row["times"] += 1
+                self.firsts.setdefault(key, now)
+        self.active = active
+
+    def as_list(self) -> list[dict[str, Any]]:
+        start = self.episode_start
+        for key, row in self.rows.items():
+            row["first_at_s"] = None if start is None else round((self.firsts[key] - start).total_seconds(), 3)
+        return sorted(self.rows.values(), key=lambda row: (row["first_at_s"] is None, row["first_at_s"], row["check"]))
 
 
 @dataclass

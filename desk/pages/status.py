@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET
 from desk.pages.common import desk_page
 from desk.tasks import HEARTBEAT_KEY
 from risk.models import KillSwitch, ScopeState
-from risk.monitor import market_health_snapshot
+from risk.selectors import market_health_board
 
 USER_WIDE = ("firm", "desk")
 """Scopes whose halt stops everything a trader does."""
@@ -43,9 +43,11 @@ def status_bar(user: Any) -> dict[str, Any]:
     return {
         "states": states,
         "halted_for_me": any(s["mine"] and s["state"] == ScopeState.HALTED for s in states),
+        # The monitor's stored verdicts: the same in every process, whichever one runs the monitor.
         "feeds": [
-            {"underlying": symbol, "state": health.get("state", "unknown")}
-            for symbol, health in market_health_snapshot().items()
+            {"underlying": row.underlying, "state": row.health.state, "checks": row.health.checks}
+            for row in market_health_board()
+            if row.health is not None
         ],
         "heartbeat": datetime.fromisoformat(heartbeat) if heartbeat else None,
     }

@@ -39,7 +39,6 @@ from rfq.models import TradingMode
 from risk import selectors as risk_selectors
 from risk import services as risk_services
 from risk.models import LimitScope
-from risk.monitor import market_health_snapshot
 from risk.telemetry_services import alert_acknowledge
 
 AUDIT_PAGE_SIZE = 50
@@ -209,11 +208,30 @@ def _gauges(usage: list[risk_selectors.LimitUsage]) -> list[dict[str, Any]]:
 
 
 def _markets() -> list[dict[str, Any]]:
-    """Per underlying, the monitor's health (when it runs in this process) beside the venues' latest books."""
-    health = market_health_snapshot()
+    """Per underlying, the monitor's stored verdict and its circuit breaker beside the venues' latest books (the same
+    in every process: the verdicts are read from the database)."""
     books = {row["underlying"]: row for row in queries.market_books()}
-    names = sorted(set(books) | set(health))
-    return [{"underlying": n, "health": health.get(n), "venues": books.get(n, {}).get("venues", [])} for n in names]
+    markets = []
+    for row in risk_selectors.market_health_board(underlyings=books):
+        health = None
+        if row.health is not None:
+            checks = ", ".join(row.health.checks)
+            health = {
+                "state": row.health.state,
+                "checks": row.health.checks,
+                "reason": f"{checks}: {row.health.reason}" if checks else "",
+                "since": row.health.since,
+            }
+        markets.append(
+            {
+                "underlying": row.underlying,
+                "health": health,
+                "circuit_breaker": row.circuit_breaker,
+                "switch_state": row.switch_state,
+                "venues": books.get(row.underlying, {}).get("venues", []),
+            }
+        )
+    return markets
 
 
 SCOPE_ORDER = {value: depth for depth, value in enumerate(LimitScope.values)}

@@ -43,6 +43,10 @@ class Effects:
         Relative size of an outlier, fraction of mid.
     spoof_bid_size, spoof_ask_size : float
         Coins of spoof orders resting at the top of book (shown, never filled).
+    phantom_feeds : frozenset of str
+        Feed ids that show orders the market does not have (a fault of the feed, not of the venue).
+    phantom_bid_size, phantom_ask_size : float
+        Coins of those phantom orders at the top of book, on the phantom feeds only.
     """
 
     vol_multiplier: float = 1.0
@@ -57,6 +61,9 @@ class Effects:
     corrupt_outlier_size: float = 0.0
     spoof_bid_size: float = 0.0
     spoof_ask_size: float = 0.0
+    phantom_feeds: frozenset[str] = field(default_factory=frozenset)
+    phantom_bid_size: float = 0.0
+    phantom_ask_size: float = 0.0
 
     def combine(self, other: Effects) -> Effects:
         """Both sets of effects at once: multipliers multiply, liquidity takes the scarcer, flags unite."""
@@ -74,6 +81,9 @@ class Effects:
             corrupt_outlier_size=max(self.corrupt_outlier_size, other.corrupt_outlier_size),
             spoof_bid_size=self.spoof_bid_size + other.spoof_bid_size,
             spoof_ask_size=self.spoof_ask_size + other.spoof_ask_size,
+            phantom_feeds=self.phantom_feeds | other.phantom_feeds,
+            phantom_bid_size=self.phantom_bid_size + other.phantom_bid_size,
+            phantom_ask_size=self.phantom_ask_size + other.phantom_ask_size,
         )
 
 

@@ -1,10 +1,15 @@
 """The simulated market-data feed: every book published twice, as redundant feeds "A" and "B", each message
 signed as risk's feed protocol (:mod:`risk.feed`) says. The key is passed in; this module never reads settings.
 
-Faults come from the simulator's episodes: a stale feed repeats its last prices (with advancing or frozen
-timestamps), a corrupt feed publishes outliers and crossed books. Both are faults of the source, so the
-messages are still correctly signed: integrity (HMAC) and plausibility (cross-feed divergence) are separate
-checks for risk to make.
+Every message carries the protocol's order-book fields too: the depth on each side and the order flow since the
+feed's previous message for the symbol (orders added and cancelled on each side, volume traded). The flow is read
+from the book's changes: a side's depth moves by what was added, less what was cancelled and what traded on it
+(the step's volume, split evenly between the sides).
+
+Faults come from the simulator's episodes: a stale feed repeats its last prices and book (with advancing or frozen
+timestamps, and no flow), a corrupt feed publishes outliers and crossed books, a phantom feed shows orders the
+market does not have. All are faults of the source, so the messages are still correctly signed: integrity (HMAC)
+and plausibility (cross-feed divergence) are separate checks for risk to make.
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from risk.feed import FEED_IDS, PRICE_FIELDS, feed_key_bytes, feed_sign
+from risk.feed import BOOK_FIELDS, FEED_IDS, FLOW_FIELDS, PRICE_FIELDS, feed_key_bytes, feed_sign
+from sim.market.episodes import Effects
+from sim.market.quotes import BookTop
 from sim.market.simulator import MarketSimulator
 
 # A stream id no underlying uses, so that publishing never perturbs a price path.
@@ -43,6 +50,8 @@ class MarketFeed:
         self._rng = np.random.default_rng([simulator.seed, _FEED_STREAM])
         self._seq = dict.fromkeys(feed_ids, 0)
         self._last: dict[tuple[str, str], dict[str, Any]] = {}
+        # Per (feed, symbol): the depths and the market's cumulative volume the feed last published from.
+        self._book: dict[tuple[str, str], tuple[float, float, float]] = {}
 
     @property
     def feed_ids(self) -> tuple[str, ...]:
@@ -76,9 +85,11 @@ class MarketFeed:
                 # and the message count, never on when an episode happens to start.
                 u_corrupt, u_kind, u_sign = self._rng.random(3)
                 body = dict(truth)
+                body.update(self._book_fields(feed_id, book, effects))
                 previous = self._last.get((feed_id, symbol))
                 if feed_id in effects.stale_feeds and previous is not None:
-                    body.update({name: previous[name] for name in PRICE_FIELDS})
+                    body.update({name: previous[name] for name in (*PRICE_FIELDS, *BOOK_FIELDS)})
+                    body.update(dict.fromkeys(FLOW_FIELDS, 0.0))
                     if effects.stale_clock == "freeze":
                         body["ts"] = previous["ts"]
                 elif feed_id in effects.corrupt_feeds and u_corrupt < effects.corrupt_probability:
@@ -89,8 +100,31 @@ class MarketFeed:
                 message = {"feed": feed_id, "seq": self._seq[feed_id], **body}
                 if feed_id not in effects.stale_feeds or previous is None:
                     self._last[(feed_id, symbol)] = body
+                    self._book[(feed_id, symbol)] = (body["bid_depth"], body["ask_depth"], book.volume)
                 messages.append(feed_sign(message, self._key))
         return messages
+
+    def _book_fields(self, feed_id: str, book: BookTop, effects: Effects) -> dict[str, float]:
+        """The feed's view of the book: sizes and depths (with its phantom orders, if it shows any), and the flow
+        since its previous message for the underlying."""
+        bid_size, ask_size, bid_depth, ask_depth = book.bid_size, book.ask_size, book.bid_depth, book.ask_depth
+        if feed_id in effects.phantom_feeds:
+            bid_size += effects.phantom_bid_size
+            ask_size += effects.phantom_ask_size
+            bid_depth += effects.phantom_bid_size
+            ask_depth += effects.phantom_ask_size
+        fields = {"bid_size": bid_size, "ask_size": ask_size, "bid_depth": bid_depth, "ask_depth": ask_depth}
+        previous = self._book.get((feed_id, book.underlying))
+        if previous is None:
+            return fields | dict.fromkeys(FLOW_FIELDS, 0.0)
+        traded = max(0.0, book.volume - previous[2])
+        fields["traded"] = traded
+        for side, depth, before in (("bid", bid_depth, previous[0]), ("ask", ask_depth, previous[1])):
+            # depth = before + added - cancelled - traded on this side (half the volume)
+            net = depth - before + traded / 2.0
+            fields[f"{side}_added"] = max(net, 0.0)
+            fields[f"{side}_cancelled"] = max(-net, 0.0)
+        return fields
 
 
 def _corrupt(body: Mapping[str, Any], *, outlier_size: float, crossed: bool, up: bool) -> dict[str, Any]:

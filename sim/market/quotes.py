@@ -25,6 +25,9 @@ class BookTop:
         Prices in USD; ``last`` is the latest trade.
     bid_size, ask_size : float
         Coins shown at the best bid and ask, spoof orders included.
+    bid_depth, ask_depth : float
+        Coins resting on each side within the book band (the best level and the levels behind it), spoof orders
+        included.
     volume : float
         Cumulative coins traded since the simulator started.
     regime : int
@@ -50,6 +53,8 @@ class BookTop:
     regime_name: str
     volatility: float
     dealer_appetite: float
+    bid_depth: float = 0.0
+    ask_depth: float = 0.0
 
     @property
     def spread(self) -> float:

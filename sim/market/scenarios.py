@@ -145,8 +145,12 @@ class CorruptFeed(Episode):
 class Spoofing(Episode):
     """Bursts of large orders at the top of one side that are pulled before anyone can trade on them.
 
-    Every ``period_s`` seconds, ``size_multiple`` times the normal top depth appears on ``side`` for
-    ``on_s`` seconds and is then cancelled; prices do not move and the orders never fill.
+    Every ``period_s`` seconds, ``size`` coins (some forty times the normal top depth) appear on ``side`` for
+    ``on_s`` seconds and are then cancelled; prices do not move and the orders never fill.
+
+    ``feeds`` None (the default) is spoofing in the market: the orders rest in the venue's book and every feed shows
+    them. A tuple of feed ids is a fault of those feeds instead: they alone show the orders (phantoms), the venue's
+    book and the other feeds do not, so that the other feeds contradict them.
     """
 
     name: ClassVar[str] = "spoofing"
@@ -155,13 +159,15 @@ class Spoofing(Episode):
     size: float = 200.0
     on_s: float = 5.0
     period_s: float = 15.0
+    feeds: tuple[str, ...] | None = None
 
     def effects_at(self, elapsed_s: float) -> Effects:
         if math.fmod(elapsed_s, self.period_s) >= self.on_s:
             return Effects()
-        if self.side == "bid":
-            return Effects(spoof_bid_size=self.size)
-        return Effects(spoof_ask_size=self.size)
+        bid, ask = (self.size, 0.0) if self.side == "bid" else (0.0, self.size)
+        if self.feeds is None:
+            return Effects(spoof_bid_size=bid, spoof_ask_size=ask)
+        return Effects(phantom_feeds=frozenset(self.feeds), phantom_bid_size=bid, phantom_ask_size=ask)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,9 @@ from sim.market.quotes import BookTop, ExecutionResult, OptionQuote, PerpetualQu
 from sim.market.regimes import transition_cumulative
 
 DEFAULT_START = datetime(2026, 1, 5, tzinfo=UTC)
+# The book band behind the best level holds this many times the best level's genuine size (a spoof order sits at the
+# best level and so in both).
+BOOK_DEPTH_MULTIPLE = 4.0
 _HISTORY_COLUMNS = ("time", "mid", "bid", "ask", "bid_size", "ask_size", "last", "volume", "regime", "volatility")
 
 
@@ -42,6 +45,8 @@ class _State:
     half_spread: float = 0.0
     bid_size: float = 0.0
     ask_size: float = 0.0
+    bid_depth: float = 0.0
+    ask_depth: float = 0.0
     volatility: float = 0.0
     last: float = 0.0
     cumulative_volume: float = 0.0
@@ -263,6 +268,8 @@ class MarketSimulator:
         ask_noise = math.exp(cfg.depth_noise * depth_noise[1] - mean_correction)
         state.bid_size = depth * bid_noise + effects.spoof_bid_size
         state.ask_size = depth * ask_noise + effects.spoof_ask_size
+        state.bid_depth = depth * bid_noise * BOOK_DEPTH_MULTIPLE + effects.spoof_bid_size
+        state.ask_depth = depth * ask_noise * BOOK_DEPTH_MULTIPLE + effects.spoof_ask_size
 
     def _record(self, state: _State, volume: float = 0.0) -> None:
         if not self._config.record_history:
@@ -302,6 +309,8 @@ class MarketSimulator:
             regime_name=cfg.regime_names[state.regime],
             volatility=state.volatility,
             dealer_appetite=cfg.regime_dealer_appetite[state.regime] * state.effects.liquidity,
+            bid_depth=state.bid_depth,
+            ask_depth=state.ask_depth,
         )
 
     def execute(self, underlying: str, side: Side, quantity: float) -> ExecutionResult:
@@ -350,9 +359,11 @@ class MarketSimulator:
         if side == "buy":
             spoof = state.effects.spoof_ask_size
             state.ask_size = max(0.0, state.ask_size - spoof - quantity) + spoof
+            state.ask_depth = max(0.0, state.ask_depth - spoof - quantity) + spoof
         else:
             spoof = state.effects.spoof_bid_size
             state.bid_size = max(0.0, state.bid_size - spoof - quantity) + spoof
+            state.bid_depth = max(0.0, state.bid_depth - spoof - quantity) + spoof
         # The spread is a fraction of the mid: re-express it at the moved mid.
         state.half_spread = state.mid * _half_spread_bps(state) * 1e-4
         return ExecutionResult(

@@ -7,7 +7,7 @@ import io
 import json
 import logging
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -18,8 +18,10 @@ from desk.metrics import CONTENT_TYPE, json_formatter, metrics_text
 from desk.models import VenueBook
 from desk.roles import Role
 from execution.models import ChildOrder, ChildOrderStatus, Position
+from risk.market_health_services import market_health_record
 from risk.models import Alert, LimitKind, LimitScope
 from risk.reference import validated_price_publish
+from risk.services import circuit_breaker_trip, scope_state_set
 from tests import factories
 from tests.risk import factories as risk_factories
 
@@ -122,6 +124,42 @@ def test_metrics_parse_and_carry_the_desks_figures(desk_state: dict[str, Any]) -
     assert len(ages) == VenueBook.objects.filter(underlying="BTC").count()
     assert all(0 <= age < 60 for age in ages)
     assert 0 <= _value(samples, "desk_validated_price_age_seconds", underlying="BTC") < 60
+
+
+@pytest.mark.django_db
+def test_metrics_carry_kill_switches_breakers_and_health_per_underlying(risk_officer: Any) -> None:  # noqa: ANN401
+    # given BTC halted by the stale check with its breaker tripped, ETH healthy, and a book switch set to reducing
+    since = datetime(2026, 1, 5, 12, tzinfo=UTC)
+    fields = {"reason": "", "findings": [], "source_feed": "", "since": since, "at": since}
+    market_health_record(underlying="BTC", state="halted", checks=["stale"], **fields)
+    market_health_record(underlying="ETH", state="healthy", checks=[], **fields)
+    circuit_breaker_trip(underlying="BTC", reason="market data BTC: stale")
+    scope_state_set(scope="book", scope_key="B1", state="reducing", reason="drill", actor=risk_officer)
+
+    samples = parse_exposition(metrics_text(now=since + timedelta(seconds=90)))
+
+    # then every kill switch, its state one-hot
+    assert _value(samples, "desk_kill_switch_engaged", scope="underlying", scope_key="BTC") == 1
+    assert _value(samples, "desk_kill_switch_engaged", scope="book", scope_key="B1") == 0
+    assert _value(samples, "desk_kill_switch_state", scope="book", scope_key="B1", state="reducing") == 1
+    assert _value(samples, "desk_kill_switch_state", scope="book", scope_key="B1", state="active") == 0
+    # and per underlying: the breaker, the state one-hot, the checks behind it and the time in the state
+    assert _value(samples, "desk_circuit_breaker_engaged", underlying="BTC") == 1
+    assert _value(samples, "desk_circuit_breaker_engaged", underlying="ETH") == 0
+    assert _value(samples, "desk_market_health_state", underlying="BTC", state="halted") == 1
+    assert _value(samples, "desk_market_health_state", underlying="BTC", state="healthy") == 0
+    assert _value(samples, "desk_market_health_state", underlying="ETH", state="healthy") == 1
+    assert _value(samples, "desk_market_health_check", underlying="BTC", check="stale") == 1
+    assert _value(samples, "desk_market_health_check", underlying="BTC", check="spoofing") == 0
+    assert {labels["check"] for labels, _ in samples["desk_market_health_check"]} >= {
+        "stale",
+        "outlier",
+        "fast_move",
+        "volatility",
+        "liquidity",
+        "spoofing",
+    }
+    assert _value(samples, "desk_market_health_state_seconds", underlying="BTC") == 90
 
 
 def test_the_parser_catches_a_malformed_exposition() -> None:

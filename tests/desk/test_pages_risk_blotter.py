@@ -10,7 +10,9 @@ import pytest
 from desk.market import venue_books_ensure
 from execution import services as execution_services
 from execution.models import ExecutionPlan, Position
+from risk.market_health_services import market_health_record
 from risk.models import LimitKind, LimitScope
+from risk.services import circuit_breaker_trip
 from tests import factories
 from tests.risk.factories import limit_create
 
@@ -53,6 +55,40 @@ def test_market_health_lists_each_underlying_and_alerts_listen_live(client_for, 
     assert 'tr data-underlying="BTC"' in text
     assert 'id="alerts-live"' in text
     assert "desk/risk.js" in text
+
+
+def test_market_health_shows_the_stored_verdict_and_the_breaker_though_no_monitor_runs_here(
+    client_for,  # noqa: ANN001
+    trader,  # noqa: ANN001
+) -> None:
+    # given the monitor (in another process) stored BTC halted by a stale feed and tripped its breaker, and later
+    # found it healthy again (the breaker stays engaged until a risk officer re-arms it)
+    at = datetime(2026, 1, 5, 12, tzinfo=UTC)
+    fields = {"findings": [], "source_feed": "", "since": at, "at": at}
+    market_health_record(underlying="BTC", state="halted", checks=["stale"], reason="BTC feed A: stale", **fields)
+    circuit_breaker_trip(underlying="BTC", reason="market data BTC feed A: stale")
+    market_health_record(underlying="ETH", state="degraded", checks=["spoofing"], reason="ETH: spoofing", **fields)
+
+    response = client_for(trader).get("/desk/risk/")
+
+    # then the page shows what the database holds: the same in every process
+    markets = {m["underlying"]: m for m in response.context["markets"]}
+    assert markets["BTC"]["health"]["state"] == "halted"
+    assert markets["BTC"]["health"]["reason"] == "stale: BTC feed A: stale"
+    assert markets["BTC"]["circuit_breaker"] is True
+    assert (markets["ETH"]["health"]["state"], markets["ETH"]["circuit_breaker"]) == ("degraded", False)
+    text = response.content.decode()
+    btc_row = text[text.index('tr data-underlying="BTC"') : text.index('tr data-underlying="ETH"')]
+    assert '<span class="health halted">halted</span>' in btc_row
+    assert "circuit breaker engaged" in btc_row
+    assert "circuit breaker engaged" not in text[text.index('tr data-underlying="ETH"') :].split("</tr>")[0]
+
+    # and when the feeds are healthy again the panel says so, beside the breaker still engaged
+    market_health_record(underlying="BTC", state="healthy", checks=[], reason="", **(fields | {"source_feed": "A"}))
+    text = client_for(trader).get("/desk/risk/").content.decode()
+    btc_row = text[text.index('tr data-underlying="BTC"') : text.index('tr data-underlying="ETH"')]
+    assert '<span class="health healthy">healthy</span>' in btc_row
+    assert "circuit breaker engaged" in btc_row
 
 
 def test_compliance_reads_the_risk_page_and_cannot_engage(client_for, compliance) -> None:  # noqa: ANN001

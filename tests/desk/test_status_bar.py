@@ -4,12 +4,14 @@ heartbeat; also as a fragment the pages reload when the websocket says something
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import pytest
 from django.core.cache import cache
 
 from desk.roles import Role
 from desk.tasks import HEARTBEAT_KEY, desk_heartbeat
+from risk.market_health_services import market_health_record
 from risk.services import kill_switch_engage
 from tests import factories
 
@@ -49,3 +51,17 @@ def test_a_desk_halt_is_shown_to_every_trader_and_a_trader_s_own_halt_only_marke
 
 def test_dealers_get_no_status_bar(client_for, dealer) -> None:  # noqa: ANN001
     assert client_for(dealer.user).get("/desk/status/").status_code == 403
+
+
+def test_the_feeds_are_the_stored_verdicts_whichever_process_runs_the_monitor(client_for, trader) -> None:  # noqa: ANN001
+    # given no monitor in this process, and the verdicts it stored from another: BTC halted on a stale feed
+    at = datetime(2026, 1, 5, 12, tzinfo=UTC)
+    fields = {"reason": "", "findings": [], "source_feed": "", "since": at, "at": at}
+    market_health_record(underlying="BTC", state="halted", checks=["stale"], **fields)
+    market_health_record(underlying="ETH", state="healthy", checks=[], **(fields | {"source_feed": "A"}))
+
+    bar = _bar(client_for(trader).get("/desk/status/").content.decode())
+
+    assert '<span class="feed halted" data-underlying="BTC">BTC halted</span>' in bar
+    assert '<span class="feed healthy" data-underlying="ETH">ETH healthy</span>' in bar
+    assert "no feed monitor" not in bar

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -11,7 +12,8 @@ from django.test import Client
 from desk.models import AuditEvent
 from execution.models import PlanStatus
 from risk import services
-from risk.models import KillSwitch, Limit, LimitKind, LimitScope
+from risk.market_health_services import market_health_record
+from risk.models import KillSwitch, Limit, LimitKind, LimitScope, MarketHealth
 from tests.risk import factories as risk_factories
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.risk.urls")]
@@ -132,3 +134,58 @@ def test_a_bad_switch_body_is_a_400_naming_the_field(risk_officer, client_for, p
 
     assert response.status_code == 400
     assert field in response.json()
+
+
+def _verdict(underlying: str, state: str, checks: list[str], *, source_feed: str = "A") -> None:
+    at = datetime(2026, 1, 5, 12, tzinfo=UTC)
+    market_health_record(
+        underlying=underlying,
+        state=state,
+        checks=checks,
+        reason=f"{underlying}: {', '.join(checks) or state}",
+        findings=[{"check": check, "figures": {"x": 1.0}} for check in checks],
+        source_feed=source_feed,
+        since=at,
+        at=at,
+    )
+
+
+def test_market_health_lists_the_stored_verdicts_beside_the_breakers(trader, compliance, client_for) -> None:  # noqa: ANN001
+    # given BTC halted by a stale feed (the breaker tripped) and ETH degraded by spoofing
+    _verdict("BTC", "halted", ["stale"], source_feed="")
+    _verdict("ETH", "degraded", ["spoofing"])
+    services.circuit_breaker_trip(underlying="BTC", reason="market data BTC feed A: stale")
+
+    for user in (trader, compliance):
+        response = client_for(user).get(f"{BASE}/market-health/")
+        assert response.status_code == 200
+        rows = {row["underlying"]: row for row in response.json()}
+        assert rows["BTC"]["state"] == "halted"
+        assert rows["BTC"]["checks"] == ["stale"]
+        assert (rows["BTC"]["circuit_breaker"], rows["BTC"]["switch_state"]) == (True, "halted")
+        assert rows["BTC"]["switch_reason"].startswith("circuit breaker: market data")
+        assert rows["BTC"]["findings"] == [{"check": "stale", "figures": {"x": 1.0}}]
+        assert (rows["ETH"]["state"], rows["ETH"]["checks"], rows["ETH"]["source_feed"]) == (
+            "degraded",
+            ["spoofing"],
+            "A",
+        )
+        assert (rows["ETH"]["circuit_breaker"], rows["ETH"]["switch_state"]) == (False, "active")
+        assert rows["ETH"]["since"] == "2026-01-05T12:00:00Z"
+    assert Client().get(f"{BASE}/market-health/").status_code in (401, 403)
+
+
+def test_a_verdict_is_refused_when_it_is_nonsense() -> None:
+    at = datetime(2026, 1, 5, tzinfo=UTC)
+    fields = {"checks": [], "reason": "", "findings": [], "source_feed": "A", "since": at, "at": at}
+    with pytest.raises(services.RiskRefused, match="state"):
+        market_health_record(underlying="BTC", state="fine", **fields)
+    with pytest.raises(services.RiskRefused, match="underlying"):
+        market_health_record(underlying="", state="healthy", **fields)
+    with pytest.raises(services.RiskRefused, match="UTC"):
+        market_health_record(underlying="BTC", state="healthy", **(fields | {"since": datetime(2026, 1, 5)}))  # noqa: DTZ001
+    # and a figure JSON cannot hold is stored as null, not refused by the database
+    market_health_record(
+        underlying="BTC", state="degraded", **(fields | {"findings": [{"figures": {"ratio": float("inf")}}]})
+    )
+    assert MarketHealth.objects.get(underlying="BTC").findings == [{"figures": {"ratio": None}}]

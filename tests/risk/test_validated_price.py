@@ -95,9 +95,10 @@ def test_the_rule_is_switchable(settings: Any) -> None:
 
 def test_the_monitor_publishes_what_it_validated(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(monitor_module, "broadcast", lambda **kwargs: None)
-    # given the monitor hearing a calm market, then one whose feeds both go stale
+    # given the monitor hearing a calm market (the spoofing scenario with orders of no size), then one whose feeds
+    # both go stale
     service = MarketHealthService(key=feed_key())
-    replay_into(service, "spoofing", seed=4, dt_s=1.0, duration_s=30.0)
+    replay_into(service, "spoofing", seed=4, dt_s=1.0, duration_s=30.0, size=0.0)
     health = service.health("BTC")
     published = validated_price_get(underlying="BTC")
     assert health is not None

@@ -7,10 +7,21 @@ from typing import Any
 
 import pytest
 
-from sim.market import FEED_IDS, MarketFeed, MarketSimulator, canonical_json, feed_sign, feed_verify, scenario_run
+from risk.feed import BOOK_FIELDS, FLOW_FIELDS
+from sim.market import (
+    FEED_IDS,
+    MarketFeed,
+    MarketSimulator,
+    canonical_json,
+    feed_sign,
+    feed_verify,
+    scenario_run,
+    scenario_start,
+)
 
 KEY = b"derived-from-secret-key-for-tests"
 PRICE_FIELDS = ("bid", "ask", "bid_size", "ask_size", "mid", "last")
+MARKET_FIELDS = (*PRICE_FIELDS, *BOOK_FIELDS, *FLOW_FIELDS)
 
 
 def _by_feed(messages: list[dict[str, Any]], feed: str, symbol: str = "BTC") -> list[dict[str, Any]]:
@@ -32,12 +43,68 @@ def test_each_book_is_published_on_both_feeds_signed_and_sequenced() -> None:
         seqs = [m["seq"] for m in messages if m["feed"] == feed_id]
         assert seqs == list(range(1, 11))
     for a, b in zip(_by_feed(messages, "A"), _by_feed(messages, "B"), strict=True):
-        assert {k: a[k] for k in (*PRICE_FIELDS, "ts", "symbol")} == {k: b[k] for k in (*PRICE_FIELDS, "ts", "symbol")}
+        assert {k: a[k] for k in (*MARKET_FIELDS, "ts", "symbol")} == {
+            k: b[k] for k in (*MARKET_FIELDS, "ts", "symbol")
+        }
     last = _by_feed(messages, "A")[-1]
     book = simulator.book("BTC")
     assert last["mid"] == book.mid
+    assert (last["bid_depth"], last["ask_depth"]) == (book.bid_depth, book.ask_depth)
     assert last["ts"] == book.timestamp.isoformat()
-    assert set(last) == {"feed", "seq", "symbol", "ts", "hmac", *PRICE_FIELDS}
+    assert set(last) == {"feed", "seq", "symbol", "ts", "hmac", *MARKET_FIELDS}
+
+
+def test_the_flow_accounts_for_every_change_of_depth() -> None:
+    # given a market published every second for a minute
+    simulator = MarketSimulator(3)
+    feed = MarketFeed(simulator, KEY)
+    messages = []
+    for _ in range(60):
+        simulator.step(1)
+        messages.extend(feed.publish())
+    btc = _by_feed(messages, "A")
+
+    # then each side's depth is the last one plus what was added, less what was cancelled and half the volume traded
+    assert all(btc[0][name] == 0.0 for name in FLOW_FIELDS)
+    for before, after in zip(btc, btc[1:], strict=False):
+        for side in ("bid", "ask"):
+            moved = after[f"{side}_added"] - after[f"{side}_cancelled"] - after["traded"] / 2
+            assert after[f"{side}_depth"] == pytest.approx(before[f"{side}_depth"] + moved)
+        assert after["traded"] > 0
+        assert all(after[name] >= 0 for name in (*BOOK_FIELDS, *FLOW_FIELDS))
+    # and the depth behind the best level is four times its genuine size
+    assert all(m["bid_depth"] == pytest.approx(4 * m["bid_size"]) for m in btc)
+
+
+def test_spoofing_in_the_market_shows_on_both_feeds_and_a_phantom_on_one() -> None:
+    # given the spoofing scenario in the market, and a twin world where only feed A shows the orders (a feed fault)
+    market, phantom = MarketSimulator(8), MarketSimulator(8)
+    feeds = MarketFeed(market, KEY), MarketFeed(phantom, KEY)
+    for world, feed in zip((market, phantom), feeds, strict=True):
+        world.step(1)
+        feed.publish()
+    scenario_start(market, "spoofing", underlying="BTC")
+    scenario_start(phantom, "spoofing", underlying="BTC", feeds=("A",))
+    published: tuple[list, list] = ([], [])
+    for _ in range(8):
+        for world, feed, out in zip((market, phantom), feeds, published, strict=True):
+            world.step(1)
+            out.extend(feed.publish())
+
+    # then in the market both feeds show 200 more coins on the bid (the seconds 1 to 4 of the episode), added then
+    # cancelled
+    in_market, one_feed = (_by_feed(out, "A") for out in published)
+    in_market_b, one_feed_b = (_by_feed(out, "B") for out in published)
+    assert [round(m["bid_depth"] - b["bid_depth"]) for m, b in zip(in_market, in_market_b, strict=True)] == [0] * 8
+    assert in_market[0]["bid_depth"] > 200.0
+    assert in_market[0]["bid_added"] > 190.0
+    assert in_market[4]["bid_cancelled"] > 190.0
+    # and the phantom is on feed A only: B publishes the venue's true book, the same as the market's without spoof
+    shown = [round(a["bid_depth"] - b["bid_depth"]) for a, b in zip(one_feed, one_feed_b, strict=True)]
+    assert shown == [200] * 4 + [0] * 4
+    assert one_feed[4]["bid_cancelled"] > 190.0
+    assert max(b["bid_depth"] for b in one_feed_b) < 100.0
+    assert phantom.book("BTC").bid_depth < 100.0
 
 
 def test_hmac_survives_a_json_round_trip_and_catches_tampering() -> None:
@@ -95,8 +162,9 @@ def test_stale_feed_stops_prices_and_optionally_the_clock(clock: str) -> None:
     # is active for the steps to 70 s ... 650 s, messages 6 to 64.
     stale = feed_a[6:65]
 
-    # Prices repeat while the market itself keeps moving
-    assert all(m[f] == stale[0][f] for m in stale for f in PRICE_FIELDS)
+    # Prices and the book repeat, nothing flows, while the market itself keeps moving
+    assert all(m[f] == stale[0][f] for m in stale for f in (*PRICE_FIELDS, *BOOK_FIELDS))
+    assert all(m[f] == 0.0 for m in stale for f in FLOW_FIELDS)
     assert history["mid"].iloc[6:65].nunique() > 50
     assert stale[0]["mid"] == feed_a[5]["mid"]
     assert feed_a[65]["mid"] != feed_a[5]["mid"]

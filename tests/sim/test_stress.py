@@ -38,6 +38,7 @@ PRINTED_KEYS = {
     "seconds_to_halt",
     "orders_after_halt",
     "breaches",
+    "checks_fired",
 }
 # A plan short enough for the runs that go to the plan's end (about 60 steps of the desk).
 SHORT = StressConfig(horizon_s=600.0)
@@ -76,6 +77,8 @@ def test_feed_fault_trips_the_circuit_breaker_through_the_real_kill_switch() -> 
     engage = AuditEvent.objects.get(
         action="risk.kill_switch.engage", actor=CIRCUIT_BREAKER_ACTOR, after__scope_key="BTC"
     )
+    # and only BTC's: ETH's feeds, judged with the same 10 s rounds, never looked silent
+    assert not KillSwitch.objects.filter(scope_key="ETH").exists()
     plan = ExecutionPlan.objects.get()
     assert plan.status == PlanStatus.HALTED
     assert AuditEvent.objects.filter(action="execution_plan.halt", object_id=str(plan.pk)).exists()
@@ -104,8 +107,9 @@ def test_market_moves_halt_the_plan_through_the_desks_telemetry() -> None:
 
 
 def test_a_standing_limit_halts_the_plan_through_the_pre_trade_check() -> None:
-    # given a position limit the plan reaches within a few children
-    result = stress_run("flash-crash", seed=SEED, config=StressConfig(max_position=10.0), rollback=False)
+    # given a position limit the plan reaches within a few children (in the vol-spike, which the monitor only
+    # degrades: a flash crash would trip the circuit breaker before the third child)
+    result = stress_run("vol-spike", seed=SEED, config=StressConfig(max_position=10.0), rollback=False)
     # then a child was refused by the real check (audited) and execution's rule halted the plan
     plan = ExecutionPlan.objects.get()
     assert plan.status == PlanStatus.HALTED
@@ -274,7 +278,43 @@ def test_command_prints_exactly_the_report_keys() -> None:
     assert report["orders_after_halt"] == 0
     assert report["max_loss_seen"] < report["daily_loss_limit"]
     assert all(math.isfinite(report[key]) for key in ("loss", "daily_loss_limit", "max_loss_seen"))
+    # and the check that fired: stale, on BTC only, at the first step of the episode (10 s), halting it
+    assert report["checks_fired"] == [
+        {"underlying": "BTC", "check": "stale", "first_at_s": 10.0, "times": 1, "state": "halted"}
+    ]
     assert not ExecutionPlan.objects.exists()
+
+
+# The market-health check each scenario fires first in a replay (10 s steps, seed 7), and the state it brings.
+FIRST_CHECK = {
+    "vol-spike": ("volatility", "degraded"),
+    "flash-crash": ("fast_move", "halted"),
+    "liquidity-withdrawal": ("liquidity", "degraded"),
+    "stale-feed": ("stale", "halted"),
+    "corrupt-feed": ("outlier", "degraded"),
+    "spoofing": ("spoofing", "degraded"),
+}
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_the_report_names_the_check_that_fired_on_the_scenarios_underlying_only(scenario: str) -> None:
+    # given a replay short enough to see the episode begin (five minutes)
+    result = stress_run(scenario, seed=SEED, config=SHORT, duration_s=300.0)
+    fired = result.as_dict()["checks_fired"]
+    # then only BTC's state moved, never in the warm-up, and the scenario's own check came first
+    assert {row["underlying"] for row in fired} == {"BTC"}
+    assert all(row["first_at_s"] > 0 for row in fired)
+    first = min(fired, key=lambda row: (row["first_at_s"], row["check"] != FIRST_CHECK[scenario][0]))
+    assert (first["check"], first["state"]) == FIRST_CHECK[scenario]
+    # and no check flapped: each started to stand behind the state once
+    assert all(row["times"] == 1 for row in fired)
+
+
+def test_corrupt_feed_and_spoofing_no_longer_report_the_same() -> None:
+    corrupt = stress_run("corrupt-feed", seed=SEED, config=SHORT, duration_s=300.0)
+    spoofing = stress_run("spoofing", seed=SEED, config=SHORT, duration_s=300.0)
+    assert {row["check"] for row in corrupt.checks_fired} == {"crossed", "outlier"}
+    assert {row["check"] for row in spoofing.checks_fired} == {"spoofing"}
 
 
 def test_command_without_safeguards_and_a_limit_of_its_own() -> None:
@@ -293,6 +333,7 @@ def test_command_text_output_names_the_halt() -> None:
     assert "halted after" in text
     assert "circuit breaker" in text
     assert "orders after the halt: 0" in text
+    assert "market health BTC halted: check stale from 10 s (1x)" in text
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,9 @@
 """``python manage.py stress --scenario NAME --seed S [--no-safeguards] [--duration S] [--database-url URL] [--json]``:
 replay a market scenario with an execution plan running into it through the desk's own services (:mod:`sim.stress`)
-and report the loss, the halt and the breaches. The desk's daily-loss and position limits are read from the desk's
-database; the replay books into a database of the run's own (:mod:`sim.database`: a fresh SQLite file, migrated,
-removed afterwards, or ``--database-url``), never the desk's. Refused when ``DESK_DEBUG=0``; bad arguments are
-refused with one line before anything is booked."""
+and report the loss, the halt, the breaches and the market-health checks that fired (``checks_fired``). The desk's
+daily-loss and position limits are read from the desk's database; the replay books into a database of the run's own
+(:mod:`sim.database`: a fresh SQLite file, migrated, removed afterwards, or ``--database-url``), never the desk's.
+Refused when ``DESK_DEBUG=0``; bad arguments are refused with one line before anything is booked."""
 
 from __future__ import annotations
 
@@ -128,4 +128,9 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"  breach {breach['limit']}: {breach['count']}x from {breach['first_at_s']:g} s, "
                 f"worst {breach['worst_observed']} against {breach['threshold']}"
+            )
+        for fired in result.checks_fired:
+            self.stdout.write(
+                f"  market health {fired['underlying']} {fired['state']}: check {fired['check']} from "
+                f"{fired['first_at_s']:g} s ({fired['times']}x)"
             )
