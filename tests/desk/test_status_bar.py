@@ -64,4 +64,4 @@ def test_the_feeds_are_the_stored_verdicts_whichever_process_runs_the_monitor(cl
 
     assert '<span class="feed halted" data-underlying="BTC">BTC halted</span>' in bar
     assert '<span class="feed healthy" data-underlying="ETH">ETH healthy</span>' in bar
-    assert "no feed monitor" not in bar
+    assert "no reading yet" not in bar
