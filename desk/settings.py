@@ -186,6 +186,20 @@ RISK_TELEMETRY_THRESHOLDS = {
 # where no monitor may run, only when DESK_REQUIRE_VALIDATED_PRICE=1 (read here: a risk switch, not in desk/env.py).
 RISK_REQUIRE_VALIDATED_PRICE = os.environ.get("DESK_REQUIRE_VALIDATED_PRICE", "0" if DEBUG else "1") == "1"
 RISK_VALIDATED_PRICE_MAX_AGE_S = 5.0
+# Fat-finger guards (risk/fat_finger.py), on with no limit set; a limit row of the same kind only tightens them.
+# max_order_notional: quote currency per order; daily_volume_fraction: an order's size at most this share of its
+# underlying's day's volume (desk.market reference data); max_order_quantity: contracts, where that volume is unknown;
+# price_collar_bps: a venue order's limit price around the market mid (widened by volatility, as the collar limit).
+RISK_FAT_FINGER = {
+    "max_order_notional": 50_000_000,
+    "daily_volume_fraction": 0.25,
+    "max_order_quantity": 1_000_000,
+    "price_collar_bps": 500,
+}
+# The desk's books and strategies, the keys a risk officer may set limits and switches on before a plan or a
+# position uses them (those in use are known too): comma-separated names from DESK_BOOKS and DESK_STRATEGIES.
+RISK_BOOKS = tuple(name.strip() for name in os.environ.get("DESK_BOOKS", "desk").split(",") if name.strip())
+RISK_STRATEGIES = tuple(name.strip() for name in os.environ.get("DESK_STRATEGIES", "").split(",") if name.strip())
 # Seconds from the desk's advice to an accept reaching the dealer: every recommended wait ends this long before the
 # best live quote expires (rfq.engine.recommend.ACCEPT_LATENCY_S explains the default).
 RFQ_ACCEPT_LATENCY_S = 1.0
