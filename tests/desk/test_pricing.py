@@ -37,7 +37,6 @@ def test_hull_textbook_greeks() -> None:
     assert round(result.theta, 2) == -4.31
 
 
-
 def test_put_theta_keeps_its_digits_far_from_the_money() -> None:
     # Given a put far out of the money (spot 100 000, strike 60 000, 18 days, 30 % vol): d2 is about 7.6, so
     # N(d2) rounds to within 1e-14 of 1 and 1 - N(d2) keeps only a few of its digits
@@ -54,6 +53,7 @@ def test_put_theta_keeps_its_digits_far_from_the_money() -> None:
     # Then it matches the closed form with N(-d2) to double precision (1 - N(d2) was off by 2e-5 here)
     assert d2 > 7
     assert theta == pytest.approx(closed_form, rel=1e-12, abs=0.0)
+
 
 @settings(max_examples=200, deadline=None)
 @given(
