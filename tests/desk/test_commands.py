@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
+from django.test import RequestFactory
 
 from desk.audit import chain_verify
 from desk.models import AuditEvent, Instrument, InstrumentKind
@@ -30,7 +31,8 @@ def test_seed_demo_creates_a_user_per_role_instruments_and_dealers(capsys, setti
     assert first["created"]["dealers"] >= 8
     assert all(count == 0 for count in second["created"].values())
     for name, role in [("trader", "trader"), ("risk", "risk_officer"), ("compliance", "compliance")]:
-        user = authenticate(username=name, password=f"demo-{name}")
+        # a login always has its request (the login throttle, django-axes, counts per username and address)
+        user = authenticate(RequestFactory().post("/desk/login/"), username=name, password=f"demo-{name}")
         assert user is not None
         assert list(user.groups.values_list("name", flat=True)) == [role]
     assert set(Instrument.objects.values_list("base_currency", flat=True)) == {"BTC", "ETH"}

@@ -1,4 +1,3 @@
-<script>
 // The tape's charts on the TCA page: dealer markout curves and the schedule against market volume (Chart.js).
 (function () {
   "use strict";
@@ -39,4 +38,3 @@
     });
   }
 })();
-</script>
