@@ -10,9 +10,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from asgiref.sync import async_to_sync
 from axes.models import AccessAttempt
 from django.db.models import F
-from django.test import Client
+from django.test import AsyncClient, Client
 
 from tests.conftest import REPO_ROOT
 
@@ -99,3 +100,16 @@ def test_no_template_carries_an_inline_script_style_or_handler_the_policy_would_
         ]
 
     assert found == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_lockout_page_is_the_same_through_the_asgi_handler(trader) -> None:  # noqa: ANN001
+    # the desk serves over ASGI, where axes' middleware takes its async path
+    post = async_to_sync(AsyncClient().post)
+    for _ in range(5):
+        post(LOGIN, WRONG)
+
+    response = post(LOGIN, RIGHT)
+
+    assert response.status_code == 429
+    assert "Too many failed logins: this login is locked" in response.content.decode()
