@@ -47,7 +47,9 @@ DEMO_ACTOR = "system:seed_demo"
 # (scope, key, kind, value): the demo desk's limits, each inside the fat-finger defaults (settings.RISK_FAT_FINGER),
 # and far above the sizes the demo trades (a few BTC, tens of ETH): the desk's 25M per order and 5M loss a day; the
 # trader's 10M per order; per underlying, an order of at most 250 BTC / 4 000 ETH (options included); per spot and
-# perpetual, 50 BTC / 1 000 ETH an order, a position of 250 BTC / 5 000 ETH, and a 200 bps collar.
+# perpetual, 50 BTC / 1 000 ETH an order and a position of 250 BTC / 5 000 ETH. No collar row: a collar row refuses
+# an order without a market mid (a world whose market has not written its books yet, as a backtest's), while the
+# default collar guards the venue orders, which always have one.
 DEMO_LIMITS: list[tuple[str, str, str, int]] = [
     (LimitScope.DESK, "", LimitKind.MAX_ORDER_NOTIONAL, 25_000_000),
     (LimitScope.DESK, "", LimitKind.MAX_DAILY_LOSS, 5_000_000),
@@ -58,11 +60,7 @@ DEMO_LIMITS: list[tuple[str, str, str, int]] = [
         (LimitScope.INSTRUMENT, f"{base}-{kind}", limit_kind, value)
         for base, per_order, position in (("BTC", 50, 250), ("ETH", 1_000, 5_000))
         for kind in ("USD", "PERP")
-        for limit_kind, value in (
-            (LimitKind.MAX_ORDER_QUANTITY, per_order),
-            (LimitKind.MAX_POSITION, position),
-            (LimitKind.PRICE_COLLAR_BPS, 200),
-        )
+        for limit_kind, value in ((LimitKind.MAX_ORDER_QUANTITY, per_order), (LimitKind.MAX_POSITION, position))
     ],
 ]
 
