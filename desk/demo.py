@@ -45,20 +45,21 @@ UNDERLYINGS = {
 
 DEMO_ACTOR = "system:seed_demo"
 # (scope, key, kind, value): the demo desk's limits, each inside the fat-finger defaults (settings.RISK_FAT_FINGER),
-# and far above the sizes the demo trades (a few BTC, tens of ETH): the desk's 25M per order and 5M loss a day; the
-# trader's 10M per order; per underlying, an order of at most 250 BTC / 4 000 ETH (options included); per spot and
-# perpetual, 50 BTC / 1 000 ETH an order and a position of 250 BTC / 5 000 ETH. No collar row: a collar row refuses
-# an order without a market mid (a world whose market has not written its books yet, as a backtest's), while the
-# default collar guards the venue orders, which always have one.
+# and above the sizes the demo trades (a few BTC, tens of ETH by hand; up to 5M a ticket when train_scoring or a
+# backtest books simulated RFQs): the desk's 25M per order and 10M loss a day; the trader's 10M per order; per
+# underlying, an order of at most 250 BTC / 4 000 ETH (options included); per spot and perpetual, 100 BTC / 2 500 ETH
+# an order and a position of 1 000 BTC / 20 000 ETH. No collar row: a collar row refuses an order without a market
+# mid (a world whose market has not written its books yet, as a backtest's), while the default collar guards the
+# venue orders, which always have one.
 DEMO_LIMITS: list[tuple[str, str, str, int]] = [
     (LimitScope.DESK, "", LimitKind.MAX_ORDER_NOTIONAL, 25_000_000),
-    (LimitScope.DESK, "", LimitKind.MAX_DAILY_LOSS, 5_000_000),
+    (LimitScope.DESK, "", LimitKind.MAX_DAILY_LOSS, 10_000_000),
     (LimitScope.TRADER, "trader", LimitKind.MAX_ORDER_NOTIONAL, 10_000_000),
     (LimitScope.UNDERLYING, "BTC", LimitKind.MAX_ORDER_QUANTITY, 250),
     (LimitScope.UNDERLYING, "ETH", LimitKind.MAX_ORDER_QUANTITY, 4_000),
     *[
         (LimitScope.INSTRUMENT, f"{base}-{kind}", limit_kind, value)
-        for base, per_order, position in (("BTC", 50, 250), ("ETH", 1_000, 5_000))
+        for base, per_order, position in (("BTC", 100, 1_000), ("ETH", 2_500, 20_000))
         for kind in ("USD", "PERP")
         for limit_kind, value in ((LimitKind.MAX_ORDER_QUANTITY, per_order), (LimitKind.MAX_POSITION, position))
     ],
