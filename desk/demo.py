@@ -1,4 +1,5 @@
-"""Demo data for the embedded desk: a user per role, accounts, BTC and ETH instruments, simulated dealers."""
+"""Demo data for the embedded desk: a user per role, accounts, BTC and ETH instruments, simulated dealers, and a
+limit hierarchy (desk, trader, underlying, instrument) inside the fat-finger defaults."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from desk.audit import audit_record
 from desk.models import Account, Instrument, InstrumentKind, OptionType
 from desk.roles import Role, roles_sync
 from rfq.models import Connectivity, Counterparty
+from risk.models import Limit, LimitKind, LimitScope
+from risk.services import limit_set
 
 DEMO_USERS = {
     "trader": Role.TRADER,
@@ -38,6 +41,29 @@ UNDERLYINGS = {
     "BTC": (Decimal("0.5"), Decimal("0.0001"), 100_000, 5_000),
     "ETH": (Decimal("0.05"), Decimal("0.001"), 3_500, 250),
 }
+
+
+DEMO_ACTOR = "system:seed_demo"
+# (scope, key, kind, value): the demo desk's limits, each inside the fat-finger defaults (settings.RISK_FAT_FINGER),
+# and above the sizes the demo trades (a few BTC, tens of ETH by hand; up to 5M a ticket when train_scoring or a
+# backtest books simulated RFQs): the desk's 25M per order and 10M loss a day; the trader's 10M per order; per
+# underlying, an order of at most 250 BTC / 4 000 ETH (options included); per spot and perpetual, 100 BTC / 2 500 ETH
+# an order and a position of 1 000 BTC / 20 000 ETH. No collar row: a collar row refuses an order without a market
+# mid (a world whose market has not written its books yet, as a backtest's), while the default collar guards the
+# venue orders, which always have one.
+DEMO_LIMITS: list[tuple[str, str, str, int]] = [
+    (LimitScope.DESK, "", LimitKind.MAX_ORDER_NOTIONAL, 25_000_000),
+    (LimitScope.DESK, "", LimitKind.MAX_DAILY_LOSS, 10_000_000),
+    (LimitScope.TRADER, "trader", LimitKind.MAX_ORDER_NOTIONAL, 10_000_000),
+    (LimitScope.UNDERLYING, "BTC", LimitKind.MAX_ORDER_QUANTITY, 250),
+    (LimitScope.UNDERLYING, "ETH", LimitKind.MAX_ORDER_QUANTITY, 4_000),
+    *[
+        (LimitScope.INSTRUMENT, f"{base}-{kind}", limit_kind, value)
+        for base, per_order, position in (("BTC", 100, 1_000), ("ETH", 2_500, 20_000))
+        for kind in ("USD", "PERP")
+        for limit_kind, value in ((LimitKind.MAX_ORDER_QUANTITY, per_order), (LimitKind.MAX_POSITION, position))
+    ],
+]
 
 
 def demo_password(name: str) -> str:
@@ -72,7 +98,7 @@ def demo_seed(*, now: datetime | None = None) -> dict[str, int]:
     """Create the demo data that is missing; existing rows are left as they are (idempotent)."""
     now = now or clock.now()
     roles_sync()
-    created = {"users": 0, "accounts": 0, "instruments": 0, "dealers": 0}
+    created = {"users": 0, "accounts": 0, "instruments": 0, "dealers": 0, "limits": 0}
 
     for name, role in DEMO_USERS.items():
         user, new = User.objects.get_or_create(username=name, defaults={"email": f"{name}@desk.example"})
@@ -144,6 +170,12 @@ def demo_seed(*, now: datetime | None = None) -> dict[str, int]:
         dealer.save()
         created["dealers"] += 1
 
+    # Once the users and instruments they name exist; a limit already set (perhaps changed since) is left alone.
+    for scope, key, kind, value in DEMO_LIMITS:
+        if not Limit.objects.filter(scope=scope, scope_key=key, kind=kind).exists():
+            limit_set(scope=scope, scope_key=key, kind=kind, value=Decimal(value), actor=DEMO_ACTOR)
+            created["limits"] += 1
+
     if any(created.values()):
-        audit_record(actor="system:seed_demo", action="demo.seed", after=created)
+        audit_record(actor=DEMO_ACTOR, action="demo.seed", after=created)
     return created

@@ -182,6 +182,8 @@ class RFQTicketForm(forms.Form):
             self._package_check(package, legs)
         self._clean_dealers_choice(data)
         data["legs"] = [leg for _, leg in legs]
+        # The ticket's leg number of each leg (a refusal of the n-th leg names its row's quantity field).
+        data["leg_numbers"] = [number for number, _ in legs]
         return data
 
     def _package_check(self, package: str, legs: list[tuple[int, LegInput]]) -> None:

@@ -143,7 +143,8 @@ def black_scholes(
     vega = s * pdf_d1 * sqrt_t
     decay = np.where(degenerate, 0.0, -s * pdf_d1 * v / (2.0 * np.where(degenerate, 1.0, sqrt_t)))
     carry = r * discounted_strike
-    theta = np.where(call, decay - carry * nd2, decay + carry * (1.0 - nd2))
+    # N(-d2), not 1 - N(d2): far out of the money N(d2) rounds to 1 and the difference keeps few digits.
+    theta = np.where(call, decay - carry * nd2, decay + carry * norm_cdf(-d2))
     # Parity can leave a -1e-13 for deep out-of-the-money puts; an option is never worth less than zero.
     price = np.maximum(price, 0.0)
     return BlackScholesResult(

@@ -2,7 +2,10 @@
 
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
+
+from csp.constants import NONE, SELF
 
 from desk import env as desk_env
 
@@ -33,6 +36,8 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "channels",
+    "axes",
+    "csp",
     "desk",
     "rfq",
     "execution",
@@ -44,6 +49,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Before the session lookup: a NUL in a cookie, header, path or query is a 400 here, not a 500 in PostgreSQL.
     "desk.middleware.EdgeGuardMiddleware",
@@ -54,6 +60,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "desk.middleware.RequestIdMiddleware",
+    # Last: turns axes' lockout of a login into the login page saying so (desk.views.login_locked_out).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "desk.urls"
@@ -91,6 +99,18 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# Repeated failed logins are throttled (django-axes): after AXES_FAILURE_LIMIT failures for one username from one
+# address, that pair is locked out for AXES_COOLOFF_TIME (each failure during the lock restarts it); a successful
+# login clears the count. Attempts are kept in the database, so every web process sees them.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "desk.views.login_locked_out"
 LOGIN_URL = "desk:login"
 LOGIN_REDIRECT_URL = "desk:blotter"
 LOGOUT_REDIRECT_URL = "desk:login"
@@ -198,9 +218,22 @@ RISK_TELEMETRY_THRESHOLDS = {
 # where no monitor may run, only when DESK_REQUIRE_VALIDATED_PRICE=1 (read here: a risk switch, not in desk/env.py).
 RISK_REQUIRE_VALIDATED_PRICE = os.environ.get("DESK_REQUIRE_VALIDATED_PRICE", "0" if DEBUG else "1") == "1"
 RISK_VALIDATED_PRICE_MAX_AGE_S = 5.0
-# The desk's books (comma-separated names from DESK_BOOKS), besides those a position already uses: a desk order may
-# be entered for one of them (other than the desk's own book, where allocations come from) instead of an account.
+# Fat-finger guards (risk/fat_finger.py), on with no limit set; a limit row of the same kind only tightens them.
+# max_order_notional: quote currency per order; daily_volume_fraction: an order's size at most this share of its
+# underlying's day's volume (desk.market reference data); max_order_quantity: contracts, where that volume is unknown;
+# price_collar_bps: a venue order's limit price around the market mid (widened by volatility, as the collar limit).
+RISK_FAT_FINGER = {
+    "max_order_notional": 50_000_000,
+    "daily_volume_fraction": 0.25,
+    "max_order_quantity": 1_000_000,
+    "price_collar_bps": 500,
+}
+# The desk's books and strategies, the keys a risk officer may set limits and switches on before a plan or a
+# position uses them (those in use are known too): comma-separated names from DESK_BOOKS and DESK_STRATEGIES. A desk
+# order may be entered for one of the books (other than the desk's own, where allocations come from) instead of an
+# account.
 RISK_BOOKS = tuple(name.strip() for name in os.environ.get("DESK_BOOKS", "desk").split(",") if name.strip())
+RISK_STRATEGIES = tuple(name.strip() for name in os.environ.get("DESK_STRATEGIES", "").split(",") if name.strip())
 # Seconds from the desk's advice to an accept reaching the dealer: every recommended wait ends this long before the
 # best live quote expires (rfq.engine.timing.ACCEPT_LATENCY_S explains the default).
 RFQ_ACCEPT_LATENCY_S = 1.0
@@ -238,6 +271,26 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         # Django's own console handler on "django" would print every request warning a second time, unformatted.
         "django": {"handlers": [], "level": "INFO", "propagate": True},
+        # axes logs every login at INFO (and its start-up on every command); its lockouts are WARNINGs.
+        "axes": {"level": "WARNING"},
+    },
+}
+
+# Content-Security-Policy (django-csp) on every response: scripts, styles and images from the desk itself only (no
+# inline script or style: the pages load static files, bar widths are set through the DOM), websockets to any host
+# the page came from (ws: / wss:), no plugins, no framing, forms posting to the desk only.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF, "ws:", "wss:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
     },
 }
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from axes.helpers import get_cool_off
 from django.contrib.auth.decorators import login_required, permission_required
+from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
@@ -41,3 +45,20 @@ def blotter(request: HttpRequest) -> HttpResponse:
 async def healthz(request: HttpRequest) -> JsonResponse:
     report = await health_report()
     return JsonResponse(report, status=200 if report["ok"] else 503)
+
+
+def login_locked_out(request: HttpRequest, *args: Any) -> HttpResponse:
+    """The login page again when django-axes locks a login out (``AXES_LOCKOUT_CALLABLE``), answered 429: it says the
+    login is locked, for how long, and keeps the username typed. Axes passes the original response and the
+    credentials after ``request``; neither is needed here."""
+    cool_off = get_cool_off(request)
+    minutes = int(cool_off.total_seconds() // 60) if cool_off else None
+    wait = f"try again in {minutes} minutes" if minutes else "ask an administrator to unlock it"
+    form = AuthenticationForm(request, initial={"username": request.POST.get("username", "")})
+    context = {
+        "form": form,
+        "next": request.POST.get("next", ""),
+        "locked_out": f"Too many failed logins: this login is locked, {wait} (each failed attempt meanwhile restarts "
+        "the wait).",
+    }
+    return render(request, "desk/login.html", context, status=429)

@@ -133,6 +133,16 @@ def plans_under(*, scope: str, scope_key: str) -> QuerySet[ExecutionPlan]:
     raise ValueError(f"unknown scope {scope!r}")
 
 
+def book_in_use(*, book: str) -> bool:
+    """Whether a position or a plan is in ``book``."""
+    return Position.objects.filter(book=book).exists() or ExecutionPlan.objects.filter(parameters__book=book).exists()
+
+
+def strategy_in_use(*, strategy: str) -> bool:
+    """Whether a plan names ``strategy`` (``parameters["strategy"]``)."""
+    return ExecutionPlan.objects.filter(parameters__strategy=strategy).exists()
+
+
 def positions_under(*, scope: str, scope_key: str) -> QuerySet[Position] | None:
     """The positions (with their instrument) under a risk scope; None where the desk keeps none (positions are per
     book, not per trader, strategy or dealer)."""

@@ -9,6 +9,7 @@
 | port rfq.ports.residual_to_algo (rfq_act, a split)    | :mod:`flows.split_residual`           | in the caller  |
 | port rfq.ports.market_tape (scoring features)         | :mod:`flows.calibrated_impact`        | in the caller  |
 | port execution.ports.calibrated_impact (plan_create)  | :mod:`flows.calibrated_impact`        | in the caller  |
+| port risk.selectors.scope_key_kept (scope key checks) | :mod:`flows.scope_keys`               | in the caller  |
 | ports execution.ports.residual_rfq_* (plan -> RFQ)    | :mod:`flows.plan_fallback`            | in the caller  |
 | port rfq.ports.desk_order_check (a desk order enters) | :mod:`flows.desk_orders`: book known, | in the caller  |
 |                                                       | pre-trade check by field              |                |
@@ -32,9 +33,10 @@ from execution.services import PLAN_END, PLAN_FILL
 from flows import acceptance, calibrated_impact, dealer_fill, desk_orders, plan_fallback, split_residual
 from flows.kill_switch import kill_switch_halt
 from flows.limit_usage import limit_figure
+from flows.scope_keys import scope_key_kept
 from rfq import ports as rfq_ports
 from rfq.services import DEALER_FILL, DESK_ORDER_FILL
-from risk.selectors import limit_figure_set
+from risk.selectors import limit_figure_set, scope_key_kept_set
 from risk.services import scope_halt_set
 
 
@@ -61,7 +63,9 @@ def flows_subscribe() -> None:
         dealers=plan_fallback.residual_rfq_dealers, open_rfq=plan_fallback.residual_rfq_open
     )
     # risk: a kill switch halts the plans and cancels the RFQs under its scope in its own transaction (the engage
-    # audit names them); a limit's usage is read where the position or dealer order lives. The telemetry breach
+    # audit names them); a limit's usage is read where the position or dealer order lives, and a scope key (book,
+    # strategy, dealer) is checked against the plans, positions and counterparties that use it. The telemetry breach
     # flow (flows.risk_actions) runs from the beat task flows.tasks.telemetry_sweep.
     scope_halt_set(kill_switch_halt)
     limit_figure_set(limit_figure)
+    scope_key_kept_set(scope_key_kept)

@@ -175,6 +175,11 @@ def rfq_quote_board(*, rfq: RFQ, now: datetime) -> dict[int, QuoteOnBoard]:
     return {pk: QuoteOnBoard(state, acceptable, pk == best_id) for pk, (state, acceptable) in states.items()}
 
 
+def dealer_exists(*, code: str) -> bool:
+    """Whether a counterparty has ``code`` (whatever its status: a suspended dealer's limits still stand)."""
+    return Counterparty.objects.filter(code=code).exists()
+
+
 def dealer_exposure(*, dealer: str, now: datetime) -> Decimal:
     """Notional exposed to ``dealer`` (its code), quote currency: its open dealer orders (sent, partially filled)
     at their full quantity, plus those filled since 00:00 UTC. A leg's notional is quantity × price × multiplier;

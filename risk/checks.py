@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 # of Django so that it can be benchmarked and property-tested on its own.
 PRICE_COLLAR_BPS = "price_collar_bps"
 MAX_ORDER_NOTIONAL = "max_order_notional"
+MAX_ORDER_QUANTITY = "max_order_quantity"
 MAX_POSITION = "max_position"
 PARTICIPATION_CAP = "participation_cap"
 MAX_DAILY_LOSS = "max_daily_loss"
@@ -177,6 +178,17 @@ def max_order_notional(state: OrderState, limit: float) -> CheckResult:
     )
 
 
+def max_order_quantity(state: OrderState, limit: float) -> CheckResult:
+    """Order quantity at most ``limit``, contracts: the fat-finger guard on size, whatever the price."""
+    return CheckResult(
+        MAX_ORDER_QUANTITY,
+        _within(state.quantity, limit),
+        state.quantity,
+        limit,
+        lambda: f"{MAX_ORDER_QUANTITY}: limit {_fmt(limit)}, order {_fmt(state.quantity)}",
+    )
+
+
 def dynamic_position_limit(limit: float, volatility_ratio: float) -> float:
     """The position limit in force, contracts: ``limit / max(1, volatility_ratio)``.
 
@@ -305,6 +317,7 @@ Check = Callable[[OrderState, float], CheckResult]
 CHECKS: dict[str, Check] = {
     PRICE_COLLAR_BPS: price_collar,
     MAX_ORDER_NOTIONAL: max_order_notional,
+    MAX_ORDER_QUANTITY: max_order_quantity,
     MAX_POSITION: max_position,
     PARTICIPATION_CAP: participation_cap,
     MAX_DAILY_LOSS: max_daily_loss,

@@ -28,6 +28,7 @@ class LimitScope(models.TextChoices):
 
 class LimitKind(models.TextChoices):
     MAX_ORDER_NOTIONAL = "max_order_notional", "Max order notional (quote ccy)"
+    MAX_ORDER_QUANTITY = "max_order_quantity", "Max order quantity (contracts)"
     MAX_POSITION = "max_position", "Max absolute position (contracts)"
     MAX_DAILY_LOSS = "max_daily_loss", "Max daily loss (quote ccy)"
     PRICE_COLLAR_BPS = "price_collar_bps", "Price collar around mid (bps)"

@@ -137,3 +137,57 @@ def order_state(order: ProposedOrder) -> OrderState:
         volatility_ratio=float(market.volatility_ratio),
         dealer_exposure=float(market.dealer_exposure) if market.dealer_exposure is not None else float("nan"),
     )
+
+
+@dataclass(frozen=True)
+class OrderSize:
+    """An order as it is created, before it has a price of its own: an RFQ leg (no price: dealers will quote it) or
+    an execution plan (its worst price, the mid through its maximum slippage). What the fat-finger guards check.
+
+    Attributes
+    ----------
+    book, trader, instrument, underlying, side, quantity, multiplier, reference, strategy
+        As in :class:`ProposedOrder`.
+    mid : Decimal or None
+        The market's mid, quote currency per contract unit; None without a market (the notional is then not
+        checked: there is no price to value the order at).
+    limit_price : Decimal or None
+        The worst price the order may trade at, same unit; None for an RFQ (the notional is then valued at ``mid``
+        and no collar applies).
+    volatility_ratio : Decimal
+        As in :class:`MarketState` (widens the collar).
+    mid_is_underlying : bool
+        As in :class:`ProposedOrder`: False for an option, whose mid is a model price (no default collar).
+    """
+
+    book: str
+    trader: str
+    instrument: str
+    underlying: str
+    side: str
+    quantity: Decimal
+    multiplier: Decimal = Decimal(1)
+    mid: Decimal | None = None
+    limit_price: Decimal | None = None
+    volatility_ratio: Decimal = Decimal(1)
+    mid_is_underlying: bool = True
+    reference: str = ""
+    strategy: str = ""
+
+    @property
+    def price(self) -> Decimal | None:
+        """The price the order is valued at: its limit price, else the mid (None when neither is known)."""
+        return self.limit_price if self.limit_price is not None else self.mid
+
+
+def order_size_state(order: OrderSize) -> OrderState:
+    """The floats of the pure checks; NaN for an unknown price or mid."""
+    nan = float("nan")
+    return OrderState(
+        side_sign=1.0 if order.side == BUY else -1.0,
+        quantity=float(order.quantity),
+        price=float(order.price) if order.price is not None else nan,
+        multiplier=float(order.multiplier),
+        mid=float(order.mid) if order.mid is not None else nan,
+        volatility_ratio=float(order.volatility_ratio),
+    )

@@ -9,8 +9,12 @@ from decimal import Decimal
 from functools import reduce
 from operator import or_
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 
+from desk.market import UNDERLYINGS
+from desk.models import Instrument
 from risk.models import (
     CIRCUIT_BREAKER_ACTOR,
     Alert,
@@ -21,6 +25,7 @@ from risk.models import (
     MarketHealth,
     ScopeState,
 )
+from risk.orders import DEFAULT_BOOK
 
 # Broadest first. Trader, dealer and underlying sit side by side below the strategy; the order only breaks ties.
 SCOPE_RANK: dict[str, int] = {
@@ -57,6 +62,87 @@ def order_scopes(
     if dealer:
         scopes.insert(5, (LimitScope.DEALER, dealer))
     return scopes
+
+
+ScopeKeyKept = Callable[[str, str], bool | None]
+"""Whether another app keeps something a scope key names: ``(scope, scope_key)`` → True or False for the scopes it
+answers for (books and strategies its plans and positions use, dealers), None for the others. Registered with
+:func:`scope_key_kept_set`."""
+
+# The permissions that make a user a trader (their orders fall under a trader scope).
+TRADING_PERMS = ("rfq.add_rfq", "execution.add_executionplan")
+
+
+def _kept_nowhere(scope: str, scope_key: str) -> bool | None:
+    # Without the flows app risk reads no other app's rows: a book, strategy or dealer it cannot see is unknown.
+    return None
+
+
+_scope_key_kept: ScopeKeyKept = _kept_nowhere
+
+
+def scope_key_kept_set(kept: ScopeKeyKept) -> None:
+    """Register the reader of the scope keys other apps keep (the scope-keys flow registers it when the desk
+    starts)."""
+    global _scope_key_kept
+    _scope_key_kept = kept
+
+
+def books_declared() -> list[str]:
+    """The desk's declared books (``settings.RISK_BOOKS``, from ``DESK_BOOKS``), the default book first."""
+    return list(dict.fromkeys([DEFAULT_BOOK, *settings.RISK_BOOKS]))
+
+
+def _book_known(key: str) -> bool:
+    return key in books_declared() or _scope_key_kept(LimitScope.BOOK, key) is True
+
+
+def _trader_unknown(key: str) -> str | None:
+    user = get_user_model().objects.filter(username=key).first()
+    if user is None or not user.is_active:
+        return f"no active user {key!r}"
+    if not any(user.has_perm(perm) for perm in TRADING_PERMS):
+        return f"user {key!r} does not trade (no trader role)"
+    return None
+
+
+def scope_key_unknown(*, scope: str, scope_key: str) -> str | None:
+    """Why ``scope_key`` names nothing that exists at ``scope`` (one line naming the key), or None when it does.
+
+    An instrument is a symbol of :class:`~desk.models.Instrument`; an underlying, an instrument's base currency or
+    a market the desk has reference data for; a trader, an active user with a trading role; a dealer, a
+    counterparty's code; a book, one declared in ``settings.RISK_BOOKS`` or used by a plan or a position; a
+    strategy, a book, one declared in ``settings.RISK_STRATEGIES`` or one a plan names. The firm and desk scopes
+    take no key. What another app keeps (books, strategies, dealers) is read through :func:`scope_key_kept_set`.
+    """
+    if scope in KEYLESS_SCOPES:
+        return None
+    if scope == LimitScope.INSTRUMENT:
+        known = Instrument.objects.filter(symbol=scope_key).exists()
+        return None if known else f"unknown instrument {scope_key!r} (no instrument has this symbol)"
+    if scope == LimitScope.UNDERLYING:
+        markets = {reference.symbol for reference in UNDERLYINGS}
+        known = scope_key in markets or Instrument.objects.filter(base_currency=scope_key).exists()
+        return None if known else f"unknown underlying {scope_key!r} (no instrument or market on it)"
+    if scope == LimitScope.TRADER:
+        why = _trader_unknown(scope_key)
+        return None if why is None else f"unknown trader {scope_key!r}: {why}"
+    if scope == LimitScope.DEALER:
+        known = _scope_key_kept(scope, scope_key) is True
+        return None if known else f"unknown dealer {scope_key!r} (no counterparty has this code)"
+    if scope == LimitScope.BOOK:
+        if _book_known(scope_key):
+            return None
+        return (
+            f"unknown book {scope_key!r} (declared: {', '.join(books_declared())}; a plan or a position may use "
+            "others; declare a new one in DESK_BOOKS)"
+        )
+    if scope == LimitScope.STRATEGY:
+        declared = scope_key in settings.RISK_STRATEGIES
+        if declared or _book_known(scope_key) or _scope_key_kept(scope, scope_key) is True:
+            return None
+        return f"unknown strategy {scope_key!r} (neither a book, nor declared in DESK_STRATEGIES, nor named by a plan)"
+    return f"unknown scope {scope!r}"
 
 
 def _scopes_q(scopes: Iterable[ScopeKey]) -> Q:

@@ -3,9 +3,13 @@ breaker.
 
 Limits and switches form a hierarchy: desk > book > trader / underlying > instrument. An order falls under one
 scope of each level; the tightest applicable limit of each kind wins, and an engaged switch at any of its scopes
-stops it. Engaging a switch halts the running execution plans and cancels the open RFQs it covers in the same
-transaction, through the halt registered with :func:`scope_halt_set` (the kill-switch flow, :mod:`flows.kill_switch`:
-risk owns no plan and no RFQ); re-arming leaves them halted (a trader resumes them).
+stops it. The fat-finger guards (:mod:`risk.fat_finger`) hold with no limit set, and rows only tighten them; they
+also check an order as it is created (:func:`fat_finger_check`: an RFQ leg, a plan). A limit or a switch is set on
+a scope key that names something that exists (:func:`risk.selectors.scope_key_unknown`).
+
+Engaging a switch halts the running execution plans and cancels the open RFQs it covers in the same transaction,
+through the halt registered with :func:`scope_halt_set` (the kill-switch flow, :mod:`flows.kill_switch`: risk owns
+no plan and no RFQ); re-arming leaves them halted (a trader resumes them).
 
 Business refusals raise :class:`RiskRefused` (a ``ValidationError`` whose messages name the field or the limit);
 an actor without the role's permission gets :class:`RiskPermissionDenied`.
@@ -29,9 +33,10 @@ from desk.db import row_locked
 from desk.events import broadcast
 from desk.fields import QUANTUM
 from risk import selectors
-from risk.checks import CheckResult, run_checks, validated_price_check
+from risk.checks import MAX_ORDER_NOTIONAL, PRICE_COLLAR_BPS, CheckResult, run_checks, validated_price_check
+from risk.fat_finger import FAT_FINGER_KINDS, DefaultLimit, fat_finger_defaults
 from risk.models import CIRCUIT_BREAKER_ACTOR, KillSwitch, Limit, LimitKind, LimitScope, ScopeState
-from risk.orders import BUY, SELL, MarketState, ProposedOrder, order_state
+from risk.orders import BUY, SELL, MarketState, OrderSize, ProposedOrder, order_size_state, order_state
 from risk.rate import rate_take
 from risk.reference import validated_price_get
 
@@ -41,7 +46,9 @@ __all__ = [
     "KILL_SWITCH_LIMIT",
     "SCOPE_REDUCING_LIMIT",
     "CheckReport",
+    "GuardReport",
     "MarketState",
+    "OrderSize",
     "ProposedOrder",
     "Refusal",
     "RiskPermissionDenied",
@@ -49,6 +56,7 @@ __all__ = [
     "ScopeHalt",
     "ScopeHalted",
     "circuit_breaker_trip",
+    "fat_finger_check",
     "kill_switch_engage",
     "kill_switch_rearm",
     "limit_check",
@@ -126,6 +134,32 @@ class CheckReport:
             raise RiskRefused(self.message)
 
 
+@dataclass(frozen=True)
+class GuardReport:
+    """The outcome of :func:`fat_finger_check`: the checks that ran on an order as it is created, and the refusals
+    (empty when it passes)."""
+
+    order: OrderSize
+    results: tuple[CheckResult, ...]
+    refusals: tuple[Refusal, ...]
+
+    @property
+    def passed(self) -> bool:
+        return not self.refusals
+
+    @property
+    def limits(self) -> list[str]:
+        return [refusal.limit for refusal in self.refusals]
+
+    @property
+    def message(self) -> str:
+        return "; ".join(refusal.message for refusal in self.refusals) or "passed"
+
+
+# A threshold in force: a limit row, or a fat-finger default no row tightens.
+Threshold = Limit | DefaultLimit
+
+
 def _finite_or_none(value: float) -> float | None:
     # JSON (and PostgreSQL's jsonb) has no NaN: a missing mid is stored as null.
     return value if math.isfinite(value) else None
@@ -169,7 +203,9 @@ def scope_label(scope: str, scope_key: str) -> str:
 def limit_check(*, order: ProposedOrder, actor: Actor) -> CheckReport:
     """Run the pre-trade checks on ``order`` against the tightest applicable limits and the scopes' states.
 
-    Two queries when the order passes. A HALTED scope (engaged kill switch) refuses every order, a REDUCING one
+    Two queries when the order passes. The fat-finger guards hold with no limit row (:mod:`risk.fat_finger`): a
+    maximum quantity and notional, and on a venue order priced against a market mid a price collar; a row of the same
+    kind only tightens them. A HALTED scope (engaged kill switch) refuses every order, a REDUCING one
     every order that does not strictly shrink the book's position. A ``max_dealer_exposure`` limit applies to an
     order to a dealer only. Every ``max_order_rate`` limit along the hierarchy is counted (each scope has its own
     counter, :mod:`risk.rate`), last and only when nothing else refused, so that a refused order uses no slot.
@@ -209,11 +245,18 @@ def limit_check(*, order: ProposedOrder, actor: Actor) -> CheckReport:
         limits.pop(LimitKind.MAX_DEALER_EXPOSURE, None)
     if checked is not order:
         state = order_state(checked)
-    results = run_checks(state, {kind: float(limit.value) for kind, limit in limits.items()})
+    # The default collar guards the prices the desk sets against a market mid: a venue order's, not a dealer's quote
+    # nor an option's model mid (see risk.fat_finger).
+    mid = checked.market.mid
+    collar = not order.dealer and order.mid_is_underlying and mid is not None and mid > 0
+    defaults = fat_finger_defaults(
+        instrument=order.instrument, underlying=order.underlying, multiplier=order.multiplier, collar=collar
+    )
+    thresholds = _with_defaults(limits, defaults)
+    results = run_checks(state, {kind: float(limit.value) for kind, limit in thresholds.items()})
     for result in results:
         if not result.passed:
-            limit = limits[result.limit]
-            refusals.append(_limit_refusal(result, limit))
+            refusals.append(_limit_refusal(result, thresholds[result.limit]))
     if not refusals and order.counts_toward_rate:
         rate_results, refusal = _rates_take([row for row in rows if row.kind == LimitKind.MAX_ORDER_RATE])
         results.extend(rate_results)
@@ -221,16 +264,117 @@ def limit_check(*, order: ProposedOrder, actor: Actor) -> CheckReport:
             refusals.append(refusal)
     report = CheckReport(order=order, results=tuple(results), refusals=tuple(refusals))
     if refusals:
-        _refusals_record(report=report, actor=actor)
+        _refusals_record(
+            refusals=report.refusals,
+            reference=order.reference,
+            instrument=order.instrument,
+            order=_order_public(order),
+            actor=actor,
+        )
     return report
 
 
-def _limit_refusal(result: CheckResult, limit: Limit) -> Refusal:
+def _with_defaults(limits: dict[str, Limit], defaults: dict[str, DefaultLimit]) -> dict[str, Threshold]:
+    """The thresholds in force: each kind's tightest limit row, or its fat-finger default where that is tighter (or
+    no row is set). A row at the default's value is the one named."""
+    thresholds: dict[str, Threshold] = dict(limits)
+    for kind, default in defaults.items():
+        row = limits.get(kind)
+        if row is None or default.value < row.value:
+            thresholds[kind] = default
+    return thresholds
+
+
+def _order_size_validate(order: OrderSize) -> None:
+    if order.side not in (BUY, SELL):
+        raise RiskRefused({"side": f"side must be {BUY} or {SELL}, not {order.side!r}"})
+    for name in ("quantity", "multiplier"):
+        value = getattr(order, name)
+        if not isinstance(value, Decimal) or not value.is_finite() or value <= 0:
+            raise RiskRefused({name: f"{name} must be a positive Decimal, not {value!r}"})
+    if not all((order.book, order.trader, order.instrument, order.underlying)):
+        raise RiskRefused("an order names its book, trader, instrument and underlying")
+
+
+def _order_size_public(order: OrderSize) -> dict[str, Any]:
+    return {
+        "reference": order.reference,
+        "book": order.book,
+        "trader": order.trader,
+        "instrument": order.instrument,
+        "underlying": order.underlying,
+        "side": order.side,
+        "quantity": order.quantity,
+        "limit_price": order.limit_price,
+        "multiplier": order.multiplier,
+        "mid": order.mid,
+        "volatility_ratio": order.volatility_ratio,
+    }
+
+
+def fat_finger_check(*, order: OrderSize, actor: Actor, size_rows: bool = True) -> GuardReport:
+    """The fat-finger guards on an order as it is created (an RFQ leg, an execution plan): its quantity, its
+    notional (valued at its limit price, else at the mid; not checked without either) and, when it has a limit price
+    and a market mid, the price collar. Each threshold is the tightest of the fat-finger default
+    (:mod:`risk.fat_finger`) and the limit rows of its kind along the order's scopes. One query for the limits.
+
+    ``size_rows=False`` for a plan's parent order: its quantity and notional are bounded by the defaults alone, and
+    the ``max_order_quantity`` / ``max_order_notional`` rows bound each of its child orders (the orders it sends), as
+    they always have; a collar row still applies (every child is priced the same way).
+
+    A refusal is audited and broadcast as :func:`limit_check`'s are (``risk.refused``, one event per reason, in
+    its own transaction): call it outside a transaction the refusal would roll back.
+
+    Raises
+    ------
+    RiskRefused
+        When the order itself is malformed (side, non-positive quantity or multiplier): nothing is checked.
+    """
+    _order_size_validate(order)
+    scopes = selectors.order_scopes(
+        book=order.book,
+        trader=order.trader,
+        underlying=order.underlying,
+        instrument=order.instrument,
+        strategy=order.strategy,
+    )
+    rows = selectors.limits_for(scopes=scopes)
+    kinds = FAT_FINGER_KINDS if size_rows else (PRICE_COLLAR_BPS,)
+    limits = {kind: row for kind, row in selectors.tightest_of(rows).items() if kind in kinds}
+    collar = order.limit_price is not None and order.mid is not None and order.mid > 0
+    defaults = fat_finger_defaults(
+        instrument=order.instrument,
+        underlying=order.underlying,
+        multiplier=order.multiplier,
+        collar=collar and order.mid_is_underlying,
+    )
+    if not collar:
+        limits.pop(PRICE_COLLAR_BPS, None)
+    if order.price is None:
+        limits.pop(MAX_ORDER_NOTIONAL, None)
+        defaults.pop(MAX_ORDER_NOTIONAL, None)
+    thresholds = _with_defaults(limits, defaults)
+    results = run_checks(order_size_state(order), {kind: float(limit.value) for kind, limit in thresholds.items()})
+    refusals = tuple(_limit_refusal(result, thresholds[result.limit]) for result in results if not result.passed)
+    report = GuardReport(order=order, results=tuple(results), refusals=refusals)
+    if refusals:
+        _refusals_record(
+            refusals=refusals,
+            reference=order.reference,
+            instrument=order.instrument,
+            order=_order_size_public(order),
+            actor=actor,
+        )
+    return report
+
+
+def _limit_refusal(result: CheckResult, limit: Threshold) -> Refusal:
+    label = limit.label if isinstance(limit, DefaultLimit) else scope_label(limit.scope, limit.scope_key)
     return Refusal(
         result.limit,
         limit.scope,
         limit.scope_key,
-        f"{result.message} [{scope_label(limit.scope, limit.scope_key)}]",
+        f"{result.message} [{label}]",
         _finite_or_none(result.observed),
         _finite_or_none(result.threshold),
     )
@@ -293,24 +437,25 @@ def _validated_price_apply(order: ProposedOrder) -> tuple[ProposedOrder, Refusal
     return replace(order, market=replace(order.market, mid=validated.price)), None
 
 
-def _refusals_record(*, report: CheckReport, actor: Actor) -> None:
-    order = _order_public(report.order)
+def _refusals_record(
+    *, refusals: tuple[Refusal, ...], reference: str, instrument: str, order: dict[str, Any], actor: Actor
+) -> None:
     with transaction.atomic():
-        for refusal in report.refusals:
+        for refusal in refusals:
             audit_record(
                 actor=actor,
                 action="risk.refused",
                 object_type="risk.order",
-                object_id=report.order.reference[:64],
+                object_id=reference[:64],
                 after=refusal.as_dict() | {"order": order},
             )
         broadcast(
             event="risk.refused",
             payload={
-                "reference": report.order.reference,
-                "instrument": report.order.instrument,
-                "limits": report.limits,
-                "message": report.message,
+                "reference": reference,
+                "instrument": instrument,
+                "limits": [refusal.limit for refusal in refusals],
+                "message": "; ".join(refusal.message for refusal in refusals),
             },
         )
 
@@ -338,6 +483,17 @@ def _scope_validate(scope: str, scope_key: str) -> tuple[str, str]:
         )
     if len(scope_key) > 64:
         raise RiskRefused({"scope_key": "at most 64 characters"})
+    return scope, scope_key
+
+
+def _scope_existing(scope: str, scope_key: str) -> tuple[str, str]:
+    """The scope checked as :func:`_scope_validate` does, and its key against what exists: a switch or a limit on a
+    key that names nothing would report itself set and cover no order. (Re-arming takes any stored key, so that a
+    switch set on a mistyped key can still be re-armed.)"""
+    scope, scope_key = _scope_validate(scope, scope_key)
+    why = selectors.scope_key_unknown(scope=scope, scope_key=scope_key)
+    if why is not None:
+        raise RiskRefused({"scope_key": why})
     return scope, scope_key
 
 
@@ -373,8 +529,8 @@ def limit_set(*, scope: str, scope_key: str, kind: str, value: Decimal, actor: A
     the collar, a fraction (0..1) for the participation cap. Audited with before and after; ``risk.limit`` is
     broadcast after commit. Risk officers (``risk.add_limit`` / ``risk.change_limit``) and system actors only.
     """
-    scope, scope_key = _scope_validate(scope, scope_key)
     value = _limit_value_validate(kind, value)
+    scope, scope_key = _scope_existing(scope, scope_key)
     user = actor if isinstance(actor, AbstractBaseUser) else None
     with transaction.atomic():
         limit = Limit.objects.select_for_update().filter(scope=scope, scope_key=scope_key, kind=kind).first()
@@ -457,10 +613,10 @@ def kill_switch_engage(*, scope: str, scope_key: str, reason: str, actor: Actor)
     Risk officers (``risk.engage_killswitch``) and system actors (``system:...``) only.
     """
     _require(actor, "risk.engage_killswitch", system_allowed=True)
-    scope, scope_key = _scope_validate(scope, scope_key)
     reason = (reason or "").strip()
     if not reason:
         raise RiskRefused({"reason": "say why the switch is engaged"})
+    scope, scope_key = _scope_existing(scope, scope_key)
     with transaction.atomic():
         switch = _switch_locked(scope, scope_key)
         if switch.engaged:
@@ -515,10 +671,10 @@ def scope_reducing_set(*, scope: str, scope_key: str, reason: str, actor: Actor)
     position-growing children are refused (and the plan halted by the execution worker's rule).
     Risk officers (``risk.engage_killswitch``) and system actors only; audited ``risk.scope_state``."""
     _require(actor, "risk.engage_killswitch", system_allowed=True)
-    scope, scope_key = _scope_validate(scope, scope_key)
     reason = (reason or "").strip()
     if not reason:
         raise RiskRefused({"reason": "say why the scope is set to reducing"})
+    scope, scope_key = _scope_existing(scope, scope_key)
     with transaction.atomic():
         switch = _switch_locked(scope, scope_key)
         if switch.state == ScopeState.REDUCING:

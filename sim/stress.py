@@ -443,13 +443,9 @@ class _Replay:
         cfg = self.cfg
         trader = _trader_create()
         instrument = _instrument(cfg.underlying)
-        if self.safeguards:
-            for kind, value in cfg.limits().items():
-                limit_set(
-                    scope=LimitScope.BOOK, scope_key=STRESS_BOOK, kind=kind, value=to_decimal(value), actor=STRESS_ACTOR
-                )
-        else:
-            # Without safeguards nothing the desk has configured refuses: the run's rows are rolled back.
+        if not self.safeguards:
+            # Without safeguards nothing the desk has configured refuses: the run's rows are rolled back. (The
+            # fat-finger defaults of the settings still bound each order; the replay's children stay far inside them.)
             Limit.objects.filter(is_active=True).update(is_active=False)
         slices = max(1, math.ceil(cfg.horizon_s / cfg.child_interval_s - 1e-9))
         plan = plan_create(
@@ -466,6 +462,12 @@ class _Replay:
             },
             actor=trader,
         )
+        if self.safeguards:
+            # Set once the plan exists: its book is then one the desk knows (a limit names an existing scope).
+            for kind, value in cfg.limits().items():
+                limit_set(
+                    scope=LimitScope.BOOK, scope_key=STRESS_BOOK, kind=kind, value=to_decimal(value), actor=STRESS_ACTOR
+                )
         return plan_start(plan_id=plan.pk, actor=trader)
 
     def _events_read(self, plan: ExecutionPlan, scopes: set[tuple[str, str]], at_s: float) -> None:

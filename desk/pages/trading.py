@@ -64,6 +64,12 @@ def rfq_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         if form.is_valid():
             data = form.cleaned_data
+            # The fat-finger guards first, outside the transaction: a refusal's audit outlives it.
+            for number, report in rfq_services.rfq_legs_guard(legs=data["legs"], actor=request.user):
+                for refusal in report.refusals:
+                    form.add_error(f"leg{data['leg_numbers'][number - 1]}_quantity", refusal.message)
+        if form.is_valid():
+            data = form.cleaned_data
             try:
                 with transaction.atomic():
                     rfq = rfq_services.rfq_create(

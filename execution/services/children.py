@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import Decimal
 
 from django.db.models import Sum
 
 from desk import clock
 from desk.audit import Actor
 from desk.fields import to_decimal
-from desk.models import Side, VenueBook
+from desk.models import VenueBook
 from execution import selectors
 from execution.models import (
     ChildOrder,
@@ -18,7 +18,7 @@ from execution.models import (
     PlanStatus,
     Position,
 )
-from execution.services.common import DEFAULT_SLIPPAGE_BPS, EXECUTION_ACTOR
+from execution.services.common import DEFAULT_SLIPPAGE_BPS, EXECUTION_ACTOR, marketable_limit_price
 from execution.services.venue_fills import child_execute, child_refused
 from execution.venue import (
     STALE_PRICE,
@@ -30,11 +30,6 @@ from execution.venue import (
 )
 from risk.orders import DEFAULT_BOOK, MarketState, ProposedOrder
 from risk.services import limit_check
-
-
-def _tick_round(price: Decimal, tick: Decimal, *, up: bool) -> Decimal:
-    ticks = (price / tick).to_integral_value(rounding=ROUND_CEILING if up else ROUND_FLOOR)
-    return ticks * tick
 
 
 def _market_state(plan: ExecutionPlan, book: str, mid: Decimal, row: VenueBook) -> MarketState:
@@ -65,9 +60,12 @@ def child_order_proposed(*, child: ChildOrder, now: datetime) -> ProposedOrder:
     row = selectors.venue_books(underlying=instrument.base_currency)[0]
     venue_book_check_fresh(row, now=now)
     mid = row.mid
-    slippage = Decimal(str(plan.parameters.get("max_slippage_bps", DEFAULT_SLIPPAGE_BPS))) / Decimal(10_000)
-    buy = plan.side == Side.BUY
-    limit_price = _tick_round(mid * (1 + slippage if buy else 1 - slippage), instrument.tick_size, up=buy)
+    limit_price = marketable_limit_price(
+        mid=mid,
+        slippage_bps=Decimal(str(plan.parameters.get("max_slippage_bps", DEFAULT_SLIPPAGE_BPS))),
+        side=plan.side,
+        tick=instrument.tick_size,
+    )
     book = str(plan.parameters.get("book", DEFAULT_BOOK))
     return ProposedOrder(
         book=book,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
 from desk import clock
@@ -39,6 +39,16 @@ OPEN_PLAN_STATES = (PlanStatus.DRAFT, PlanStatus.RUNNING, PlanStatus.PAUSED, Pla
 DEFAULT_SLIPPAGE_BPS = Decimal(50)
 # The worker looks at a running plan at least this often (seconds), even when its next child is far away.
 MAX_TICK_S = 30.0
+
+
+def marketable_limit_price(*, mid: Decimal, slippage_bps: Decimal, side: str, tick: Decimal) -> Decimal:
+    """A marketable limit ``slippage_bps`` through ``mid``, rounded to the tick away from the mid: the price a plan's
+    child orders carry (and its worst price when the plan is created)."""
+    buy = side == "buy"
+    slippage = slippage_bps / Decimal(10_000)
+    price = mid * (1 + slippage if buy else 1 - slippage)
+    ticks = (price / tick).to_integral_value(rounding=ROUND_CEILING if buy else ROUND_FLOOR)
+    return ticks * tick
 
 
 def plan_public(plan: ExecutionPlan) -> dict[str, Any]:

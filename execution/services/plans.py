@@ -13,6 +13,7 @@ from django.db.models import F, Model
 
 from desk import clock
 from desk.audit import Actor, audit_record, json_normalize
+from desk.fields import to_decimal
 from desk.models import Instrument, InstrumentKind, Side
 from execution import replan, selectors
 from execution.algo_params import algo_params_live
@@ -29,6 +30,7 @@ from execution.schedule import plan_schedule, underlying_config_or_refuse
 from execution.services.common import (
     DEFAULT_SLIPPAGE_BPS,
     OPEN_PLAN_STATES,
+    marketable_limit_price,
     plan_locked,
     plan_public,
     progress,
@@ -37,14 +39,53 @@ from execution.services.common import (
 )
 from execution.services.permissions import STEER_PERMS, require
 from execution.venue import (
+    underlying_config,
     venue_books_ensure,
 )
-from risk.orders import DEFAULT_BOOK
+from risk.checks import PRICE_COLLAR_BPS
+from risk.orders import DEFAULT_BOOK, OrderSize
+from risk.services import fat_finger_check
 
 
 def instrument_algo_workable(*, instrument: Instrument) -> bool:
     """Whether the algorithms can work ``instrument`` on the venues: spot and perpetuals, not options."""
     return instrument.kind != InstrumentKind.OPTION
+
+
+def _plan_guard(
+    *, instrument: Instrument, side: str, quantity: Decimal, parameters: dict[str, Any], slippage: Decimal, user: Any
+) -> None:
+    """The fat-finger guards on the plan's parent order (:func:`risk.services.fat_finger_check`): its quantity and
+    its notional at its worst price (the venue mid through ``max_slippage_bps``, what its child orders will carry)
+    against the defaults (the size limit rows bound its children), and that price's distance from the mid against
+    the price collar. Refused: :class:`ExecutionRefused` naming ``quantity`` (size, notional) or ``parameters`` (the
+    slippage beyond the collar); the refusal is audited."""
+    now = clock.now()
+    underlying = instrument.base_currency
+    venue_books_ensure(underlying=underlying, now=now)
+    row = selectors.venue_books(underlying=underlying)[0]
+    reference = underlying_config(underlying).volatility_reference
+    order = OrderSize(
+        book=str(parameters.get("book", DEFAULT_BOOK)),
+        trader=user.get_username(),
+        instrument=instrument.symbol,
+        underlying=underlying,
+        side=side,
+        quantity=quantity,
+        multiplier=Decimal(instrument.multiplier),
+        mid=row.mid,
+        limit_price=marketable_limit_price(mid=row.mid, slippage_bps=slippage, side=side, tick=instrument.tick_size),
+        volatility_ratio=to_decimal(float(row.volatility) / reference) if reference > 0 else Decimal(1),
+        reference=f"plan-new/{instrument.symbol}",
+        strategy=str(parameters.get("strategy", "")),
+    )
+    report = fat_finger_check(order=order, actor=user, size_rows=False)
+    if not report.passed:
+        fields: dict[str, list[str]] = {}
+        for refusal in report.refusals:
+            field = "parameters" if refusal.limit == PRICE_COLLAR_BPS else "quantity"
+            fields.setdefault(field, []).append(refusal.message)
+        raise ExecutionRefused(fields)
 
 
 def plan_create(
@@ -98,6 +139,9 @@ def plan_create(
         raise ExecutionRefused({"parameters": "max_slippage_bps must be a number"}) from None
     if not slippage.is_finite() or not 0 <= slippage <= 5000:
         raise ExecutionRefused({"parameters": "max_slippage_bps must be between 0 and 5000"})
+    _plan_guard(
+        instrument=instrument, side=side, quantity=quantity, parameters=parameters, slippage=slippage, user=user
+    )
     # Stored as JSON (Decimals as strings), and free of the private keys the schedule is given below.
     stored = json_normalize({k: v for k, v in parameters.items() if not str(k).startswith("_")})
     stored.setdefault("seed", secrets.randbelow(2**31))

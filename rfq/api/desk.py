@@ -292,6 +292,13 @@ class RFQListApi(ListAPIView):
         body.is_valid(raise_exception=True)
         data = body.validated_data
         legs = [services.LegInput(**leg) for leg in data["legs"]]
+        # The fat-finger guards first, outside the transaction: a refusal's audit outlives it.
+        refused = services.rfq_legs_guard(legs=legs, actor=request.user)
+        if refused:
+            errors: list[dict[str, list[str]]] = [{} for _ in legs]
+            for number, report in refused:
+                errors[number - 1] = {"quantity": [refusal.message for refusal in report.refusals]}
+            raise ValidationError({"legs": errors})
         try:
             with transaction.atomic():
                 rfq = services.rfq_create(

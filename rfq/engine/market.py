@@ -99,6 +99,22 @@ def instrument_mid(instrument: Instrument, *, spot: float, volatility: float, no
     return float(bs.price) * float(instrument.multiplier)
 
 
+def instrument_reference_mid(instrument: Instrument, *, now: datetime) -> float | None:
+    """Mid per contract (quote currency) to value an order in ``instrument`` at: the venue book's, else the desk's
+    reference data (a typical price, before the market has written a book); None when it knows neither."""
+    underlying = _underlying_code(instrument)
+    try:
+        state = underlying_state(underlying)
+        spot, volatility = state.spot, state.volatility
+    except NoMarket:
+        try:
+            reference = underlying_reference(underlying)
+        except NoVenue:
+            return None
+        spot, volatility = reference.spot, reference.volatility
+    return instrument_mid(instrument, spot=spot, volatility=volatility, now=now)
+
+
 def rfq_market(
     *, rfq: RFQ | None, legs: QuerySet[RFQLeg] | list[RFQLeg] | None = None, now: datetime | None = None
 ) -> RFQMarket:

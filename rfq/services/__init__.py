@@ -28,7 +28,7 @@ from rfq.services.quotes import (
     quote_request_mark_sent,
     quote_withdraw,
 )
-from rfq.services.rfqs import LegInput, quote_requests_add, rfq_create, rfq_send
+from rfq.services.rfqs import LegInput, quote_requests_add, rfq_create, rfq_legs_guard, rfq_send
 
 __all__ = [
     "DEALER_FILL",
@@ -54,5 +54,6 @@ __all__ = [
     "quote_requests_add",
     "quote_withdraw",
     "rfq_create",
+    "rfq_legs_guard",
     "rfq_send",
 ]

@@ -10,10 +10,11 @@ from typing import Any
 
 from django.db import transaction
 
-from desk.audit import Actor, audit_record
+from desk.audit import Actor, actor_label, audit_record
 from desk.events import broadcast
-from desk.models import Instrument
-from rfq.engine.market import NoMarket, package_leg, rfq_market
+from desk.fields import to_decimal
+from desk.models import Instrument, InstrumentKind
+from rfq.engine.market import NoMarket, instrument_reference_mid, package_leg, rfq_market
 from rfq.models import (
     RFQ,
     Connectivity,
@@ -31,7 +32,9 @@ from rfq.models import (
 )
 from rfq.packages import package_legs_check
 from rfq.services.common import OPEN_RFQ_STATES, QuoteRefused, notify_gateway, utcnow
+from risk.orders import DEFAULT_BOOK
 from risk.selectors import kill_switches_engaged_for
+from risk.services import GuardReport, OrderSize, fat_finger_check
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,41 @@ def _legs_tradable(*, legs: list[LegInput], now: datetime, package_type: str | N
             raise QuoteRefused(f"inconsistent {package_type} package: " + "; ".join(errors))
 
 
+def _leg_size(*, number: int, leg: LegInput, actor: Actor, now: datetime) -> OrderSize:
+    instrument = leg.instrument
+    per_contract = instrument_reference_mid(instrument, now=now)
+    mid = (
+        None if per_contract is None or per_contract <= 0 else to_decimal(per_contract) / Decimal(instrument.multiplier)
+    )
+    underlying = instrument.underlying.base_currency if instrument.underlying_id else instrument.base_currency
+    return OrderSize(
+        book=DEFAULT_BOOK,
+        trader=str(getattr(actor, "username", "") or actor_label(actor)),
+        instrument=instrument.symbol,
+        underlying=underlying,
+        side=leg.side,
+        quantity=leg.quantity,
+        multiplier=Decimal(instrument.multiplier),
+        mid=mid,
+        mid_is_underlying=instrument.kind != InstrumentKind.OPTION,
+        reference=f"rfq-ticket/L{number}",
+    )
+
+
+def rfq_legs_guard(*, legs: list[LegInput], actor: Actor) -> list[tuple[int, GuardReport]]:
+    """The fat-finger guards on each leg of a new RFQ (:func:`risk.services.fat_finger_check`: its quantity, and
+    its notional at the market's mid), every leg of a package included: ``(leg number, report)`` of each refused
+    leg, none when all pass. Each refusal is audited (``risk.refused``) in its own transaction: call it before the
+    transaction that creates the RFQ, so that the audit outlives the refusal."""
+    now = utcnow()
+    refused = []
+    for number, leg in enumerate(legs, start=1):
+        report = fat_finger_check(order=_leg_size(number=number, leg=leg, actor=actor, now=now), actor=actor)
+        if not report.passed:
+            refused.append((number, report))
+    return refused
+
+
 def rfq_create(
     *,
     legs: list[LegInput],
@@ -109,6 +147,9 @@ def rfq_create(
         if leg.ratio < 1:
             raise QuoteRefused(f"leg {number}: ratio must be at least 1")
     _legs_tradable(legs=legs, now=utcnow(), package_type=package_type)
+    refused = rfq_legs_guard(legs=legs, actor=actor)
+    if refused:
+        raise QuoteRefused("; ".join(f"leg {number}: {report.message}" for number, report in refused))
     with transaction.atomic():
         rfq = RFQ.objects.create(
             reference=f"RFQ-{utcnow():%y%m%d}-{uuid.uuid4().hex[:8].upper()}",

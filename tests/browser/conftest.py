@@ -74,13 +74,20 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def open_page(browser: Any, live_asgi: str) -> Iterator[Any]:
-    """``open_page(username)``: a fresh browser context logged in through the login page."""
+    """``open_page(username)``: a fresh browser context logged in through the login page. Every page it opens is
+    watched for Content-Security-Policy violations (Chromium reports each on the console): the test fails on any."""
     contexts = []
+    violations: list[str] = []
+
+    def watch(message: Any) -> None:
+        if "Content Security Policy" in message.text:
+            violations.append(f"{message.page.url if message.page else '?'}: {message.text}")
 
     def login(username: str, password: str = PASSWORD) -> Any:
         context = browser.new_context(base_url=f"http://{live_asgi}", viewport={"width": 1280, "height": 860})
         context.set_default_timeout(10_000)
         contexts.append(context)
+        context.on("console", watch)
         page = context.new_page()
         page.goto("/desk/login/")
         page.fill("#id_username", username)
@@ -92,6 +99,7 @@ def open_page(browser: Any, live_asgi: str) -> Iterator[Any]:
     yield login
     for context in contexts:
         context.close()
+    assert violations == [], "the pages broke the Content-Security-Policy"
 
 
 def shot(page: Any, name: str) -> Path:

@@ -109,8 +109,8 @@ def test_risk_officer_pulls_the_kill_switch_and_sees_a_running_plan_stop(  # noq
     watcher.evaluate("window.sameDocument = true")
     watcher.wait_for_selector("#fills tr[data-exec]")
     watcher.wait_for_function("window.planChart && window.planChart.data.datasets[1].data.length > 1")
-    assert watcher.text_content("#plan-status") == "running"
-    assert watcher.is_visible("#plan-pause")
+    expect(watcher.locator("#plan-status")).to_have_text("running")
+    expect(watcher.locator("#plan-pause")).to_be_visible()
     shot(watcher, "f1_plan_running")
 
     # and the trader's plan list, whose websocket goes through a switch the test controls, goes deaf

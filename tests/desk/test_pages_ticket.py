@@ -12,7 +12,7 @@ from django.test import Client
 
 from desk import clock
 from desk.market import venue_books_ensure
-from desk.models import DecisionKind, DecisionRecord, VenueBook
+from desk.models import AuditEvent, DecisionKind, DecisionRecord, VenueBook
 from rfq.engine.auto import auto_trading_limit_set, rfq_auto_decide
 from rfq.engine.recommend import rfq_recommendation
 from rfq.engine.selection import rfq_send_selected
@@ -174,6 +174,25 @@ def test_ticket_refuses_bad_engine_fields_naming_them_and_keeping_what_was_typed
     assert 'value="3"' in page  # the quantity typed stays
     assert f'value="{instrument.symbol}" data-kind="spot" data-option-type="" selected' in page
     assert not RFQ.objects.exists()
+
+
+def test_a_fat_finger_quantity_is_a_form_error_on_its_leg_naming_limit_value_and_threshold(  # noqa: ANN001
+    client_for, trader, dealers, instrument, market
+) -> None:
+    # given no limit set, a ticket whose second row buys 1 000 000 000 BTC-USD (the first row left empty)
+    ticket = _ticket(instrument.symbol, leg1_instrument="", leg1_quantity="", leg2_instrument=instrument.symbol)
+    ticket |= {"leg2_side": "buy", "leg2_ratio": "1", "leg2_quantity": "1000000000"}
+
+    response = client_for(trader).post("/desk/rfq/new/", ticket)
+    page = response.content.decode()
+
+    # then the ticket comes back with the error on that row's quantity, and nothing is sent
+    assert response.status_code == 400
+    assert "Leg 2 quantity</a>: max_order_quantity: limit 5000, order 1000000000 [default for BTC-USD" in page
+    assert "Leg 2 quantity</a>: max_order_notional: limit 50000000, order 1000000000 × " in page
+    assert 'value="1000000000"' in page  # what was typed stays
+    assert not RFQ.objects.exists()
+    assert AuditEvent.objects.filter(action="risk.refused").count() == 2
 
 
 def test_automatic_mode_is_refused_when_risk_disabled_it_and_taken_when_enabled(  # noqa: ANN001

@@ -37,6 +37,24 @@ def test_hull_textbook_greeks() -> None:
     assert round(result.theta, 2) == -4.31
 
 
+def test_put_theta_keeps_its_digits_far_from_the_money() -> None:
+    # Given a put far out of the money (spot 100 000, strike 60 000, 18 days, 30 % vol): d2 is about 7.6, so
+    # N(d2) rounds to within 1e-14 of 1 and 1 - N(d2) keeps only a few of its digits
+    spot, strike, t, rate, vol = 100_000.0, 60_000.0, 0.05, 0.04, 0.3
+    d1 = (math.log(spot / strike) + (rate + 0.5 * vol * vol) * t) / (vol * math.sqrt(t))
+    d2 = d1 - vol * math.sqrt(t)
+    n_minus_d2 = 0.5 * math.erfc(d2 / math.sqrt(2.0))
+    pdf_d1 = math.exp(-0.5 * d1 * d1) / math.sqrt(2.0 * math.pi)
+    closed_form = -spot * pdf_d1 * vol / (2.0 * math.sqrt(t)) + rate * strike * math.exp(-rate * t) * n_minus_d2
+
+    # When its theta is computed
+    theta = black_scholes(spot, strike, t, rate, vol, "put").theta
+
+    # Then it matches the closed form with N(-d2) to double precision (1 - N(d2) was off by 2e-5 here)
+    assert d2 > 7
+    assert theta == pytest.approx(closed_form, rel=1e-12, abs=0.0)
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     spot=st.floats(1.0, 200_000.0),

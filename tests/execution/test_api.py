@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from desk.models import AuditEvent
 from execution import services
 from execution.models import ExecutionPlan, PlanStatus
 
@@ -147,3 +148,27 @@ def test_an_unknown_plan_is_a_404(trader, client_for) -> None:  # noqa: ANN001
 
     assert client.get(f"{BASE}/plans/999/").status_code == 404
     assert _post(client, "/plans/999/pause/", {}).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "named"),
+    [
+        ({"quantity": "6000"}, "quantity", "max_order_quantity: limit 5000, order 6000 [default for BTC-USD"),
+        ({"quantity": "600"}, "quantity", "max_order_notional: limit 50000000, order 600 × "),
+        (
+            {"parameters": {"horizon_s": 60, "slices": 4, "max_slippage_bps": 2000}},
+            "parameters",
+            "price_collar_bps: limit ",
+        ),
+    ],
+)
+def test_a_plan_past_the_fat_finger_guards_is_a_400_naming_limit_value_and_threshold(  # noqa: ANN001
+    trader, instrument, client_for, overrides, field, named
+) -> None:
+    # given no limit set: the defaults (50M notional, a quarter of BTC's 20 000 a day, a 500 bps collar) hold
+    response = _create(client_for(trader), instrument, **overrides)
+
+    assert response.status_code == 400, response.content
+    assert any(message.startswith(named) for message in response.json()[field]), response.json()
+    assert not ExecutionPlan.objects.exists()
+    assert AuditEvent.objects.filter(action="risk.refused", actor="user:trader-t").exists()

@@ -152,10 +152,30 @@ def test_a_buy_moves_the_shared_mid_up_by_its_permanent_impact(trader, instrumen
     )
 
 
-def test_a_collar_refusal_is_named_audited_and_carried_to_the_next_child(trader, instrument) -> None:  # noqa: ANN001
-    # given a 10 bps collar and children priced 50 bps through the mid
+def test_plan_create_refuses_a_plan_past_the_fat_finger_guards(trader, instrument) -> None:  # noqa: ANN001
+    # given a 10 bps collar and a 1 000 per-order notional limit
     limit_create(scope=LimitScope.DESK, kind=LimitKind.PRICE_COLLAR_BPS, value="10")
+    limit_create(scope=LimitScope.DESK, kind=LimitKind.MAX_ORDER_NOTIONAL, value="1000")
+
+    # when a plan is created whose children would be priced 50 bps through the mid
+    with pytest.raises(ExecutionRefused) as refused:
+        _plan(trader, instrument)
+
+    # then the collar refuses it on its parameters (every child would be refused), while the per-order notional,
+    # which bounds each child, does not refuse the parent
+    (message,) = refused.value.message_dict["parameters"]
+    assert message.startswith("price_collar_bps: limit 10.833333 bps (set 10, widened ×1.083333 by volatility)")
+    assert "is 50 bps from mid" in message
+    assert "quantity" not in refused.value.message_dict
+    assert not ExecutionPlan.objects.exists()
+    assert AuditEvent.objects.get(action="risk.refused").after["limit"] == "price_collar_bps"
+
+
+def test_a_collar_refusal_is_named_audited_and_carried_to_the_next_child(trader, instrument) -> None:  # noqa: ANN001
+    # given a running plan whose children are priced 50 bps through the mid, and a 10 bps collar set since (the plan
+    # itself would be refused under it: see test_plan_create_refuses_a_plan_past_the_fat_finger_guards)
     plan = _running(trader, instrument)
+    limit_create(scope=LimitScope.DESK, kind=LimitKind.PRICE_COLLAR_BPS, value="10")
     first, second = _children(plan)[:2]
 
     child = services.child_order_send(child_order_id=first.pk)

@@ -189,8 +189,9 @@ def test_a_package_within_every_limit_is_taken_once_for_the_order_rate(  # noqa:
     settings.RISK_ORDER_RATE_WINDOW_S = 60
     # 1 order in 60 s: the two legs of one package are one order
     limit_create(scope=LimitScope.DESK, kind=LimitKind.MAX_ORDER_RATE, value=str(Decimal(1) / 60))
-    limit_create(scope=LimitScope.DESK, kind=LimitKind.MAX_ORDER_NOTIONAL, value="6000")
     rfq, quote = _package(trader, dealer, _options(instrument))
+    # set once the RFQ is out: at its creation the legs are valued at the model's mid (~40 000), not at these quotes
+    limit_create(scope=LimitScope.DESK, kind=LimitKind.MAX_ORDER_NOTIONAL, value="6000")
 
     order = quote_accept(quote=quote, actor=trader)
 

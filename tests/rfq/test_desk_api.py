@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
 import pytest
 
-from desk.models import AuditEvent
+from desk.models import AuditEvent, InstrumentKind
 from rfq.models import RFQ, DealerOrder, QuoteRequest
+from rfq.services import LegInput, QuoteRefused, rfq_create
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -94,3 +98,61 @@ def test_dealer_cannot_use_desk_rfq_endpoints(client_for, dealer) -> None:  # no
 
     assert client.get("/api/v1/rfqs/").status_code == 403
     assert client.post("/api/v1/rfqs/", _body(), content_type="application/json").status_code == 403
+
+
+def test_the_billion_btc_rfq_is_refused_naming_the_limits_and_audited(  # noqa: ANN001
+    client_for, trader, instrument, dealer, other_dealer
+) -> None:
+    # given no limit set, and the fuzzing's 1 000 000 000 BTC-USD RFQ to two dealers
+    body = _body(legs=[{"instrument": "BTC-USD", "side": "buy", "quantity": "1000000000"}])
+
+    # when the trader sends it
+    response = client_for(trader).post("/api/v1/rfqs/", body, content_type="application/json")
+
+    # then it is a 400 on the leg's quantity naming each limit, the order's figure and the threshold
+    assert response.status_code == 400, response.content
+    (leg,) = response.json()["legs"]
+    notional, quantity = leg["quantity"]
+    assert notional.startswith("max_order_notional: limit 50000000, order 1000000000 × 100000 = 100000000000000")
+    assert quantity.startswith("max_order_quantity: limit 5000, order 1000000000 [default for BTC-USD: 0.25 ×")
+    # nothing is stored or sent, and the refusal is audited
+    assert not RFQ.objects.exists()
+    assert not QuoteRequest.objects.exists()
+    refused = AuditEvent.objects.filter(action="risk.refused")
+    assert sorted(refused.values_list("after__limit", flat=True)) == ["max_order_notional", "max_order_quantity"]
+
+
+def test_every_leg_of_a_package_is_guarded(client_for, trader, instrument, dealer, other_dealer) -> None:  # noqa: ANN001
+    # given a BTC straddle whose put leg is 6 000 contracts (the day's-volume default is 5 000)
+    expiry = datetime.now(UTC) + timedelta(days=30)
+    for symbol, kind in (("BTC-100K-C", "call"), ("BTC-100K-P", "put")):
+        factories.instrument_create(
+            symbol=symbol,
+            kind=InstrumentKind.OPTION,
+            underlying=instrument,
+            strike=Decimal(100_000),
+            expiry=expiry,
+            option_type=kind,
+            lot_size=Decimal("0.1"),
+        )
+    legs = [
+        {"instrument": "BTC-100K-C", "side": "buy", "quantity": "10"},
+        {"instrument": "BTC-100K-P", "side": "buy", "quantity": "6000"},
+    ]
+
+    response = client_for(trader).post(
+        "/api/v1/rfqs/", _body(package_type="straddle", legs=legs), content_type="application/json"
+    )
+
+    # then the second leg is named, the first is not
+    assert response.status_code == 400, response.content
+    first, second = response.json()["legs"]
+    assert first == {}
+    assert any(message.startswith("max_order_quantity: limit 5000, order 6000") for message in second["quantity"])
+    assert not RFQ.objects.exists()
+
+
+def test_the_rfq_service_refuses_for_every_caller(trader, instrument) -> None:  # noqa: ANN001
+    with pytest.raises(QuoteRefused, match=r"leg 1: max_order_notional: limit 50000000, .*max_order_quantity"):
+        rfq_create(legs=[LegInput(instrument, "sell", Decimal(1_000_000))], actor=trader)
+    assert not RFQ.objects.exists()

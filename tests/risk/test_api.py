@@ -25,7 +25,8 @@ def _post(client: Client, path: str, body: dict) -> object:
     return client.post(f"{BASE}{path}", body, content_type="application/json")
 
 
-def test_desk_roles_read_limits_and_switches(trader, compliance, risk_officer, client_for) -> None:  # noqa: ANN001
+def test_desk_roles_read_limits_and_switches(trader, compliance, risk_officer, client_for, settings) -> None:  # noqa: ANN001
+    settings.RISK_BOOKS = ("desk", "B1")
     risk_factories.limit_create(scope=LimitScope.DESK, kind=LimitKind.MAX_POSITION, value="25")
     risk_factories.limit_create(
         scope=LimitScope.BOOK, scope_key="B1", kind=LimitKind.MAX_POSITION, value="9", is_active=False
@@ -66,7 +67,7 @@ def test_limit_usage_shows_the_largest_position_in_scope(trader, instrument, cli
     assert by_kind["price_collar_bps"]["used"] is None
 
 
-def test_a_risk_officer_sets_a_limit_and_a_trader_gets_403(trader, risk_officer, client_for) -> None:  # noqa: ANN001
+def test_a_risk_officer_sets_a_limit_and_a_trader_gets_403(trader, risk_officer, instrument, client_for) -> None:  # noqa: ANN001
     body = {"scope": "instrument", "scope_key": "BTC-USD", "kind": "max_order_notional", "value": "250000"}
 
     refused = _post(client_for(trader), "/limits/set/", body)
@@ -189,3 +190,37 @@ def test_a_verdict_is_refused_when_it_is_nonsense() -> None:
         underlying="BTC", state="degraded", **(fields | {"findings": [{"figures": {"ratio": float("inf")}}]})
     )
     assert MarketHealth.objects.get(underlying="BTC").findings == [{"figures": {"ratio": None}}]
+
+
+UNKNOWN_KEYS = [
+    ("instrument", "FUZZ-NONE", "unknown instrument 'FUZZ-NONE'"),
+    ("underlying", "FUZZ", "unknown underlying 'FUZZ'"),
+    ("trader", "nobody-fuzz", "unknown trader 'nobody-fuzz'"),
+    ("dealer", "FUZZ-DEALER", "unknown dealer 'FUZZ-DEALER'"),
+    ("book", "FUZZ-BOOK", "unknown book 'FUZZ-BOOK'"),
+    ("strategy", "fuzz-strategy", "unknown strategy 'fuzz-strategy'"),
+]
+
+
+@pytest.mark.parametrize(("scope", "key", "named"), UNKNOWN_KEYS)
+@pytest.mark.parametrize(
+    ("path", "extra"),
+    [
+        ("/limits/set/", {"kind": "max_order_notional", "value": "1000"}),
+        ("/kill-switches/engage/", {"reason": "fuzz"}),
+        ("/kill-switches/state/", {"state": "reducing", "reason": "fuzz"}),
+    ],
+)
+def test_a_scope_key_that_names_nothing_is_a_400_naming_the_field_and_the_key(  # noqa: ANN001
+    risk_officer, instrument, client_for, path, extra, scope, key, named
+) -> None:
+    # given a desk with an instrument BTC-USD, a risk officer, no dealer, plan or position
+    # when a limit, a switch or a state is set on a key that names nothing there
+    response = _post(client_for(risk_officer), path, {"scope": scope, "scope_key": key} | extra)
+
+    # then it is refused under scope_key, naming the key, and nothing is stored or audited
+    assert response.status_code == 400, response.content
+    assert named in " ".join(response.json()["scope_key"])
+    assert not Limit.objects.exists()
+    assert not KillSwitch.objects.exists()
+    assert not AuditEvent.objects.filter(action__startswith="risk.").exists()

@@ -75,7 +75,9 @@ def test_a_strategy_without_a_name_is_its_book() -> None:
         (LimitScope.DEALER, "ALPHA", set()),
     ],
 )
-def test_a_switch_halts_the_plans_of_its_scope(risk_officer, trader, instrument, scope, scope_key, halted) -> None:  # noqa: ANN001, PLR0913
+def test_a_switch_halts_the_plans_of_its_scope(
+    risk_officer, trader, instrument, dealer, scope, scope_key, halted
+) -> None:  # noqa: ANN001, PLR0913
     plans = {
         "named": {"strategy": "basis"},
         "book-basis": {"book": "basis"},

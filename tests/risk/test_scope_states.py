@@ -75,7 +75,10 @@ def test_halted_refuses_even_a_reducing_order_and_engaging_from_reducing_halts_p
     assert _check(side="sell", market=market_state(position="3")).limits == ["kill_switch"]
 
 
-def test_only_a_risk_officer_rearms_a_reducing_scope_and_every_change_is_audited(risk_officer, trader) -> None:  # noqa: ANN001
+def test_only_a_risk_officer_rearms_a_reducing_scope_and_every_change_is_audited(
+    risk_officer, trader, settings
+) -> None:  # noqa: ANN001
+    settings.RISK_BOOKS = ("desk", "B1")
     services.scope_state_set(scope="book", scope_key="B1", state="reducing", reason="review", actor="system:monitor")
     for actor in (trader, "system:monitor"):
         with pytest.raises(services.RiskPermissionDenied):
@@ -111,7 +114,9 @@ def test_a_switch_cannot_be_engaged_without_being_halted() -> None:
         KillSwitch.objects.create(scope="desk", scope_key="", state=ScopeState.REDUCING, engaged=True)
 
 
-def test_the_api_sets_and_lists_the_state(risk_officer, trader, client_for) -> None:  # noqa: ANN001
+def test_the_api_sets_and_lists_the_state(risk_officer, trader, client_for, settings) -> None:  # noqa: ANN001
+    settings.RISK_STRATEGIES = ("basis",)
+
     def post(user, body: dict[str, str]):  # noqa: ANN001, ANN202
         return client_for(user).post("/api/v1/risk/kill-switches/state/", body, content_type="application/json")
 

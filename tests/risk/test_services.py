@@ -11,7 +11,7 @@ import pytest
 
 from desk import events
 from desk.audit import chain_verify
-from desk.models import AuditEvent
+from desk.models import AuditEvent, InstrumentKind
 from desk.roles import Role
 from execution.models import ExecutionPlan, PlanStatus
 from risk import services
@@ -74,7 +74,8 @@ def test_an_order_within_every_limit_passes_in_two_queries_and_writes_nothing(
 
     assert report.passed
     assert report.message == "passed"
-    assert [r.limit for r in report.results] == ["price_collar_bps", "max_order_notional"]
+    # the fat-finger default quantity holds beside the rows (its figures are reference data: no query)
+    assert [r.limit for r in report.results] == ["price_collar_bps", "max_order_notional", "max_order_quantity"]
     assert not AuditEvent.objects.filter(action="risk.refused").exists()
 
 
@@ -221,7 +222,11 @@ ORDERS = {
         (LimitScope.INSTRUMENT, "BTC-PERP", {"btc-perp"}),
     ],
 )
-def test_a_kill_switch_stops_its_part_of_the_hierarchy_only(risk_officer, scope, scope_key, stopped) -> None:  # noqa: ANN001
+def test_a_kill_switch_stops_its_part_of_the_hierarchy_only(risk_officer, settings, scope, scope_key, stopped) -> None:  # noqa: ANN001
+    # the keys the switches name exist: a declared book, a trader, an instrument
+    settings.RISK_BOOKS = ("desk", "B2")
+    factories.user_create(role=Role.TRADER, username="trader-2")
+    factories.instrument_create(symbol="BTC-PERP", kind=InstrumentKind.PERPETUAL)
     services.kill_switch_engage(scope=scope, scope_key=scope_key, reason="drill", actor=risk_officer)
 
     refused = {
@@ -302,7 +307,8 @@ def test_engaging_twice_changes_nothing_but_halts_a_plan_started_since(risk_offi
     assert late.status == PlanStatus.HALTED
 
 
-def test_rearm_needs_the_risk_officer_permission(risk_officer, trader, compliance) -> None:  # noqa: ANN001
+def test_rearm_needs_the_risk_officer_permission(risk_officer, trader, compliance, settings) -> None:  # noqa: ANN001
+    settings.RISK_BOOKS = ("desk", "B2")
     services.kill_switch_engage(scope=LimitScope.BOOK, scope_key="B2", reason="drill", actor=risk_officer)
 
     for actor in (trader, compliance, "system:circuit_breaker", None):
@@ -368,8 +374,10 @@ def test_the_circuit_breaker_engages_the_underlying_switch(risk_officer, trader,
 def test_setting_a_limit_is_audited_with_before_and_after_and_broadcast(
     risk_officer,
     sent_events,
+    settings,
     django_capture_on_commit_callbacks,  # noqa: ANN001
 ) -> None:
+    settings.RISK_BOOKS = ("desk", "B1")
     with django_capture_on_commit_callbacks(execute=True):
         first = services.limit_set(
             scope="book", scope_key="B1", kind="max_position", value=Decimal("25"), actor=risk_officer

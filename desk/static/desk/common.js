@@ -101,10 +101,23 @@
   }
 
   // A page of the desk parsed, for a page to take its fresh parts from; null when refused or empty.
+  // The server writes a bar's width as data-width (percent), not as a style attribute, which the
+  // Content-Security-Policy refuses; set through the DOM (CSSOM), a width is allowed.
+  function widths(root) {
+    root.querySelectorAll("[data-width]").forEach(function (node) {
+      node.style.width = node.dataset.width + "%";
+    });
+  }
+
   function fetchPage(url) {
     return fetch(url, {credentials: "same-origin"})
       .then(function (response) { return response.ok ? response.text() : null; })
-      .then(function (html) { return html ? new DOMParser().parseFromString(html, "text/html") : null; });
+      .then(function (html) {
+        if (!html) return null;
+        const doc = new DOMParser().parseFromString(html, "text/html");
+        widths(doc);
+        return doc;
+      });
   }
 
   // fn runs `ms` after the first call of a burst, with that call's arguments; the calls meanwhile are dropped
@@ -165,10 +178,12 @@
     }
   }
 
+  widths(document);
+
   window.Desk = {
     DASH: DASH, PALETTE: PALETTE,
     el: el, bps: bps, fmt: fmt, money: money, pct: pct, duration: duration, cssColour: cssColour,
     chartTheme: chartTheme, showMessage: showMessage, csrf: csrf, errorText: errorText, call: call,
-    fetchPage: fetchPage, oncePerBurst: oncePerBurst, connectSocket: connectSocket,
+    fetchPage: fetchPage, oncePerBurst: oncePerBurst, connectSocket: connectSocket, widths: widths,
   };
 })();

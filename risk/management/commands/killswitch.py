@@ -37,6 +37,9 @@ class Command(BaseCommand):
         except PermissionDenied as error:
             raise CommandError(f"--user {user.get_username()}: {error}") from None
         except ValidationError as error:
+            if hasattr(error, "error_dict"):
+                named = (f"{field}: {text}" for field, texts in error.message_dict.items() for text in texts)
+                raise CommandError("; ".join(named)) from None
             raise CommandError("; ".join(error.messages)) from None
         out = {
             "scope": switch.scope,
