@@ -1,4 +1,5 @@
-"""Diagnostics tasks: they prove the worker -> channel layer -> browser path (and beat) are alive."""
+"""Desk core tasks: diagnostics that prove the worker -> channel layer -> browser path (and beat) are alive, and the
+refit of the implied-volatility surfaces options are marked with."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import socket
 
 from celery import shared_task
 
-from desk import clock
+from desk import clock, marks
 from desk.events import broadcast
 
 
@@ -25,3 +26,9 @@ def desk_ping(*, message: str, requested_by: str) -> dict[str, str]:
 @shared_task(name="desk.tasks.desk_heartbeat")
 def desk_heartbeat() -> None:
     broadcast(event="heartbeat", payload={"at": clock.now().isoformat()})
+
+
+@shared_task(name="desk.tasks.vol_surfaces_refit", acks_late=True)
+def vol_surfaces_refit() -> dict[str, str]:
+    """Beat: fit the desk's implied-volatility surfaces to the market's latest quotes (see :mod:`desk.marks`)."""
+    return marks.vol_surfaces_refit()
