@@ -196,14 +196,9 @@ class MarketService:
         return TapeSource(
             underlyings=tuple(self.simulator.underlyings),
             tops=self._tops,
-            fair_value=self._fair_price,
             stopped=self.stop_event,
         )
 
     def _tops(self) -> dict[str, MarketTop]:
         with self.lock:
             return {code: self.simulator.book(code) for code in self.simulator.underlyings}
-
-    def _fair_price(self, symbol: str) -> float | None:
-        fair = self.fair_value(symbol)
-        return None if fair is None else fair.price
