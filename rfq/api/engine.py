@@ -158,6 +158,7 @@ class ScoringModelListApi(APIView):
                 "data_end": v.data_end,
                 "owner": v.owner,
                 "created_by": v.created_by.get_username() if v.created_by else None,
+                "trained_by": v.trained_by,
                 "created_at": v.created_at,
                 "promoted_at": v.promoted_at,
                 "training_data_sha256": v.training_data_sha256,
