@@ -51,14 +51,16 @@ class MarketService:
     """Steps a :class:`MarketSimulator` every ``tick_s`` seconds of wall time and publishes both feeds."""
 
     def __init__(
-        self, *, seed: int = 20261125, tick_s: float = 0.5, publish: bool = True, persist_every_s: float | None = 1.0
+        self, *, seed: int = 20261125, tick_s: float = 0.5, publish: bool = True, persist_every_s: float | None = 0.5
     ) -> None:
         self.simulator = MarketSimulator(seed, start=datetime.now(UTC))
         self.feed = MarketFeed(self.simulator, feed_key())
         self.tick_s = tick_s
         self.publish = publish
         # The venue books every process trades against live in the database (desk.models.VenueBook): written
-        # at most every persist_every_s seconds; None keeps this service's world in memory only.
+        # at most every persist_every_s seconds (every tick by default: the desk marks options on the book's mid,
+        # and a second-old mid moved an option's mark out of the dealers' quotes); None keeps this service's world
+        # in memory only.
         self.persist_every_s = persist_every_s
         self._persisted_at = -float("inf")
         self._vol_quotes_at = -float("inf")
