@@ -30,6 +30,11 @@ def decision_replayer_register(kind: str, replayer: Replayer) -> None:
     _REPLAYERS[kind] = replayer
 
 
+def decision_replayer_for(kind: str) -> Replayer | None:
+    """The function registered to replay ``kind`` decisions, if any."""
+    return _REPLAYERS.get(kind)
+
+
 def _digest(value: Any) -> str:
     canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

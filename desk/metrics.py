@@ -10,7 +10,8 @@ structured logs (one JSON object per line).
   validated a price (absent when none);
 - ``desk_plan_progress_ratio`` and ``desk_plan_filled_quantity`` (by plan, instrument, status) of the open plans;
 - ``desk_limit_usage_ratio`` (by scope, key and kind) where the desk keeps a figure;
-- ``desk_pnl`` (by book and component realized / unrealized, quote currency), positions marked at the venue mid;
+- ``desk_pnl`` (by book and component realized / unrealized, quote currency), spot and perpetual positions marked at
+  the venue mid, options at their mark on the desk's implied-volatility surface (:func:`desk.marks.mark_surface`);
 - ``desk_risk_alerts_open`` (by kind and level);
 - ``desk_kill_switch_state`` (by scope, key and state; 1 for the switch's state, 0 for the others) and
   ``desk_kill_switch_engaged`` (by scope and key) of every kill switch ever set;
@@ -32,6 +33,7 @@ import math
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Count
@@ -105,7 +107,9 @@ def metrics_text(*, now: datetime | None = None) -> str:
     """The desk's metrics in the Prometheus text format (see the module)."""
     # Imported here, not at the top: the logging configuration loads this module (JsonFormatter) before the apps'
     # models are ready.
-    from desk.models import VenueBook
+    from desk.market import SECONDS_PER_YEAR
+    from desk.marks import mark_surface
+    from desk.models import InstrumentKind, VenueBook
     from execution.models import ChildOrder, ChildOrderStatus, ExecutionPlan, PlanStatus, Position
     from risk.market_health import Check
     from risk.models import Alert, MarketHealthState, ScopeState
@@ -180,15 +184,29 @@ def metrics_text(*, now: datetime | None = None) -> str:
     mids = {row.underlying: row.mid for row in reversed(books)}
     realized: dict[str, Decimal] = {}
     unrealized: dict[str, Decimal] = {}
+    surfaces: dict[str, Any] = {}
     for position in Position.objects.select_related("instrument"):
         realized[position.book] = realized.get(position.book, Decimal(0)) + position.realized_pnl
-        mid = mids.get(position.instrument.base_currency)
-        if mid is not None and position.quantity:
-            marked = position.quantity * (mid - position.average_price) * position.instrument.multiplier
-            unrealized[position.book] = unrealized.get(position.book, Decimal(0)) + marked
+        instrument = position.instrument
+        mid = mids.get(instrument.base_currency)
+        if mid is None or not position.quantity:
+            continue
+        if instrument.kind == InstrumentKind.OPTION:
+            if instrument.expiry is None or instrument.expiry <= now or not instrument.strike:
+                continue
+            if instrument.base_currency not in surfaces:
+                surfaces[instrument.base_currency] = mark_surface(instrument.base_currency)
+            surface = surfaces[instrument.base_currency]
+            t_years = (instrument.expiry - now).total_seconds() / SECONDS_PER_YEAR
+            priced = surface.price(
+                spot=float(mid), strike=float(instrument.strike), t_years=t_years, kind=instrument.option_type
+            )
+            mid = Decimal(repr(float(priced.price)))
+        marked = position.quantity * (mid - position.average_price) * instrument.multiplier
+        unrealized[position.book] = unrealized.get(position.book, Decimal(0)) + marked
     out.metric(
         "desk_pnl",
-        "P&L by book, quote currency: realized, and unrealized marked at the venue mid.",
+        "P&L by book, quote currency: realized, and unrealized at the venue mid (options at the desk's surface).",
         [({"book": book, "component": "realized"}, value) for book, value in sorted(realized.items())]
         + [({"book": book, "component": "unrealized"}, value) for book, value in sorted(unrealized.items())],
     )

@@ -257,3 +257,74 @@ class VenueBook(models.Model):
 
     def __str__(self) -> str:
         return f"{self.venue} {self.underlying} {self.mid}"
+
+
+class VolQuotes(models.Model):
+    """The implied-volatility quotes a market data source (the simulated market, a real venue's adapter) last published
+    for one underlying: one volatility bid and ask per expiry and strike, against the underlying price ``spot``.
+
+    Written by :func:`desk.marks.vol_quotes_publish`, read by the desk's surface fit
+    (:func:`desk.marks.vol_surface_refit`). ``quotes`` holds
+    ``[{"expiry": ISO UTC, "strike": float, "bid_vol": float, "ask_vol": float}, ...]`` as published (crossed quotes
+    included: the fit refuses them).
+    """
+
+    underlying = models.CharField(max_length=12, unique=True, help_text="the market's code, e.g. BTC")
+    published_at = models.DateTimeField(help_text="UTC; the market's time of the quotes")
+    spot = price_field(help_text="the underlying price the quotes refer to, quote currency per coin")
+    quotes = models.JSONField(help_text="one volatility bid and ask per expiry and strike (annualized fractions)")
+    received_at = models.DateTimeField(help_text="UTC; when the desk stored them")
+    version = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(spot__gt=0), name="volquotes_spot_positive")]
+
+    def __str__(self) -> str:
+        return f"vol quotes {self.underlying} @ {self.published_at.isoformat()}"
+
+
+class VolSurfaceStatus(models.TextChoices):
+    FITTED = "fitted", "Fitted: options are marked with it"
+    REFUSED = "refused", "Refused: the previous surface is kept"
+
+
+class VolSurface(models.Model):
+    """One fit of the desk's implied-volatility surface of an underlying to the market's quotes
+    (:class:`VolQuotes`), or its refusal. The latest ``fitted`` row of an underlying is the surface every option on
+    it is marked with (:func:`desk.marks.mark_surface`); a refused fit keeps the previous one.
+
+    ``parameters`` are :class:`desk.surface.SurfaceParameters` (``atm_short``, ``atm_long``, ``term_decay_days``,
+    ``skew_30d``, ``curvature_30d``); the errors are in annualized volatility (0.01 is one vol point).
+    """
+
+    underlying = models.CharField(max_length=12)
+    status = models.CharField(max_length=8, choices=VolSurfaceStatus.choices)
+    fitted_at = models.DateTimeField(help_text="UTC; when the desk fitted it")
+    quotes_at = models.DateTimeField(help_text="UTC; the market's time of the quotes it was fitted to")
+    spot = price_field(help_text="the underlying price the quotes refer to")
+    parameters = models.JSONField(default=dict, blank=True, help_text="the fitted parameters; empty when refused")
+    n_quotes = models.PositiveIntegerField(help_text="quotes published (used, when fitted)")
+    n_expiries = models.PositiveIntegerField(default=0)
+    rms_error = models.FloatField(null=True, blank=True, help_text="root-mean-square (fit − mid) volatility")
+    max_error = models.FloatField(null=True, blank=True, help_text="largest |fit − mid| volatility")
+    inside_share = models.FloatField(null=True, blank=True, help_text="share of quotes with the fit inside bid-ask")
+    reason = models.CharField(max_length=255, blank=True, default="", help_text="why it was refused")
+
+    class Meta:
+        ordering = ["-quotes_at", "-id"]
+        indexes = [models.Index(fields=["underlying", "status", "-quotes_at"], name="volsurface_latest")]
+        constraints = [
+            # One fit per published set of quotes: a second worker fitting the same quotes adds nothing.
+            models.UniqueConstraint(fields=["underlying", "quotes_at"], name="volsurface_one_per_quotes"),
+            models.CheckConstraint(
+                condition=Q(status__in=["fitted", "refused"]),
+                name="volsurface_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="refused") | Q(rms_error__isnull=False, n_quotes__gt=0),
+                name="volsurface_fitted_has_error",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"vol surface {self.underlying} {self.status} @ {self.quotes_at.isoformat()}"

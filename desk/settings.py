@@ -166,6 +166,8 @@ CELERY_IMPORTS = ("execution.hedging_tasks",)
 DESK_ORDERS_WINDOW_S = 10.0
 CELERY_BEAT_SCHEDULE = {
     "desk-heartbeat": {"task": "desk.tasks.desk_heartbeat", "schedule": 10.0},
+    # Fit the implied-volatility surfaces options are marked with to the market's latest quotes (desk.marks).
+    "desk-vol-surfaces-refit": {"task": "desk.tasks.vol_surfaces_refit", "schedule": 5.0},
     # Recovers a running plan whose next tick was lost (a worker killed between ticks).
     "execution-plans-sweep": {"task": "execution.tasks.plans_sweep", "schedule": 5.0},
     # Delta hedge every book holding options (plans owned by settings.EXECUTION_HEDGE_USERNAME, default "trader").

@@ -1,4 +1,5 @@
-"""Diagnostics tasks: they prove the worker -> channel layer -> browser path (and beat) are alive."""
+"""Desk core tasks: diagnostics that prove the worker -> channel layer -> browser path (and beat) are alive, and the
+refit of the implied-volatility surfaces options are marked with."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import socket
 from celery import shared_task
 from django.core.cache import cache
 
-from desk import clock
+from desk import clock, marks
 from desk.events import broadcast
 
 
@@ -32,3 +33,9 @@ def desk_heartbeat() -> None:
     at = clock.now().isoformat()
     cache.set(HEARTBEAT_KEY, at, timeout=None)
     broadcast(event="heartbeat", payload={"at": at})
+
+
+@shared_task(name="desk.tasks.vol_surfaces_refit", acks_late=True)
+def vol_surfaces_refit() -> dict[str, str]:
+    """Beat: fit the desk's implied-volatility surfaces to the market's latest quotes (see :mod:`desk.marks`)."""
+    return marks.vol_surfaces_refit()

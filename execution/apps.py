@@ -5,5 +5,5 @@ class ExecutionConfig(AppConfig):
     name = "execution"
 
     def ready(self) -> None:
-        # Registers the replayers of the re-plan and fallback decision records.
-        from execution import fallback, replan  # noqa: F401
+        # Registers the replayers of the re-plan, fallback and hedge decision records.
+        from execution import fallback, hedging_services, replan  # noqa: F401

@@ -9,20 +9,25 @@ delta ``q · m · ∂V/∂S``; a spot or perpetual position of ``q`` contracts h
 funding basis is ignored: it moves one for one with spot). Gamma is in coins per unit of spot (quote currency per
 coin), so that ``gamma · ΔS`` is the change of the book's delta in coins. Values are in quote currency.
 
-Target of a hedge: the band edge (default) or zero
---------------------------------------------------
-No trade while ``|net delta| <= threshold``. Outside the band the default rule trades back to the **band edge**,
-the smallest trade that restores the band. The simulated venues charge costs that grow with the traded size (a
-fee and the half spread in basis points, plus impact that rises with size) and nothing per order, and under such
-proportional costs the optimal policy is to trade to the edge of the no-trade region, not to its centre
-(Davis, Panas & Zariphopoulou 1993; Whalley & Wilmott 1997): delta beyond the edge that the market may give back
-on its own is not worth paying spread for. ``target="zero"`` (trade to the centre) is the right rule when the cost
-of a hedge is mostly fixed per order, or when the desk wants no residual direction at all; it trades more.
+Target of a hedge: inside the band (default), its edge, or zero
+-----------------------------------------------------------------
+No trade while ``|net delta| <= threshold``. Outside the band the default rule (``target="inside"``) trades back to a
+target **inside** the band, ``inside_fraction × threshold`` (half the band by default), and never less than the band's
+**minimum trade** (``min_trade_coins``). Trading only back to the **edge** (``target="edge"``) is the optimal policy
+when every cost is proportional to the traded size (Davis, Panas & Zariphopoulou 1993; Whalley & Wilmott 1997), but a
+hedge also costs per trade: a plan, its child orders, the venue's minimum fee, a person's attention. With a cost per
+trade on top of the proportional one the optimal policy trades to a target inside the no-trade region, not to its
+edge (Korn 1998, "Portfolio optimisation with strictly positive transaction costs and impulse control"; Zakamouline
+2006): a hedge to the edge leaves the book on the boundary, where the next small move of the underlying calls for the
+next tiny hedge (on the desk, 14 s after a 5-contract call was hedged to 0.9999 coin, a second hedge sold
+0.0032 BTC). Trading to mid-band leaves room for the market to move half a band before the next hedge, and the
+minimum trade keeps any hedge from being dust. ``target="zero"`` (trade to the centre) is the right rule when the
+desk wants no residual direction at all; it trades most.
 
-Lot rounding never carries the delta past the target: toward zero, the quantity is rounded down to whole lots
-(the residual keeps its sign, less than one lot from zero); toward the edge, it is rounded up to the smallest whole
-number of lots that brings the delta inside the band, but never so far as to flip its sign. Both keep the hedged
-book inside the band provided the band is at least one lot wide, which :func:`hedge_order` requires.
+Lot rounding: the quantity is the fewest whole lots that reach the target (the delta ends on it or just past it,
+toward zero), then at least the minimum trade, and never so many that the delta changes sign (toward zero, that rounds
+down, short of zero). The hedged book ends inside the band provided the band is at least one lot wide and the minimum
+trade no wider than the band, which :class:`HedgeBand` and :func:`hedge_order` require.
 """
 
 from __future__ import annotations
@@ -36,8 +41,8 @@ import numpy.typing as npt
 
 from desk.pricing import black_scholes
 
-HedgeTarget = Literal["edge", "zero"]
-HEDGE_TARGETS: tuple[str, ...] = ("edge", "zero")
+HedgeTarget = Literal["inside", "edge", "zero"]
+HEDGE_TARGETS: tuple[str, ...] = ("inside", "edge", "zero")
 
 
 @dataclass(frozen=True)
@@ -204,25 +209,63 @@ class HedgeBand:
     ----------
     threshold_coins : float
         Half-width of the no-trade band, coins, >= 0: no hedge while ``|net delta| <= threshold_coins``.
-    target : {'edge', 'zero'}
-        Trade back to the band edge (default; see the module's notes) or to zero delta.
+    target : {'inside', 'edge', 'zero'}
+        Trade to ``inside_fraction × threshold`` (default), to the band edge, or to zero delta (module notes).
+    inside_fraction : float
+        With ``target="inside"``: the target as a fraction of the threshold, in [0, 1] (0.5: mid-band).
+    min_trade_coins : float
+        The smallest hedge, coins, >= 0 and no wider than the band: a hedge trades at least this much (unless that
+        would flip the delta's sign).
     """
 
     threshold_coins: float
-    target: HedgeTarget = "edge"
+    target: HedgeTarget = "inside"
+    inside_fraction: float = 0.5
+    min_trade_coins: float = 0.0
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.threshold_coins) and self.threshold_coins >= 0):
             raise ValueError(f"the band must be a non-negative number of coins, not {self.threshold_coins!r}")
         if self.target not in HEDGE_TARGETS:
             raise ValueError(f"target must be one of {', '.join(HEDGE_TARGETS)}, not {self.target!r}")
+        if not (math.isfinite(self.inside_fraction) and 0.0 <= self.inside_fraction <= 1.0):
+            raise ValueError(f"inside_fraction must be between 0 and 1, not {self.inside_fraction!r}")
+        if not (math.isfinite(self.min_trade_coins) and 0.0 <= self.min_trade_coins <= self.threshold_coins):
+            raise ValueError(
+                f"the minimum trade must be between 0 and the band's {self.threshold_coins} coins, "
+                f"not {self.min_trade_coins!r}"
+            )
+
+    @property
+    def target_coins(self) -> float:
+        """The absolute delta a hedge aims at, coins."""
+        if self.target == "edge":
+            return self.threshold_coins
+        if self.target == "inside":
+            return self.inside_fraction * self.threshold_coins
+        return 0.0
 
     @classmethod
-    def of_notional(cls, fraction: float, notional_coins: float, *, target: HedgeTarget = "edge") -> HedgeBand:
-        """A band of ``fraction`` of a notional (coins; for instance :attr:`OptionPositions.notional_coins`)."""
+    def of_notional(
+        cls,
+        fraction: float,
+        notional_coins: float,
+        *,
+        target: HedgeTarget = "inside",
+        inside_fraction: float = 0.5,
+        min_trade_fraction: float = 0.0,
+    ) -> HedgeBand:
+        """A band of ``fraction`` of a notional (coins; for instance :attr:`OptionPositions.notional_coins`), its
+        minimum trade ``min_trade_fraction`` of the band."""
         if not (math.isfinite(fraction) and fraction >= 0):
             raise ValueError(f"fraction must be non-negative, not {fraction!r}")
-        return cls(threshold_coins=fraction * abs(notional_coins), target=target)
+        threshold = fraction * abs(notional_coins)
+        return cls(
+            threshold_coins=threshold,
+            target=target,
+            inside_fraction=inside_fraction,
+            min_trade_coins=min_trade_fraction * threshold,
+        )
 
 
 def whalley_wilmott_half_width(*, gamma: float, spot: float, cost_fraction: float, risk_aversion: float) -> float:
@@ -301,8 +344,8 @@ def hedge_order(net_delta: float, *, band: HedgeBand, lot_coins: float) -> Hedge
     -------
     HedgeOrder or None
         None when ``|net_delta| <= band.threshold_coins`` or when no whole lot can be traded without carrying the
-        delta past the target. Otherwise a sell for a long delta (a buy for a short one) after which
-        ``|delta| <= threshold`` and the delta keeps its sign (or is zero).
+        delta past zero. Otherwise a sell for a long delta (a buy for a short one) of at least the band's minimum
+        trade, after which ``|delta| <= threshold`` and the delta keeps its sign (or is zero).
 
     Raises
     ------
@@ -322,12 +365,13 @@ def hedge_order(net_delta: float, *, band: HedgeBand, lot_coins: float) -> Hedge
     if exposure <= band.threshold_coins:
         return None
     sign = 1.0 if net_delta > 0 else -1.0
-    target = band.threshold_coins if band.target == "edge" else 0.0
-    # The fewest whole lots that reach the target, but never so many that the delta changes sign: toward the edge
-    # that rounds up (into the band), toward zero it rounds down (short of zero).
-    lots = min(
-        math.ceil((exposure - target) / lot_coins - _LOT_EPSILON), math.floor(exposure / lot_coins + _LOT_EPSILON)
-    )
+    target = band.target_coins
+    # The fewest whole lots that reach the target, at least the minimum trade, but never so many that the delta
+    # changes sign: toward the edge or inside the band that rounds up (past the target, toward zero), toward zero
+    # it rounds down (short of zero).
+    reach = math.ceil((exposure - target) / lot_coins - _LOT_EPSILON)
+    minimum = math.ceil(band.min_trade_coins / lot_coins - _LOT_EPSILON)
+    lots = min(max(reach, minimum), math.floor(exposure / lot_coins + _LOT_EPSILON))
     if lots <= 0:
         return None
     traded = lots * lot_coins

@@ -1,14 +1,19 @@
-"""Delta hedging of a book's options in their underlying: reads the positions and the venue book, computes the hedge
-with :mod:`execution.hedging`, and works it as a short TWAP plan through the ordinary pre-trade checks.
+"""Delta hedging of a book's options in their underlying: reads the positions, the venue book and the desk's
+implied-volatility surface, computes the hedge with :mod:`execution.hedging`, and works it as a short TWAP plan through
+the ordinary pre-trade checks.
 
 Volatility
 ----------
-Options are valued at one flat volatility per underlying, the venue book's ``volatility``
-(:class:`~desk.models.VenueBook`). The implied-volatility surface (:func:`desk.pricing.surface_vol`) is a
-pure function, but its level, the short-end ATM volatility, is state of the in-memory simulator held by the market
-service process and is not written to the database; the surface cannot be evaluated from a Celery worker without
-it. A flat volatility mis-states the delta of options far from the money (the skew would move it); the pure module
-takes one volatility per option, so the surface can be plugged in once its level is stored with the venue book.
+Each option is valued at its own implied volatility, read from the surface the desk fitted to the market's quotes
+(:func:`desk.marks.mark_surface`) for its strike and expiry, with the venue book's mid as the underlying price: the
+same marks as the quote board, TCA and the risk checks.
+
+Rule and decision record
+------------------------
+The default rule trades back to mid-band with a minimum trade (:mod:`execution.hedging`: a hedge to the band's edge
+invites a string of tiny hedges). Every hedge placed is a ``hedge`` decision record whose inputs are everything the rule
+read (the positions with their volatilities, the spot, the rate, the band, the hedge lot): :func:`hedge_compute`, its
+replayer, recomputes the order from them.
 
 Idempotency
 -----------
@@ -25,30 +30,22 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-import numpy as np
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from desk import clock
-from desk.audit import Actor, audit_record
+from desk.audit import Actor, audit_record, json_normalize
+from desk.decisions import decision_record, decision_replayer_register
 from desk.events import broadcast
-from desk.fields import to_decimal
-from desk.market import RATE, SECONDS_PER_YEAR, NoVenue, StaleBook, venue_book_check_fresh, venue_books_ensure
-from desk.models import Instrument, InstrumentKind, OptionType
+from desk.market import SECONDS_PER_YEAR, NoVenue, StaleBook, venue_book_check_fresh, venue_books_ensure
+from desk.marks import mark_surface
+from desk.models import DecisionKind, Instrument, InstrumentKind, OptionType
+from desk.surface import MarkSurface
 
 # A module reference: the hedging task runs this module's delta_hedge_book, and this module queues the task.
 from execution import hedging_tasks, selectors
 from execution.errors import ExecutionRefused
-from execution.hedging import (
-    HEDGE_TARGETS,
-    BookGreeks,
-    HedgeBand,
-    HedgeOrder,
-    HedgeTarget,
-    OptionPositions,
-    book_greeks,
-    hedge_order,
-)
+from execution.hedging import HEDGE_TARGETS, HedgeBand, HedgeTarget, OptionPositions, book_greeks, hedge_order
 from execution.models import Algorithm, ExecutionPlan, Position
 from execution.services import OPEN_PLAN_STATES, plan_create, plan_start
 
@@ -58,9 +55,12 @@ HEDGE_PURPOSE = "delta_hedge"
 HEDGE_EVENT = "hedge.delta"
 # A band of 1 coin by default: about 0.1 % of a 1 000 BTC book's notional, and ten times the usual perp lot.
 DEFAULT_BAND_COINS = Decimal(1)
+DEFAULT_TARGET = "inside"
+# Back to mid-band, and never less than a tenth of the band (0.1 coin with the default band).
+DEFAULT_INSIDE_FRACTION = Decimal("0.5")
+DEFAULT_MIN_TRADE_FRACTION = Decimal("0.1")
 DEFAULT_HORIZON_S = 2
 DEFAULT_SLICES = 2
-_RATE = RATE
 
 
 def hedge_instrument_for(*, underlying: str) -> Instrument:
@@ -89,9 +89,9 @@ def hedge_running(*, book: str, underlying: str) -> ExecutionPlan | None:
     )
 
 
-def book_positions(*, book: str, underlying: str, now: datetime, vol: float) -> tuple[OptionPositions, float]:
-    """The book's live options on ``underlying`` (all at volatility ``vol``) and its spot and perpetual position in
-    coins. Expired options are left out: they settle in cash and carry no delta."""
+def book_positions(*, book: str, underlying: str, now: datetime) -> tuple[list[Position], Decimal]:
+    """The book's live option positions on ``underlying`` and its spot and perpetual position in coins. Expired
+    options are left out: they settle in cash and carry no delta."""
     positions = list(
         Position.objects.filter(book=book, instrument__base_currency=underlying)
         .exclude(quantity=0)
@@ -107,58 +107,149 @@ def book_positions(*, book: str, underlying: str, now: datetime, vol: float) -> 
         for p in positions
         if p.instrument.kind == InstrumentKind.OPTION and p.instrument.expiry and p.instrument.expiry > now
     ]
-    option_positions = OptionPositions.of(
-        quantity=[float(p.quantity) for p in options],
-        multiplier=[float(p.instrument.multiplier) for p in options],
-        strike=[float(p.instrument.strike or 0) for p in options],
-        t_years=[(p.instrument.expiry - now).total_seconds() / SECONDS_PER_YEAR for p in options],
-        is_call=[p.instrument.option_type == OptionType.CALL for p in options],
-        vol=np.full(len(options), vol),
-    )
-    return option_positions, float(linear)
+    return options, linear
 
 
-def _band(band_coins: Decimal | None, band_fraction: Decimal | None, target: str, notional_coins: float) -> HedgeBand:
-    if target not in HEDGE_TARGETS:
-        raise ExecutionRefused({"target": f"target must be one of {', '.join(HEDGE_TARGETS)}, not {target!r}"})
-    rule = cast(HedgeTarget, target)
-    try:
-        if band_fraction is not None:
-            return HedgeBand.of_notional(float(band_fraction), notional_coins, target=rule)
-        coins = DEFAULT_BAND_COINS if band_coins is None else band_coins
-        return HedgeBand(threshold_coins=float(coins), target=rule)
-    except ValueError as error:
-        raise ExecutionRefused({"band": str(error)}) from None
-
-
-def _record(
+def hedge_inputs(
     *,
     book: str,
     underlying: str,
+    now: datetime,
     spot: Decimal,
-    vol: Decimal,
-    greeks: BookGreeks,
-    band: HedgeBand,
+    surface: MarkSurface,
     instrument: Instrument,
-    order: HedgeOrder,
-    quantity: Decimal,
+    band_coins: Decimal | None,
+    band_fraction: Decimal | None,
+    target: str,
+    inside_fraction: Decimal,
+    min_trade_fraction: Decimal,
 ) -> dict[str, Any]:
-    return {
-        "book": book,
-        "underlying": underlying,
-        "spot": spot,
-        "vol": vol,
-        "rate": to_decimal(_RATE),
-        "net_delta_before": to_decimal(round(greeks.delta, 9)),
-        "option_delta": to_decimal(round(greeks.option_delta, 9)),
-        "linear_delta": to_decimal(round(greeks.linear_delta, 9)),
-        "gamma": to_decimal(round(greeks.gamma, 12)),
-        "band_coins": to_decimal(round(band.threshold_coins, 9)),
+    """Everything :func:`hedge_compute` reads, JSON-ready (stored with the hedge's decision record): each live option
+    position with its implied volatility from ``surface``, the linear position, the spot, the rate, the band and the
+    hedge instrument's lot."""
+    options, linear = book_positions(book=book, underlying=underlying, now=now)
+    rows = []
+    for position in options:
+        option = position.instrument
+        t_years = (option.expiry - now).total_seconds() / SECONDS_PER_YEAR
+        strike = float(option.strike or 0)
+        vol = float(surface.vol(spot=float(spot), strike=strike, t_years=t_years)) if strike > 0 else 0.0
+        rows.append(
+            {
+                "instrument": option.symbol,
+                "quantity": float(position.quantity),
+                "multiplier": float(option.multiplier),
+                "strike": strike,
+                "t_years": t_years,
+                "kind": "call" if option.option_type == OptionType.CALL else "put",
+                "vol": vol,
+            }
+        )
+    return json_normalize(
+        {
+            "book": book,
+            "underlying": underlying,
+            "as_of": now.isoformat(),
+            "spot": float(spot),
+            "rate": surface.rate,
+            "surface": {"id": surface.surface_id, "source": surface.source, **surface.parameters.as_dict()},
+            "options": rows,
+            "linear_coins": float(linear),
+            "band": {
+                "coins": None if band_coins is None else float(band_coins),
+                "fraction": None if band_fraction is None else float(band_fraction),
+                "target": target,
+                "inside_fraction": float(inside_fraction),
+                "min_trade_fraction": float(min_trade_fraction),
+            },
+            "hedge": {
+                "instrument": instrument.symbol,
+                "lot_size": instrument.lot_size,
+                "multiplier": instrument.multiplier,
+            },
+        }
+    )
+
+
+def _band(band: dict[str, Any], notional_coins: float) -> HedgeBand:
+    rule = cast(HedgeTarget, band["target"])
+    if band["fraction"] is not None:
+        return HedgeBand.of_notional(
+            float(band["fraction"]),
+            notional_coins,
+            target=rule,
+            inside_fraction=float(band["inside_fraction"]),
+            min_trade_fraction=float(band["min_trade_fraction"]),
+        )
+    coins = float(DEFAULT_BAND_COINS if band["coins"] is None else band["coins"])
+    return HedgeBand(
+        threshold_coins=coins,
+        target=rule,
+        inside_fraction=float(band["inside_fraction"]),
+        min_trade_coins=float(band["min_trade_fraction"]) * coins,
+    )
+
+
+def hedge_compute(inputs: dict[str, Any]) -> dict[str, Any]:
+    """The hedge from stored inputs (the ``hedge`` decisions' replayer): the book's greeks, the band, and the order
+    (None inside the band), its quantity in the hedge instrument's contracts.
+
+    Raises
+    ------
+    ValueError
+        A band the hedge lot cannot hold, or settings out of range.
+    """
+    options = inputs["options"]
+    positions = OptionPositions.of(
+        quantity=[o["quantity"] for o in options],
+        multiplier=[o["multiplier"] for o in options],
+        strike=[o["strike"] for o in options],
+        t_years=[o["t_years"] for o in options],
+        is_call=[o["kind"] == "call" for o in options],
+        vol=[o["vol"] for o in options],
+    )
+    greeks = book_greeks(
+        positions, linear_coins=float(inputs["linear_coins"]), spot=float(inputs["spot"]), rate=float(inputs["rate"])
+    )
+    band = _band(inputs["band"], positions.notional_coins)
+    hedge = inputs["hedge"]
+    lot, multiplier = Decimal(str(hedge["lot_size"])), Decimal(str(hedge["multiplier"]))
+    order = hedge_order(greeks.delta, band=band, lot_coins=float(lot * multiplier))
+    out: dict[str, Any] = {
+        "net_delta_before": round(greeks.delta, 9),
+        "option_delta": round(greeks.option_delta, 9),
+        "linear_delta": round(greeks.linear_delta, 9),
+        "gamma": round(greeks.gamma, 12),
+        "band_coins": round(band.threshold_coins, 9),
         "target_rule": band.target,
-        "target": to_decimal(round(order.target, 9)),
-        "net_delta_after": to_decimal(round(order.delta_after, 9)),
-        "order": {"instrument": instrument.symbol, "side": order.side, "quantity": quantity},
+        "min_trade_coins": round(band.min_trade_coins, 9),
+        "target": round(band.target_coins, 9),
+        "order": None,
+        "net_delta_after": round(greeks.delta, 9),
     }
+    if order is not None:
+        out["target"] = round(order.target, 9)
+        out["net_delta_after"] = round(order.delta_after, 9)
+        out["order"] = {
+            "instrument": hedge["instrument"],
+            "side": order.side,
+            "lots": order.lots,
+            "quantity": order.lots * lot,
+            "coins": round(order.coins, 9),
+        }
+    return json_normalize(out)
+
+
+decision_replayer_register(DecisionKind.HEDGE, hedge_compute)
+
+
+def _explain(output: dict[str, Any]) -> str:
+    order = output["order"]
+    return (
+        f"net delta {output['net_delta_before']:+.4f} coins outside the ±{output['band_coins']:g} band: "
+        f"{order['side']} {order['quantity']} {order['instrument']} to {output['net_delta_after']:+.4f} "
+        f"(rule {output['target_rule']}, target {output['target']:+.4f}, minimum trade {output['min_trade_coins']:g})"
+    )
 
 
 def delta_hedge_book(
@@ -168,7 +259,9 @@ def delta_hedge_book(
     actor: Actor,
     band_coins: Decimal | None = None,
     band_fraction: Decimal | None = None,
-    target: str = "edge",
+    target: str = DEFAULT_TARGET,
+    inside_fraction: Decimal = DEFAULT_INSIDE_FRACTION,
+    min_trade_fraction: Decimal = DEFAULT_MIN_TRADE_FRACTION,
     horizon_s: int = DEFAULT_HORIZON_S,
     slices: int = DEFAULT_SLICES,
 ) -> ExecutionPlan | None:
@@ -187,16 +280,20 @@ def delta_hedge_book(
         Half-width of the no-trade band, coins (default :data:`DEFAULT_BAND_COINS`).
     band_fraction : Decimal, optional
         Instead, a band of this fraction of the options' gross notional (coins).
-    target : {'edge', 'zero'}
-        Trade back to the band edge (default) or to zero; see :mod:`execution.hedging`.
+    target : {'inside', 'edge', 'zero'}
+        Trade back inside the band (default), to its edge or to zero; see :mod:`execution.hedging`.
+    inside_fraction : Decimal
+        With ``target="inside"``, the target as a fraction of the band (mid-band by default).
+    min_trade_fraction : Decimal
+        The smallest hedge as a fraction of the band.
     horizon_s, slices : int
         The hedge TWAP's horizon (seconds) and number of children.
 
     Returns
     -------
     ExecutionPlan or None
-        The running hedge plan (tagged ``purpose=delta_hedge``, audited and broadcast as ``hedge.delta`` with the
-        net delta before, the target and the order), or None.
+        The running hedge plan (tagged ``purpose=delta_hedge``, a ``hedge`` decision record, audited and broadcast as
+        ``hedge.delta`` with the net delta before, the target and the order), or None.
 
     Raises
     ------
@@ -207,6 +304,8 @@ def delta_hedge_book(
     """
     if not isinstance(actor, AbstractBaseUser):
         raise ExecutionRefused("a hedge plan is created for a person (its trader), not a system actor")
+    if target not in HEDGE_TARGETS:
+        raise ExecutionRefused({"target": f"target must be one of {', '.join(HEDGE_TARGETS)}, not {target!r}"})
     instrument = hedge_instrument_for(underlying=underlying)
     now = clock.now()
     try:
@@ -223,21 +322,30 @@ def delta_hedge_book(
             venue_book_check_fresh(row, now=now)
         except StaleBook as error:
             raise ExecutionRefused({"underlying": str(error)}) from None
-        options, linear_coins = book_positions(book=book, underlying=underlying, now=now, vol=float(row.volatility))
-        greeks = book_greeks(options, linear_coins=linear_coins, spot=float(row.mid), rate=_RATE)
-        band = _band(band_coins, band_fraction, target, options.notional_coins)
-        lot = instrument.lot_size
+        inputs = hedge_inputs(
+            book=book,
+            underlying=underlying,
+            now=now,
+            spot=row.mid,
+            surface=mark_surface(underlying),
+            instrument=instrument,
+            band_coins=band_coins,
+            band_fraction=band_fraction,
+            target=target,
+            inside_fraction=inside_fraction,
+            min_trade_fraction=min_trade_fraction,
+        )
         try:
-            order = hedge_order(greeks.delta, band=band, lot_coins=float(lot * instrument.multiplier))
+            output = hedge_compute(inputs)
         except ValueError as error:
             raise ExecutionRefused({"band": str(error)}) from None
+        order = output["order"]
         if order is None:
             return None
-        quantity = order.lots * lot
         plan = plan_create(
             instrument=instrument,
-            side=order.side,
-            quantity=quantity,
+            side=order["side"],
+            quantity=Decimal(order["quantity"]),
             algorithm=Algorithm.TWAP,
             parameters={
                 "book": book,
@@ -249,19 +357,27 @@ def delta_hedge_book(
             actor=actor,
         )
         plan = plan_start(plan_id=plan.pk, actor=actor)
-        inputs = _record(
-            book=book,
-            underlying=underlying,
-            spot=row.mid,
-            vol=row.volatility,
-            greeks=greeks,
-            band=band,
-            instrument=instrument,
-            order=order,
-            quantity=quantity,
+        surface = inputs["surface"]
+        record = decision_record(
+            kind=DecisionKind.HEDGE,
+            actor=actor,
+            obj=plan,
+            inputs=inputs,
+            output=output,
+            explanation=_explain(output),
+            model_versions={"vol_surface": surface["id"], "vol_surface_source": surface["source"], "rule": target},
         )
-        audit_record(actor=actor, action=HEDGE_EVENT, obj=plan, after=inputs | {"lots": order.lots})
-        broadcast(event=HEDGE_EVENT, payload=inputs | {"plan": plan.pk})
+        summary = {
+            "book": book,
+            "underlying": underlying,
+            "spot": inputs["spot"],
+            "rate": inputs["rate"],
+            "vol_surface": surface["id"],
+            "decision": record.pk,
+        } | {key: value for key, value in output.items() if key != "order"}
+        summary["order"] = {"instrument": order["instrument"], "side": order["side"], "quantity": order["quantity"]}
+        audit_record(actor=actor, action=HEDGE_EVENT, obj=plan, after=summary | {"lots": order["lots"]})
+        broadcast(event=HEDGE_EVENT, payload=summary | {"plan": plan.pk})
     return plan
 
 

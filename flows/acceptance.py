@@ -7,11 +7,11 @@ one order (the leg's instrument and side, the quantity taken, the quoted price);
 per leg (units × ratio at the leg's quoted price), and every one must pass; a leg taken under legging is that leg.
 
 The market state of each order comes from the venues (the underlying's primary lit book: its mid, volume and
-volatility; an option's mid is Black–Scholes on the book's volatility) and from the desk's book (position and
-P&L today). The dealer's exposure (its open dealer orders and today's fills, plus the package's earlier legs)
-feeds the ``max_dealer_exposure`` limit. The participation cap does not apply: an acceptance trades off-venue with
-the dealer. The order rate counts the acceptance once: a package's last leg takes the slot, once every other leg
-has passed.
+volatility; an option's mid is its mark on the desk's implied-volatility surface, :func:`desk.marks.mark_surface`)
+and from the desk's book (position and P&L today). The dealer's exposure (its open dealer orders and today's fills,
+plus the package's earlier legs) feeds the ``max_dealer_exposure`` limit. The participation cap does not apply: an
+acceptance trades off-venue with the dealer. The order rate counts the acceptance once: a package's last leg takes the
+slot, once every other leg has passed.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def market_state(
             not option
         )
     multiplier = instrument.multiplier
-    mid = to_decimal(instrument_mid(instrument, spot=market.spot, volatility=market.volatility, now=now)) / multiplier
+    mid = to_decimal(instrument_mid(instrument, spot=market.spot, surface=market.surface, now=now)) / multiplier
     unrealized = Decimal(0)
     if position is not None and position.quantity:
         unrealized = position.quantity * (mid - position.average_price) * multiplier

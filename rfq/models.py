@@ -536,11 +536,18 @@ class ScoringModelVersion(models.Model):
     features = models.JSONField(default=list, help_text="the models' input features, by model")
     hyperparameters = models.JSONField(default=dict)
     metrics = models.JSONField(default=dict, help_text="hold-out metrics (AUC, Brier, baselines) and thresholds")
-    training_data_sha256 = models.CharField(max_length=64)
+    training_data_sha256 = models.CharField(
+        max_length=64, help_text="SHA-256 of everything the result depends on (rfq.scoring.train.training_manifest)"
+    )
     artifact = models.JSONField(help_text="the serialized models and dealer feature tables")
     owner = models.CharField(max_length=64, default="quant", help_text="team or person answerable for the model")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="scoring_models"
+    )
+    trained_by = models.CharField(
+        max_length=150,
+        default="",
+        help_text="who trained it: user:<name>, or the system component (system:beat, system:train_scoring by ...)",
     )
     created_at = ClockDateTimeField(auto_now_add=True)
     promoted_at = models.DateTimeField(null=True, blank=True)

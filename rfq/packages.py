@@ -24,7 +24,8 @@ Over ``dt`` the factors have covariance
     C = dt · [[ (Sσ)²,        ρ · Sσ · ξσ ],
               [ ρ · Sσ · ξσ,  (ξσ)²      ]]
 
-(``ξ`` the volatility of volatility, ``ρ`` the spot–vol correlation), so with ``e_i = (Δ_i, ν_i)`` the package's
+(``ξ`` the volatility of volatility, ``ρ`` the spot–vol correlation; ``σ`` here the underlying's volatility, each
+option priced at its own implied volatility when the leg carries one), so with ``e_i = (Δ_i, ν_i)`` the package's
 variance is ``(Σ e_i)ᵀ C (Σ e_i)`` while the legs taken alone add up to ``Σ sqrt(e_iᵀ C e_i)``. A straddle's
 deltas cancel; a call spread's vegas partly cancel: ``diversification`` = package sd / sum of the legs' sd.
 """
@@ -45,8 +46,9 @@ SECONDS_PER_YEAR = 365.0 * 86_400.0
 @dataclass(frozen=True)
 class PackageLeg:
     """One leg: ``kind`` spot/perpetual/option, ``option_type`` call/put ('' otherwise), ``strike`` and ``expiry_years``
-    (options only), the ``underlying`` code, ``side`` buy/sell, ``ratio`` and ``quantity`` (contracts) and the
-    contract ``multiplier``."""
+    (options only), the ``underlying`` code, ``side`` buy/sell, ``ratio`` and ``quantity`` (contracts), the
+    contract ``multiplier`` and, for an option, the ``implied_vol`` it is marked at (annualized; None: the ``vol``
+    the risk is computed with)."""
 
     kind: str
     underlying: str
@@ -57,6 +59,7 @@ class PackageLeg:
     strike: float | None = None
     expiry_years: float | None = None
     multiplier: float = 1.0
+    implied_vol: float | None = None
 
 
 def _options(legs: Sequence[PackageLeg]) -> list[tuple[int, PackageLeg]]:
@@ -163,7 +166,8 @@ class PackageRisk:
 def leg_exposures(
     legs: Sequence[PackageLeg], *, spot: float, vol: float, rate: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per leg: its signed mark and its ``(Δ, ν)`` exposure (quote currency per unit of S and of σ), n × 2."""
+    """Per leg: its signed mark and its ``(Δ, ν)`` exposure (quote currency per unit of S and of σ), n × 2. An option
+    is priced at its own ``implied_vol`` when it has one, else at ``vol``."""
     marks = np.zeros(len(legs))
     exposures = np.zeros((len(legs), 2))
     for i, leg in enumerate(legs):
@@ -171,7 +175,8 @@ def leg_exposures(
         size = sign * leg.quantity * leg.multiplier
         if leg.kind == "option":
             t = max(float(leg.expiry_years or 0.0), 1e-9)
-            bs = black_scholes(spot, float(leg.strike or spot), t, rate, vol, leg.option_type)
+            sigma = vol if leg.implied_vol is None else leg.implied_vol
+            bs = black_scholes(spot, float(leg.strike or spot), t, rate, sigma, leg.option_type)
             marks[i] = size * float(bs.price)
             exposures[i] = (size * float(bs.delta), size * float(bs.vega))
         else:

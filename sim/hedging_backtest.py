@@ -2,9 +2,10 @@
 
 Each path is one seeded :class:`~sim.market.MarketSimulator` world. The book holds ``contracts`` European
 options on the underlying, marked with Black–Scholes at one flat implied volatility (the simulator's volatility when
-the book opens, as :mod:`execution.hedging_services` marks a live book). Every ``dt_s`` the hedged book applies the
-desk's rule (:func:`execution.hedging.hedge_order`: no trade inside the band, else back to its edge, whole lots)
-and pays ``cost_bps`` of each hedge's notional; the unhedged book only marks. The P&L over the horizon is, per path,
+the book opens; the live hedger reads each option's from the desk's fitted surface). Every ``dt_s`` the hedged book
+applies the desk's rule (:func:`execution.hedging.hedge_order`: no trade inside the band, else back to the band's
+``target``, mid-band by default, at least ``min_trade_coins``, whole lots) and pays ``cost_bps`` of each hedge's
+notional; the unhedged book only marks. The P&L over the horizon is, per path,
 
 ``unhedged = V(S_N, T - N·dt) − V(S_0, T)`` and ``hedged = unhedged + Σ_k h_k (S_{k+1} − S_k) − costs``
 
@@ -19,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from desk.market import SECONDS_PER_YEAR
-from execution.hedging import HedgeBand, OptionPositions, book_greeks, hedge_order
+from execution.hedging import HedgeBand, HedgeTarget, OptionPositions, book_greeks, hedge_order
 from sim.market import MarketConfig, MarketSimulator
 
 
@@ -60,6 +61,8 @@ def hedge_backtest(
     band_coins: float = 0.25,
     lot_coins: float = 0.01,
     cost_bps: float = 5.0,
+    target: HedgeTarget = "inside",
+    min_trade_coins: float = 0.0,
 ) -> HedgeBacktest:
     """Simulate ``paths`` seeded worlds over ``steps × dt_s`` seconds and return both books' P&L.
 
@@ -73,13 +76,15 @@ def hedge_backtest(
         Strike over the opening spot.
     band_coins, lot_coins : float
         Half-width of the no-trade band and the hedge instrument's lot, coins.
+    target, min_trade_coins
+        Where a hedge trades back to and its smallest size (:class:`execution.hedging.HedgeBand`).
     cost_bps : float
         Cost of a hedge (half spread plus fee), basis points of its notional.
     """
     if paths < 2 or steps < 1 or not dt_s > 0:
         raise ValueError("need at least two paths, one step and a positive step")
     rate = MarketConfig().rate
-    band = HedgeBand(threshold_coins=band_coins)
+    band = HedgeBand(threshold_coins=band_coins, target=target, min_trade_coins=min_trade_coins)
     expiry_years = expiry_days * 86_400 / SECONDS_PER_YEAR
     hedged = np.empty(paths)
     unhedged = np.empty(paths)

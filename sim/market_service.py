@@ -1,5 +1,6 @@
 """The running simulated world of the desk: steps the market simulator in real time in a thread, publishes its two
-signed feeds on the channel layer, and answers what an instrument is worth now (for the simulated dealers).
+signed feeds on the channel layer, writes its venue books and its options' implied-volatility quotes where the desk
+reads market data, and answers what an instrument is worth now (for the simulated dealers).
 
 One per process. In the embedded desk it lives in ``rundesk`` beside the web app, the worker and the dealers.
 """
@@ -19,16 +20,20 @@ from django.db import close_old_connections, connection
 
 from desk.events import MARKET_GROUP
 from desk.market import SECONDS_PER_DAY, VOLUME_WINDOW_S
+from desk.marks import VolQuote, vol_quotes_publish
 from desk.models import Instrument, InstrumentKind
 from risk.feed import feed_key
 from sim.dealers.rest_bot import FairValue
 from sim.market import MarketFeed, MarketSimulator
+from sim.market.chain import vol_quotes
 from sim.venues import venue_books_sync
 from tca.tape import MarketTop, TapeSource
 
 logger = logging.getLogger(__name__)
 
 TERMS_REFRESH_TICKS = 60
+VOL_QUOTES_EVERY_S = 5.0
+"""Seconds between two publications of the options' implied-volatility quotes (the desk refits on the same beat)."""
 
 
 @dataclass(frozen=True)
@@ -46,16 +51,19 @@ class MarketService:
     """Steps a :class:`MarketSimulator` every ``tick_s`` seconds of wall time and publishes both feeds."""
 
     def __init__(
-        self, *, seed: int = 20261125, tick_s: float = 0.5, publish: bool = True, persist_every_s: float | None = 1.0
+        self, *, seed: int = 20261125, tick_s: float = 0.5, publish: bool = True, persist_every_s: float | None = 0.5
     ) -> None:
         self.simulator = MarketSimulator(seed, start=datetime.now(UTC))
         self.feed = MarketFeed(self.simulator, feed_key())
         self.tick_s = tick_s
         self.publish = publish
         # The venue books every process trades against live in the database (desk.models.VenueBook): written
-        # at most every persist_every_s seconds; None keeps this service's world in memory only.
+        # at most every persist_every_s seconds (every tick by default: the desk marks options on the book's mid,
+        # and a second-old mid moved an option's mark out of the dealers' quotes); None keeps this service's world
+        # in memory only.
         self.persist_every_s = persist_every_s
         self._persisted_at = -float("inf")
+        self._vol_quotes_at = -float("inf")
         self._persisted_mids: dict[str, float] = {}
         self._volumes: dict[str, deque[tuple[datetime, float]]] = {}
         self.lock = threading.Lock()
@@ -120,6 +128,32 @@ class MarketService:
                 daily = self.simulator.config.underlying(book.underlying).daily_volume
                 volumes[book.underlying] = daily * VOLUME_WINDOW_S / SECONDS_PER_DAY
         venue_books_sync(books=books, previous_mids=self._persisted_mids, volumes_5m=volumes)
+        if time.monotonic() - self._vol_quotes_at >= VOL_QUOTES_EVERY_S:
+            self._vol_quotes_at = time.monotonic()
+            self.vol_quotes_publish()
+
+    def vol_quotes_publish(self) -> None:
+        """Publish every underlying's listed options' volatility bid and ask (:mod:`sim.market.chain`) on the desk's
+        market-data port (:func:`desk.marks.vol_quotes_publish`), as a venue's feed would."""
+        with self.lock:
+            chains = [
+                (
+                    underlying,
+                    self.simulator.now,
+                    self.simulator.book(underlying).mid,
+                    vol_quotes(self.simulator, underlying),
+                )
+                for underlying in self.simulator.underlyings
+            ]
+        for underlying, at, spot, quotes in chains:
+            vol_quotes_publish(
+                underlying=underlying,
+                at=at,
+                spot=spot,
+                quotes=[
+                    VolQuote(expiry=q.expiry, strike=q.strike, bid_vol=q.bid_vol, ask_vol=q.ask_vol) for q in quotes
+                ],
+            )
 
     def terms_load(self) -> None:
         """Read the simulated instruments' terms (at start and now and then from the market thread): fair values
@@ -164,14 +198,9 @@ class MarketService:
         return TapeSource(
             underlyings=tuple(self.simulator.underlyings),
             tops=self._tops,
-            fair_value=self._fair_price,
             stopped=self.stop_event,
         )
 
     def _tops(self) -> dict[str, MarketTop]:
         with self.lock:
             return {code: self.simulator.book(code) for code in self.simulator.underlyings}
-
-    def _fair_price(self, symbol: str) -> float | None:
-        fair = self.fair_value(symbol)
-        return None if fair is None else fair.price

@@ -84,7 +84,7 @@ class SimulatedVenue:
 
 
 def venue_books_sync(*, books: list[BookTop], previous_mids: dict[str, float], volumes_5m: dict[str, float]) -> None:
-    """Write one market tick to the venue rows (the market service calls it about once a second).
+    """Write one market tick to the venue rows (the market service calls it at every tick, twice a second).
 
     The stored mid moves by the simulator's return since the previous tick, ``mid × now / before``, in one
     ``UPDATE`` per underlying: the permanent impact our fills left in the stored mid stays, and a fill that holds

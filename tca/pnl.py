@@ -1,7 +1,8 @@
 r"""Positions marked live, and the day's P&L explained.
 
 **Marks.** A delta-one contract is marked at its underlying's lit mid times the multiplier; an option at
-Black–Scholes on that mid and the option's volatility (:func:`instrument_mark`), with its greeks per contract: delta
+Black–Scholes on that mid at the volatility of the desk's implied-volatility surface for its strike and expiry
+(:func:`instrument_mark`, :func:`desk.marks.mark_surface`), with its greeks per contract: delta
 (coins), gamma (per coin), vega (per 1.00 of volatility) and theta (per year). Unrealized P&L is
 ``q · (m/k − avg) · k`` for ``q`` contracts of multiplier ``k`` at mark ``m`` per contract and average price ``avg``.
 
@@ -34,7 +35,7 @@ import numpy as np
 
 from desk.market import SECONDS_PER_YEAR
 from desk.models import Instrument, InstrumentKind
-from desk.pricing import black_scholes
+from desk.surface import MarkSurface
 from execution.models import Fill, Position
 from rfq.engine.market import NoMarket, UnderlyingState, underlying_state
 from tca.models import PnlSnapshot
@@ -59,19 +60,23 @@ def underlying_code(instrument: Instrument) -> str:
     return instrument.underlying.base_currency if instrument.underlying_id else instrument.base_currency
 
 
-def instrument_mark(instrument: Instrument, state: UnderlyingState, *, now: datetime) -> Mark:
-    """The contract's mark and greeks on the underlying's state (see the module)."""
+def instrument_mark(
+    instrument: Instrument, state: UnderlyingState, *, now: datetime, surface: MarkSurface | None = None
+) -> Mark:
+    """The contract's mark and greeks on the underlying's state; an option's on the desk's implied-volatility surface
+    the state carries (:func:`desk.marks.mark_surface`), or ``surface``, at its strike and expiry (see the module)."""
     k = float(instrument.multiplier)
     if instrument.kind != InstrumentKind.OPTION:
         return Mark(state.spot * k, state.spot, 0.0, k, 0.0, 0.0, 0.0)
+    surface = surface or state.surface
     t = max(((instrument.expiry or now) - now).total_seconds(), 0.0) / SECONDS_PER_YEAR
-    bs = black_scholes(
-        state.spot, float(instrument.strike or state.spot), t, 0.0, state.volatility, instrument.option_type
-    )
+    strike = float(instrument.strike or state.spot)
+    vol = float(np.asarray(surface.vol(spot=state.spot, strike=strike, t_years=t)))
+    bs = surface.price(spot=state.spot, strike=strike, t_years=t, kind=instrument.option_type)
     return Mark(
         float(bs.price) * k,
         state.spot,
-        state.volatility,
+        vol,
         float(bs.delta) * k,
         float(bs.gamma) * k,
         float(bs.vega) * k,

@@ -8,8 +8,10 @@ Per instrument it records:
 - spot and perpetual: the lit venue's stored mid (``desk.VenueBook``, the price both trade against: it keeps
   the permanent impact of the desk's own fills) times the contract multiplier, the venue's full spread, the coins the
   simulated market traded since the previous sample (over the multiplier), the regime and the volatility;
-- options: the simulated world's fair value per contract every :data:`OPTION_EVERY` samples (spread and volume
-  unknown), so that dealer markouts on options have a mid.
+- options: the desk's mark per contract every :data:`OPTION_EVERY` samples (spread and volume unknown), Black–Scholes
+  at the volatility of the desk's surface fitted to the market's quotes (:func:`desk.marks.mark_surface`) with the lit
+  venue's stored mid as the underlying, the same mark as the RFQ's arrival mid, so that dealer markouts on options and
+  TCA measure against what the desk knew.
 
 The samples are kept in memory and written every :data:`FLUSH_EVERY_S` seconds in one transaction
 (:func:`tca.services.market_samples_write`); samples older than the retention are pruned every
@@ -28,8 +30,10 @@ from typing import Protocol
 from django.db import close_old_connections, connection
 
 from desk import clock as desk_clock
-from desk.market import VENUES
+from desk.market import SECONDS_PER_YEAR, VENUES
+from desk.marks import mark_surface
 from desk.models import Instrument, InstrumentKind, VenueBook
+from desk.surface import MarkSurface
 from tca import services
 from tca.services import TapeSample
 
@@ -69,15 +73,12 @@ class TapeSource:
         The underlyings the market prices.
     tops : callable
         One consistent snapshot of every underlying's :class:`MarketTop`, by underlying.
-    fair_value : callable
-        Fair price of one contract of an instrument symbol now (quote currency), ``None`` when unknown.
     stopped : threading.Event
         Set when the market stops; the recorder stops with it.
     """
 
     underlyings: tuple[str, ...]
     tops: Callable[[], Mapping[str, MarketTop]]
-    fair_value: Callable[[str], float | None]
     stopped: threading.Event
 
 
@@ -88,6 +89,9 @@ class _Terms:
     kind: str
     underlying: str
     multiplier: float
+    strike: float | None = None
+    expiry: datetime | None = None
+    option_type: str = ""
 
 
 @dataclass
@@ -117,6 +121,9 @@ class TapeRecorder:
                 kind=row.kind,
                 underlying=row.base_currency,
                 multiplier=float(row.multiplier),
+                strike=float(row.strike) if row.strike is not None else None,
+                expiry=row.expiry,
+                option_type=row.option_type,
             )
             for row in Instrument.objects.filter(is_active=True, base_currency__in=underlyings).order_by("symbol")
         ]
@@ -137,6 +144,7 @@ class TapeRecorder:
             traded[code] = max(top.volume - previous, 0.0) if previous is not None else 0.0
             self._volumes[code] = top.volume
         with_options = self.samples_taken % max(self.option_every, 1) == 0
+        surfaces: dict[str, MarkSurface] = {}
         taken: list[TapeSample] = []
         for terms in self._terms:
             top = tops.get(terms.underlying)
@@ -160,14 +168,23 @@ class TapeRecorder:
                     )
                 )
             elif with_options:
-                fair = self.source.fair_value(terms.symbol)
-                if fair is None or not fair > 0:
+                book = books.get(terms.underlying)
+                if book is None or terms.expiry is None or terms.expiry <= now or not terms.strike:
+                    continue
+                if terms.underlying not in surfaces:
+                    surfaces[terms.underlying] = mark_surface(terms.underlying)
+                t_years = (terms.expiry - now).total_seconds() / SECONDS_PER_YEAR
+                priced = surfaces[terms.underlying].price(
+                    spot=float(book.mid), strike=terms.strike, t_years=t_years, kind=terms.option_type
+                )
+                mark = float(priced.price) * terms.multiplier
+                if not mark > 0:
                     continue
                 taken.append(
                     TapeSample(
                         instrument_id=terms.instrument_id,
                         sampled_at=now,
-                        mid=fair,
+                        mid=mark,
                         regime=top.regime_name,
                         volatility=top.volatility,
                     )

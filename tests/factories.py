@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import itertools
+import math
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.contrib.auth.models import Group, User
 from django.db import connection
 
-from desk.models import Account, Instrument, InstrumentKind
+from desk import clock
+from desk.market import RATE, SECONDS_PER_YEAR
+from desk.marks import VolQuote, reference_surface, vol_quotes_publish, vol_surface_refit
+from desk.models import Account, Instrument, InstrumentKind, VolSurface
 from desk.roles import Role
+from desk.surface import SurfaceParameters
 from rfq.models import RFQ, Connectivity, Counterparty, DeskOrder, Quote, QuoteRequest, RFQLeg, Side
 from rfq.services import QuoteLegInput, quote_receive, rfq_send
 
@@ -187,3 +192,49 @@ def own_database_url() -> str:
     if config["ENGINE"] == "django.db.backends.sqlite3":
         return f"sqlite:///{config['NAME']}"
     return f"postgres://{config['USER']}@{config['HOST'] or '127.0.0.1'}:{config['PORT'] or 5432}/{config['NAME']}"
+
+
+SURFACE = SurfaceParameters(atm_short=0.9, atm_long=0.72, term_decay_days=40.0, skew_30d=-0.2, curvature_30d=0.5)
+"""A market surface unlike the reference one (richer short end, steeper skew): marks read from it are the fit's."""
+SURFACE_DAYS = (3.0, 7.0, 14.0, 30.0, 60.0, 90.0, 180.0)
+
+
+def vol_quotes_of(
+    *,
+    underlying: str = "BTC",
+    spot: float = 100_000.0,
+    parameters: SurfaceParameters = SURFACE,
+    at: datetime | None = None,
+    half_spread: float = 0.01,
+    days: tuple[float, ...] = SURFACE_DAYS,
+) -> list[VolQuote]:
+    """A venue's volatility quotes drawn from ``parameters``: expiries ``days`` after ``at``, strikes every 5 % of
+    ``spot`` from 75 % to 130 %, the surface's volatility plus or minus ``half_spread``."""
+    at = at or clock.now()
+    base = reference_surface(underlying).base
+    quotes = []
+    for day in days:
+        t = day * 86_400 / SECONDS_PER_YEAR
+        for share in range(75, 131, 5):
+            strike = spot * share / 100
+            vol = float(parameters.vol(math.log(strike / (spot * math.exp(RATE * t))), t, base=base))
+            quotes.append(VolQuote(at + timedelta(days=day), strike, vol - half_spread, vol + half_spread))
+    return quotes
+
+
+def vol_surface_fitted(
+    *,
+    underlying: str = "BTC",
+    spot: float = 100_000.0,
+    parameters: SurfaceParameters = SURFACE,
+    at: datetime | None = None,
+) -> VolSurface:
+    """The desk's surface of ``underlying`` fitted, through the feed and the refit service, to quotes drawn from
+    ``parameters``."""
+    at = at or clock.now()
+    quotes = vol_quotes_of(underlying=underlying, spot=spot, parameters=parameters, at=at)
+    vol_quotes_publish(underlying=underlying, at=at, spot=spot, quotes=quotes)
+    row = vol_surface_refit(underlying=underlying)
+    if row is None or row.status != "fitted":
+        raise AssertionError(f"the test surface was not fitted: {row}")
+    return row

@@ -149,6 +149,9 @@ class ScoringModelOutSerializer(serializers.Serializer):
     data_end = serializers.DateTimeField()
     owner = serializers.CharField()
     created_by = serializers.CharField(source="created_by.username", allow_null=True, default=None)
+    trained_by = serializers.CharField(
+        help_text="who trained it: a desk user, system:beat, or train_scoring and its OS account"
+    )
     created_at = serializers.DateTimeField()
     promoted_at = serializers.DateTimeField(allow_null=True)
     training_data_sha256 = serializers.CharField()

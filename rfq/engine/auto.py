@@ -2,8 +2,11 @@
 split) or by the desk itself (automatic mode), within the limits a risk officer sets (:class:`AutoTradingLimit`).
 
 In automatic mode every new quote triggers :func:`rfq_auto_decide`: the desk recommends; ``accept`` and ``split``
-within the limits are carried out (an ``auto_accept`` decision record names the limits it checked), ``wait`` is
-re-evaluated when the wait is over, and anything beyond the limits is left to the trader (audited, broadcast).
+within the limits are carried out, ``wait`` is re-evaluated when the wait is over, and anything beyond the limits is
+left to the trader (audited, broadcast). What the desk carries out is an ``auto_accept`` decision record: its inputs
+are the recommendation, the limit and the RFQ's arrival mid and legs; its output the limits checked and the plan (the
+quotes taken, in whole lots, and the rest to the algorithms), which :func:`auto_accept_compute`, its replayer,
+recomputes; the dealer orders and plans it led to are named in its explanation.
 A split's residual goes to the algorithms as an execution plan of the RFQ's trader (TWAP over ``algo_horizon_s``).
 """
 
@@ -19,8 +22,8 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
 from desk import clock
-from desk.audit import Actor, audit_record
-from desk.decisions import decision_record
+from desk.audit import Actor, audit_record, json_normalize
+from desk.decisions import decision_record, decision_replayer_register
 from desk.events import broadcast
 from desk.models import DecisionKind
 from rfq import tasks
@@ -91,40 +94,72 @@ def _lots(quantity: float, lot: Decimal) -> Decimal:
     return (Decimal(repr(quantity)) / lot).quantize(Decimal(1), rounding=ROUND_DOWN) * lot
 
 
+def _leg_terms(rfq: RFQ) -> list[dict[str, Any]]:
+    legs = rfq.legs.select_related("instrument").order_by("leg_no")
+    return [
+        {"leg_no": leg.leg_no, "ratio": leg.ratio, "quantity": leg.quantity, "lot_size": leg.instrument.lot_size}
+        for leg in legs
+    ]
+
+
+def act_plan(*, output: dict[str, Any], legs: list[dict[str, Any]]) -> dict[str, Any]:
+    """What carrying out an ``accept`` or ``split`` recommendation takes (pure): ``takes`` as (dealer, quote id,
+    contracts) per quote taken (a single leg's share of each fill in whole lots, skipping a share under one lot; a
+    package's first quote whole, contracts None), and ``algo`` as (leg number, contracts) per leg of a split's rest,
+    the package's ``algo_quantity`` × the leg's ratio in whole lots. ``legs`` are the RFQ's legs in order, each with
+    ``leg_no``, ``ratio`` and ``lot_size``."""
+    if output["action"] not in ("accept", "split"):
+        raise QuoteRefused(f"nothing to do on a {output['action']!r} recommendation")
+    single = len(legs) == 1
+    takes: list[list[Any]] = []
+    for dealer, quantity, quote_id in output["fills"]:
+        if not single:
+            takes.append([dealer, quote_id, None])
+            break
+        lots = _lots(quantity, Decimal(str(legs[0]["lot_size"])))
+        if lots > 0:
+            takes.append([dealer, quote_id, lots])
+    algo: list[list[Any]] = []
+    if output["action"] == "split" and output["algo_quantity"] > 0:
+        for leg in legs:
+            lots = _lots(output["algo_quantity"] * leg["ratio"], Decimal(str(leg["lot_size"])))
+            if lots > 0:
+                algo.append([leg["leg_no"], lots])
+    return json_normalize(
+        {"action": output["action"], "takes": takes, "algo": algo, "algo_quantity": output["algo_quantity"]}
+    )
+
+
 def rfq_act(*, rfq: RFQ, output: dict[str, Any], actor: Actor) -> dict[str, Any]:
     """Carry out an ``accept`` or ``split`` recommendation: take each quote for its share (whole lots; a package
     quote whole), and send a split's residual to the algorithms: a single leg's rest as one plan, a package's rest
     as one plan per leg, each leg in the package's ratio (``algo_quantity`` packages × the leg's ratio), worked
-    over the same horizon in the same slices so that the legs stay in ratio as they fill. Returns the dealer
-    orders, the plans (``plan``: the first) and the reason the RFQ ends with (a split's), also stored on it."""
-    if output["action"] not in ("accept", "split"):
-        raise QuoteRefused(f"nothing to do on a {output['action']!r} recommendation")
-    legs = list(rfq.legs.select_related("instrument").order_by("leg_no"))
-    single = len(legs) == 1
+    over the same horizon in the same slices so that the legs stay in ratio as they fill (:func:`act_plan`). Returns
+    the dealer orders, the plans (``plan``: the first) and the reason the RFQ ends with (a split's), also stored on
+    it."""
+    return plan_carry_out(rfq=rfq, plan=act_plan(output=output, legs=_leg_terms(rfq)), actor=actor)
+
+
+def plan_carry_out(*, rfq: RFQ, plan: dict[str, Any], actor: Actor) -> dict[str, Any]:
+    """Take the quotes and hand the rest to the algorithms as :func:`act_plan`'s ``plan`` says, in one transaction."""
     orders, plans = [], []
     with transaction.atomic():
         # A second press on the same advice (a board not yet reloaded) must not work the rest twice.
         status = RFQ.objects.select_for_update().values_list("status", flat=True).get(pk=rfq.pk)
         if status not in ACTABLE:
             raise QuoteRefused(f"RFQ {rfq.reference} is {status}: nothing more to carry out")
-        for _dealer, quantity, quote_id in output["fills"]:
+        for _dealer, quote_id, contracts in plan["takes"]:
             quote = Quote.objects.get(pk=quote_id, rfq=rfq)
-            if single:
-                lots = _lots(quantity, legs[0].instrument.lot_size)
-                if lots <= 0:
-                    continue
-                orders.append(quote_accept(quote=quote, actor=actor, quantity=lots).cl_ord_id)
-            else:
-                orders.append(quote_accept(quote=quote, actor=actor).cl_ord_id)
-                break
-        if output["action"] == "split" and output["algo_quantity"] > 0:
-            for leg in legs:
-                plan_id = _residual_plan(rfq=rfq, leg=leg, quantity=output["algo_quantity"] * leg.ratio, actor=actor)
-                if plan_id is not None:
-                    plans.append(plan_id)
+            quantity = None if contracts is None else Decimal(str(contracts))
+            orders.append(quote_accept(quote=quote, actor=actor, quantity=quantity).cl_ord_id)
+        legs = {leg.leg_no: leg for leg in rfq.legs.select_related("instrument")}
+        for leg_no, contracts in plan["algo"]:
+            plan_id = _residual_plan(rfq=rfq, leg=legs[leg_no], quantity=Decimal(str(contracts)), actor=actor)
+            if plan_id is not None:
+                plans.append(plan_id)
         reason = ""
         if plans:
-            reason = _split_close(rfq=rfq, orders=len(orders), plans=plans, quantity=output["algo_quantity"])
+            reason = _split_close(rfq=rfq, orders=len(orders), plans=plans, quantity=plan["algo_quantity"])
     return {"dealer_orders": orders, "plan": plans[0] if plans else None, "plans": plans, "reason": reason}
 
 
@@ -156,34 +191,75 @@ def _split_close(*, rfq: RFQ, orders: int, plans: list[int], quantity: float) ->
     return reason
 
 
-def _residual_plan(*, rfq: RFQ, leg: Any, quantity: float, actor: Actor) -> int | None:
-    """The rest of a split on one leg, in whole lots, handed to the algorithms (:func:`rfq.ports.residual_to_algo`,
-    the ``flows.split_residual`` flow) for the RFQ's trader."""
-    lots = _lots(quantity, leg.instrument.lot_size)
-    if lots <= 0:
-        return None
-    plan_id = residual_to_algo(rfq=rfq, leg=leg, quantity=lots, trader=rfq.created_by)
+def _residual_plan(*, rfq: RFQ, leg: Any, quantity: Decimal, actor: Actor) -> int | None:
+    """The rest of a split on one leg (contracts, whole lots), handed to the algorithms
+    (:func:`rfq.ports.residual_to_algo`, the ``flows.split_residual`` flow) for the RFQ's trader."""
+    plan_id = residual_to_algo(rfq=rfq, leg=leg, quantity=quantity, trader=rfq.created_by)
     if plan_id is None:
         return None
     audit_record(
-        actor=actor, action="rfq.split_residual", obj=rfq, after={"plan": plan_id, "leg": leg.leg_no, "quantity": lots}
+        actor=actor,
+        action="rfq.split_residual",
+        obj=rfq,
+        after={"plan": plan_id, "leg": leg.leg_no, "quantity": quantity},
     )
     return plan_id
 
 
-def _within(limit: AutoTradingLimit | None, rfq: RFQ, output: dict[str, Any]) -> list[str]:
-    """The automatic-mode limits the recommendation would break (empty: within them)."""
+def _breaches(limit: dict[str, Any] | None, *, notional: float, cost_bps: float) -> list[str]:
+    """The automatic-mode limits a recommendation would break (empty: within them)."""
     if limit is None:
         return ["no automatic-mode limit is set for this trader or the desk"]
     breaches = []
-    if not limit.enabled:
+    if not limit["enabled"]:
         breaches.append("automatic mode is disabled by risk")
-    notional = float(rfq.arrival_mid or 0) * sum(float(leg.quantity) / leg.ratio for leg in rfq.legs.all()[:1])
-    if notional > float(limit.max_notional):
-        breaches.append(f"notional {notional:,.0f} above the limit {float(limit.max_notional):,.0f}")
-    if output["costs"]["total"] > limit.max_cost_bps:
-        breaches.append(f"expected cost {output['costs']['total']:.2f} bps above the limit {limit.max_cost_bps:g} bps")
+    max_notional = float(limit["max_notional"])
+    if notional > max_notional:
+        breaches.append(f"notional {notional:,.0f} above the limit {max_notional:,.0f}")
+    if cost_bps > float(limit["max_cost_bps"]):
+        breaches.append(f"expected cost {cost_bps:.2f} bps above the limit {float(limit['max_cost_bps']):g} bps")
     return breaches
+
+
+def auto_accept_inputs(*, rfq: RFQ, output: dict[str, Any], limit: AutoTradingLimit | None) -> dict[str, Any]:
+    """Everything :func:`auto_accept_compute` reads, JSON-ready (stored with the ``auto_accept`` decision record): the
+    recommendation acted on, the limit it is checked against, the RFQ's arrival mid and legs."""
+    return json_normalize(
+        {
+            "recommendation": {
+                "decision_id": output["decision_id"],
+                "action": output["action"],
+                "fills": output["fills"],
+                "algo_quantity": output["algo_quantity"],
+                "cost_bps": output["costs"]["total"],
+            },
+            "limit": _limit_state(limit) if limit is not None else None,
+            "arrival_mid": rfq.arrival_mid,
+            "legs": _leg_terms(rfq),
+        }
+    )
+
+
+def auto_accept_compute(inputs: dict[str, Any]) -> dict[str, Any]:
+    """The automatic-mode decision from stored inputs (the ``auto_accept`` replayer): the limits the recommendation
+    breaks and, within them, what to take and what to hand to the algorithms (:func:`act_plan`)."""
+    legs = inputs["legs"]
+    recommendation = inputs["recommendation"]
+    # The notional of the first leg's package units at the arrival mid, as the risk officer's limit is set.
+    units = float(legs[0]["quantity"]) / legs[0]["ratio"] if legs else 0.0
+    notional = float(inputs["arrival_mid"] or 0) * units
+    breaches = _breaches(inputs["limit"], notional=notional, cost_bps=float(recommendation["cost_bps"]))
+    plan = None if breaches else act_plan(output=recommendation, legs=legs)
+    return json_normalize({"act": not breaches, "breaches": breaches, "notional": notional, "plan": plan})
+
+
+decision_replayer_register(DecisionKind.AUTO_ACCEPT, auto_accept_compute)
+
+
+def _done(done: dict[str, Any]) -> str:
+    orders = ", ".join(done["dealer_orders"]) or "none"
+    rest = f"; plan {', '.join(str(p) for p in done['plans'])} for the rest" if done["plans"] else ""
+    return f"dealer orders {orders}{rest}"
 
 
 def rfq_auto_decide(*, rfq_id: int) -> dict[str, Any]:
@@ -208,8 +284,9 @@ def rfq_auto_decide(*, rfq_id: int) -> dict[str, Any]:
             (rfq.pk,), countdown=max(left if left is not None else output["wait_s"], 0.5)
         )
         return {"outcome": "waiting", "wait_s": output["wait_s"], "decision": output["decision_id"]}
-    limit = auto_limit_for(rfq.created_by)
-    breaches = _within(limit, rfq, output)
+    inputs = auto_accept_inputs(rfq=rfq, output=output, limit=auto_limit_for(rfq.created_by))
+    decision = auto_accept_compute(inputs)
+    breaches = decision["breaches"]
     if breaches:
         with transaction.atomic():
             audit_record(actor=AUTO_ACTOR, action="rfq.auto_declined", obj=rfq, after={"breaches": breaches})
@@ -217,14 +294,14 @@ def rfq_auto_decide(*, rfq_id: int) -> dict[str, Any]:
         return {"outcome": "left to the trader", "breaches": breaches, "decision": output["decision_id"]}
     actor = f"{AUTO_ACTOR} for user:{rfq.created_by.get_username()}"
     with transaction.atomic():
-        done = rfq_act(rfq=rfq, output=output, actor=actor)
+        done = plan_carry_out(rfq=rfq, plan=decision["plan"], actor=actor)
         decision_record(
             kind=DecisionKind.AUTO_ACCEPT,
             actor=actor,
             obj=rfq,
-            inputs={"recommendation": output["decision_id"], "limit": _limit_state(limit) if limit else None},
-            output=done,
-            explanation=f"{output['explanation']}; within the automatic-mode limits",
+            inputs=inputs,
+            output=decision,
+            explanation=f"{output['explanation']}; within the automatic-mode limits; {_done(done)}",
             model_versions={"recommendation_decision": output["decision_id"]},
         )
     return {"outcome": "acted", **done, "decision": output["decision_id"]}

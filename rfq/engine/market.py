@@ -1,6 +1,6 @@
 """What an RFQ is worth in the market right now: each leg's mid, the package's mark and risk, and the market state
-the wait-or-split decision reads. Read-only (a selector): the simulated market's venue books, Black–Scholes for
-options on the book's volatility."""
+the wait-or-split decision reads. Read-only (a selector): the venue books for the underlying, and options marked
+with the desk's implied-volatility surface fitted to the market's quotes (:func:`desk.marks.mark_surface`)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from django.db.models import QuerySet
 
 from desk import clock
 from desk.market import SECONDS_PER_YEAR, NoVenue, underlying_reference, venue_books
+from desk.marks import mark_surface
 from desk.models import Instrument, InstrumentKind, VenueKind
-from desk.pricing import black_scholes
+from desk.surface import MarkSurface
 from rfq.decision import MarketState
 from rfq.models import RFQ, RFQLeg
 from rfq.packages import PackageLeg, package_risk
@@ -24,11 +25,15 @@ class NoMarket(Exception):
 
 @dataclass(frozen=True)
 class UnderlyingState:
+    """The underlying's lit mid, its realized ``volatility`` (annualized), tightest half spread, daily volume (coins)
+    and the ``surface`` its options are marked with."""
+
     underlying: str
     spot: float
     volatility: float
     half_spread_bps: float
     adv_coins: float
+    surface: MarkSurface
 
 
 @dataclass(frozen=True)
@@ -50,7 +55,7 @@ class RFQMarket:
 
 
 def underlying_state(underlying: str) -> UnderlyingState:
-    """The lit books' mid, volatility and tightest half spread, and a daily volume (coins)."""
+    """The lit books' mid, volatility and tightest half spread, a daily volume (coins) and the options' surface."""
     books = [row for row in venue_books(underlying=underlying) if row.kind == VenueKind.LIT]
     if not books:
         raise NoMarket(f"no market for {underlying} yet")
@@ -65,6 +70,7 @@ def underlying_state(underlying: str) -> UnderlyingState:
         volatility=float(books[0].volatility),
         half_spread_bps=min(float(row.half_spread_bps) for row in books),
         adv_coins=max(adv, volume_5m * 288.0, 1.0),
+        surface=mark_surface(underlying),
     )
 
 
@@ -72,11 +78,23 @@ def _underlying_code(instrument: Instrument) -> str:
     return instrument.underlying.base_currency if instrument.underlying_id else instrument.base_currency
 
 
-def package_leg(leg: RFQLeg, *, now: datetime) -> PackageLeg:
+def _years_to_expiry(instrument: Instrument, now: datetime) -> float:
+    # A second at least: an option about to expire is still marked on its (vanishing) time value.
+    return max(((instrument.expiry or now) - now).total_seconds(), 1.0) / SECONDS_PER_YEAR
+
+
+def package_leg(leg: RFQLeg, *, now: datetime, state: UnderlyingState | None = None) -> PackageLeg:
+    """The leg as :mod:`rfq.packages` describes it; with ``state``, an option leg carries its implied volatility from
+    the surface it is marked with."""
     instrument = leg.instrument
     expiry = None
+    vol = None
     if instrument.kind == InstrumentKind.OPTION and instrument.expiry is not None:
         expiry = max((instrument.expiry - now).total_seconds(), 0.0) / SECONDS_PER_YEAR
+        if state is not None:
+            strike = float(instrument.strike or state.spot)
+            t = _years_to_expiry(instrument, now)
+            vol = float(state.surface.vol(spot=state.spot, strike=strike, t_years=t))
     return PackageLeg(
         kind=instrument.kind,
         underlying=_underlying_code(instrument),
@@ -87,16 +105,18 @@ def package_leg(leg: RFQLeg, *, now: datetime) -> PackageLeg:
         strike=float(instrument.strike) if instrument.strike is not None else None,
         expiry_years=expiry,
         multiplier=float(instrument.multiplier),
+        implied_vol=vol,
     )
 
 
-def instrument_mid(instrument: Instrument, *, spot: float, volatility: float, now: datetime) -> float:
-    """Mid per contract (quote currency): the book's mid, or Black–Scholes on its volatility for an option."""
+def instrument_mid(instrument: Instrument, *, spot: float, surface: MarkSurface, now: datetime) -> float:
+    """Mid per contract (quote currency): the book's mid, or for an option its mark, Black–Scholes at the
+    volatility of the desk's surface for its strike and expiry."""
     if instrument.kind != InstrumentKind.OPTION:
         return spot * float(instrument.multiplier)
-    t = max(((instrument.expiry or now) - now).total_seconds(), 1.0) / SECONDS_PER_YEAR
-    bs = black_scholes(spot, float(instrument.strike or spot), t, 0.0, volatility, instrument.option_type)
-    return float(bs.price) * float(instrument.multiplier)
+    t = _years_to_expiry(instrument, now)
+    priced = surface.price(spot=spot, strike=float(instrument.strike or spot), t_years=t, kind=instrument.option_type)
+    return float(priced.price) * float(instrument.multiplier)
 
 
 def instrument_reference_mid(instrument: Instrument, *, now: datetime) -> float | None:
@@ -129,13 +149,14 @@ def rfq_market(
     underlying = _underlying_code(legs[0].instrument)
     state = underlying_state(underlying)
     leg_mids = {
-        leg.leg_no: instrument_mid(leg.instrument, spot=state.spot, volatility=state.volatility, now=now)
-        for leg in legs
+        leg.leg_no: instrument_mid(leg.instrument, spot=state.spot, surface=state.surface, now=now) for leg in legs
     }
     units = min(float(leg.quantity) / leg.ratio for leg in legs)
     # One package unit: ratio × each leg, so that the risk and the marks are per package, like a package price.
-    unit_legs = [PackageLeg(**{**package_leg(leg, now=now).__dict__, "quantity": float(leg.ratio)}) for leg in legs]
-    risk = package_risk(unit_legs, spot=state.spot, vol=state.volatility)
+    unit_legs = [
+        PackageLeg(**{**package_leg(leg, now=now, state=state).__dict__, "quantity": float(leg.ratio)}) for leg in legs
+    ]
+    risk = package_risk(unit_legs, spot=state.spot, vol=state.volatility, rate=state.surface.rate)
     gross = sum(abs(leg_mids[leg.leg_no]) * leg.ratio for leg in legs)
     net = sum((1 if leg.side == "buy" else -1) * leg_mids[leg.leg_no] * leg.ratio for leg in legs)
     if len(legs) == 1:

@@ -17,12 +17,12 @@ from django.db import transaction
 from django.db.models import Max
 
 from desk import clock
-from desk.audit import Actor, audit_record
+from desk.audit import Actor, actor_label, audit_record
 from rfq.models import ScoringModelStatus, ScoringModelVersion
 from rfq.scoring.features import mids_from_tape_or_quotes, request_features
 from rfq.scoring.history import scoring_history_frame
 from rfq.scoring.models import Hyperparameters
-from rfq.scoring.train import frame_sha256, scoring_fit
+from rfq.scoring.train import scoring_fit, training_manifest, training_sha256
 
 PROMOTE_PERMISSION = "rfq.promote_scoring_model"
 
@@ -60,6 +60,11 @@ def scoring_model_train(
 ) -> ScoringModelVersion:
     """Train on the RFQ history of ``[start, end)`` and store a draft version, validated if its hold-out passes.
 
+    The version records who trained it (``trained_by``: the actor's label; ``created_by`` too when a person) and
+    ``training_data_sha256``, the hash of everything its result depends on (:func:`rfq.scoring.train.training_manifest`:
+    the history, the mids actually used, the hyper-parameters, the thresholds, the features and the training code):
+    two versions with the same hash have the same models, metrics and status.
+
     Parameters
     ----------
     actor : who trains (a user, or a system label such as ``"system:beat"``)
@@ -73,14 +78,17 @@ def scoring_model_train(
     if history.empty:
         raise ScoringModelRefused("no RFQ history in the training window")
     hp = hp or Hyperparameters()
-    rows = request_features(
-        history,
-        mids if mids is not None else mids_from_tape_or_quotes(history),
-        answer_window_s=hp.answer_window_s,
-        fallback_delay_s=hp.fallback_delay_s,
-    )
+    market = mids if mids is not None else mids_from_tape_or_quotes(history)
+    rows = request_features(history, market, answer_window_s=hp.answer_window_s, fallback_delay_s=hp.fallback_delay_s)
     result = scoring_fit(rows, hp=hp, thresholds=thresholds)
-    sha = frame_sha256(history)
+    manifest = training_manifest(
+        history=history,
+        mids=market,
+        hyperparameters=hp.as_dict(),
+        thresholds=result.metrics["thresholds"],
+        features=result.features,
+    )
+    sha = training_sha256(manifest)
     with transaction.atomic():
         number = (ScoringModelVersion.objects.aggregate(last=Max("version"))["last"] or 0) + 1
         version = ScoringModelVersion.objects.create(
@@ -95,10 +103,13 @@ def scoring_model_train(
             artifact=json_clean(result.artifact),
             owner=owner,
             created_by=_user(actor),
+            trained_by=actor_label(actor)[:150],
         )
         summary = {
             "version": number,
             "training_data_sha256": sha,
+            "training_inputs": manifest,
+            "trained_by": version.trained_by,
             "data_start": version.data_start,
             "data_end": version.data_end,
             "rows": len(history),

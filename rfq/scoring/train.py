@@ -8,6 +8,9 @@ refitted on the whole window; its metrics are the hold-out's.
 from __future__ import annotations
 
 import hashlib
+import inspect
+import json
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +49,42 @@ class TrainResult:
 def frame_sha256(frame: pd.DataFrame) -> str:
     """SHA-256 (hex) of a frame's content: columns sorted, rows in order, as CSV."""
     canonical = frame.reindex(sorted(frame.columns), axis=1).to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%S.%f%z")
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def training_manifest(
+    *,
+    history: pd.DataFrame,
+    mids: pd.DataFrame,
+    hyperparameters: dict[str, Any],
+    thresholds: dict[str, Any],
+    features: dict[str, list[str]],
+) -> dict[str, Any]:
+    """What a training's result depends on, each part hashed or written out: the RFQ history, the market's mids the
+    features and markouts were measured with (the tape, or the quotes' consensus), the hyper-parameters, the
+    validation thresholds (they decide the status), the features and the training code itself (its modules'
+    source)."""
+    from rfq.scoring import features as features_module
+    from rfq.scoring import history as history_module
+    from rfq.scoring import models as models_module
+
+    code = hashlib.sha256()
+    for module in (features_module, history_module, models_module, sys.modules[__name__]):
+        code.update(inspect.getsource(module).encode("utf-8"))
+    return {
+        "history_sha256": frame_sha256(history),
+        "mids_sha256": frame_sha256(mids),
+        "hyperparameters": dict(sorted(hyperparameters.items())),
+        "thresholds": dict(sorted(thresholds.items())),
+        "features": features,
+        "code_sha256": code.hexdigest(),
+    }
+
+
+def training_sha256(manifest: dict[str, Any]) -> str:
+    """SHA-256 (hex) of a :func:`training_manifest`: two trainings with the same hash get the same models, metrics
+    and status."""
+    canonical = json.dumps(manifest, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 

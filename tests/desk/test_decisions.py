@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from django.db import connection
 from django.test import Client
 
 from desk.audit import chain_verify
-from desk.decisions import decision_record, decision_replay, decision_replayer_register
+from desk.decisions import decision_record, decision_replay, decision_replayer_for, decision_replayer_register
 from desk.models import AuditImmutableError, DecisionKind, DecisionRecord
 
 pytestmark = pytest.mark.django_db
@@ -17,8 +19,18 @@ def _double(inputs: dict) -> dict:
     return {"value": inputs["x"] * 2}
 
 
-def _record(x: int = 21, output: int | None = None) -> DecisionRecord:
+@pytest.fixture(autouse=True)
+def _toy_hedge_replayer() -> Iterator[None]:
+    # A toy replayer stands in for the hedger's (execution.hedging_services.hedge_compute), and is put back after, so
+    # that the hedge records of later tests replay with the real one.
+    real = decision_replayer_for(DecisionKind.HEDGE)
     decision_replayer_register(DecisionKind.HEDGE, _double)
+    yield
+    if real is not None:
+        decision_replayer_register(DecisionKind.HEDGE, real)
+
+
+def _record(x: int = 21, output: int | None = None) -> DecisionRecord:
     return decision_record(
         kind=DecisionKind.HEDGE,
         actor="system:test",
@@ -100,7 +112,6 @@ def test_api_lists_and_replays_for_desk_roles_not_dealers(client: Client, risk_o
 
 
 def test_inputs_the_replayer_cannot_read_are_reported_not_raised() -> None:
-    decision_replayer_register(DecisionKind.HEDGE, _double)
     record = decision_record(kind=DecisionKind.HEDGE, actor="system:test", inputs={"y": 1}, output={"value": 2})
 
     replay = decision_replay(record)

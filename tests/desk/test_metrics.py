@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
-from desk.market import venue_books_ensure
+from desk.market import SECONDS_PER_YEAR, venue_books_ensure
+from desk.marks import mark_surface
 from desk.metrics import CONTENT_TYPE, json_formatter, metrics_text
-from desk.models import VenueBook
+from desk.models import InstrumentKind, VenueBook
 from desk.roles import Role
 from execution.models import ChildOrder, ChildOrderStatus, Position
 from risk.market_health_services import market_health_record
@@ -105,6 +106,30 @@ def desk_state(trader: Any) -> dict[str, Any]:  # noqa: ANN401
     )
     validated_price_publish(underlying="BTC", price=110.0, state="healthy", source_feed="A", at=now)
     return {"plan": plan}
+
+
+@pytest.mark.django_db
+def test_an_option_position_is_marked_on_the_desks_surface_not_the_underlyings_mid(instrument) -> None:  # noqa: ANN001
+    # given 3 calls bought at 4 000 in book "opts", the BTC book at 100 000 and the desk's fitted surface
+    now = datetime.now(UTC)
+    venue_books_ensure(underlying="BTC", now=now)
+    factories.vol_surface_fitted()
+    call = factories.instrument_create(
+        symbol="BTC-M-C",
+        kind=InstrumentKind.OPTION,
+        underlying=instrument,
+        strike=Decimal(105_000),
+        expiry=now + timedelta(days=30),
+        option_type="call",
+    )
+    Position.objects.create(book="opts", instrument=call, quantity=Decimal(3), average_price=Decimal(4_000))
+
+    samples = parse_exposition(metrics_text(now=now))
+
+    # then the unrealized P&L is 3 × (the call's mark − 4 000)
+    t = (call.expiry - now).total_seconds() / SECONDS_PER_YEAR
+    mark = mark_surface("BTC").price(spot=100_000.0, strike=105_000.0, t_years=t, kind="call").price
+    assert _value(samples, "desk_pnl", book="opts", component="unrealized") == pytest.approx(3 * (mark - 4_000), 1e-9)
 
 
 @pytest.mark.django_db

@@ -354,7 +354,8 @@ def test_board_in_automatic_mode_says_the_desk_acts_and_shows_what_it_did(  # no
     assert f'data-decision="{record.pk}"' not in before
     panel = client_for(compliance).get(f"/desk/rfq/{rfq.reference}/auto/")
     assert panel.status_code == 200
-    assert ", ".join(record.output["dealer_orders"]) in panel.content.decode()
+    assert ", ".join(outcome["dealer_orders"]) in panel.content.decode()
+    assert f"took {record.output['plan']['takes'][0][0]}" in panel.content.decode()
     assert client_for(dealers[0].user).get(f"/desk/rfq/{rfq.reference}/auto/").status_code == 403
 
 

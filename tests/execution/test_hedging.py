@@ -123,9 +123,20 @@ def test_an_empty_book_has_only_its_linear_delta() -> None:
     assert (greeks.delta, greeks.gamma, greeks.value) == (2.0, 0.0, 2.0 * SPOT)
 
 
-def test_a_long_delta_is_sold_back_to_the_band_edge_in_whole_lots() -> None:
+def test_a_long_delta_is_sold_back_to_mid_band_by_default() -> None:
     # given 6.4321 coins of delta, a band of 1 coin and a 0.001-coin lot
     order = hedge_order(6.4321, band=HedgeBand(1.0), lot_coins=0.001)
+
+    # then 5.933 coins are sold (rounded up, toward zero): 0.4991 coins remain, half the band away from its edge
+    assert order is not None
+    assert (order.side, order.lots) == ("sell", 5933)
+    assert order.delta_after == pytest.approx(0.4991)
+    assert order.target == 0.5
+
+
+def test_a_long_delta_is_sold_back_to_the_band_edge_in_whole_lots() -> None:
+    # given 6.4321 coins of delta, a band of 1 coin and a 0.001-coin lot
+    order = hedge_order(6.4321, band=HedgeBand(1.0, target="edge"), lot_coins=0.001)
 
     # then 5.433 coins are sold (rounded up into the band): 0.9991 coins remain
     assert order is not None
@@ -142,6 +153,37 @@ def test_a_short_delta_is_bought_back_to_zero_without_crossing_it() -> None:
     assert (order.side, order.lots) == ("buy", 643)
     assert order.delta_after == pytest.approx(-0.0021)
     assert order.target == 0.0
+
+
+def test_after_a_mid_band_hedge_a_small_move_needs_no_second_hedge() -> None:
+    # given the hedge after a 5-contract call fill (2.81 coins of delta, a band of 1 coin, 0.0001-coin perp lots)
+    band = HedgeBand(1.0, min_trade_coins=0.1)
+    first = hedge_order(2.81, band=band, lot_coins=0.0001)
+    assert first is not None
+    assert first.delta_after == pytest.approx(0.5)
+
+    # when the underlying moves and the delta drifts by 0.0032 coins, as it did 14 s after the hedge on the desk
+    second = hedge_order(first.delta_after + 0.0032, band=band, lot_coins=0.0001)
+
+    # then no second hedge: the book is still half a band inside (to the edge, the same drift sold 0.0032 coins)
+    assert second is None
+    edge = hedge_order(2.81, band=HedgeBand(1.0, target="edge"), lot_coins=0.0001)
+    assert edge is not None
+    churn = hedge_order(edge.delta_after + 0.0032, band=HedgeBand(1.0, target="edge"), lot_coins=0.0001)
+    assert churn is not None
+    assert churn.coins == pytest.approx(0.0032)
+
+
+def test_a_hedge_trades_at_least_the_minimum_trade() -> None:
+    # given a delta just past the edge of a 1-coin band and a hedge to the edge, with a minimum trade of 0.25 coin
+    band = HedgeBand(1.0, target="edge", min_trade_coins=0.25)
+
+    order = hedge_order(1.01, band=band, lot_coins=0.001)
+
+    # then 0.25 coin is sold, not the 0.01 coin the edge alone asks for
+    assert order is not None
+    assert order.coins == pytest.approx(0.25)
+    assert order.delta_after == pytest.approx(0.76)
 
 
 def test_inside_the_band_there_is_no_hedge() -> None:
@@ -171,6 +213,20 @@ def test_bad_bands_are_refused(threshold: float, target: str) -> None:
         HedgeBand(threshold, target=target)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"inside_fraction": 1.5}, "inside_fraction"),
+        ({"inside_fraction": math.nan}, "inside_fraction"),
+        ({"min_trade_coins": 2.0}, "minimum trade"),
+        ({"min_trade_coins": -0.1}, "minimum trade"),
+    ],
+)
+def test_bad_targets_and_minimum_trades_are_refused(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        HedgeBand(1.0, **kwargs)
+
+
 def test_the_whalley_wilmott_band_grows_with_the_cube_root_of_cost() -> None:
     base = whalley_wilmott_half_width(gamma=1e-4, spot=SPOT, cost_fraction=1e-4, risk_aversion=1e-5)
     eight = whalley_wilmott_half_width(gamma=1e-4, spot=SPOT, cost_fraction=8e-4, risk_aversion=1e-5)
@@ -187,13 +243,21 @@ _lots = st.sampled_from([0.001, 0.01, 0.1, 1.0])
     delta=st.floats(-5_000.0, 5_000.0, allow_nan=False),
     lot=_lots,
     band_in_lots=st.floats(1.0, 500.0),
-    target=st.sampled_from(["edge", "zero"]),
+    target=st.sampled_from(["inside", "edge", "zero"]),
+    inside_fraction=st.floats(0.0, 1.0),
+    min_trade_share=st.floats(0.0, 1.0),
 )
-def test_a_hedge_lands_inside_the_band_in_whole_lots_without_flipping(
-    delta: float, lot: float, band_in_lots: float, target: str
+def test_a_hedge_lands_inside_the_band_in_whole_lots_without_flipping(  # noqa: PLR0913 - one per drawn input
+    delta: float, lot: float, band_in_lots: float, target: str, inside_fraction: float, min_trade_share: float
 ) -> None:
-    # given any delta and a band at least one lot wide
-    band = HedgeBand(band_in_lots * lot, target=target)  # type: ignore[arg-type]
+    # given any delta, a band at least one lot wide, any target inside it and any minimum trade up to the band
+    threshold = band_in_lots * lot
+    band = HedgeBand(
+        threshold,
+        target=target,  # type: ignore[arg-type]
+        inside_fraction=inside_fraction,
+        min_trade_coins=min_trade_share * threshold,
+    )
 
     # when the rule is applied
     order = hedge_order(delta, band=band, lot_coins=lot)
@@ -213,8 +277,16 @@ def test_a_hedge_lands_inside_the_band_in_whole_lots_without_flipping(
     assert after == pytest.approx(order.delta_after)
     assert abs(after) <= band.threshold_coins + tolerance
     assert after * delta >= -tolerance  # no flip
-    # and it trades no more than needed: one lot fewer would stay outside the band (edge) or it is short of zero
-    if target == "edge":
-        assert abs(delta) - (order.lots - 1) * lot > band.threshold_coins - tolerance
-    else:
+    # and it trades at least the minimum, or everything there is to trade short of zero
+    assert order.coins >= band.min_trade_coins - lot - tolerance or abs(after) < lot + tolerance
+    # and no more than needed: to zero it stops short of zero; else one lot fewer would miss the target (or the
+    # minimum trade), unless it is already as close to zero as a lot allows
+    if target == "zero":
         assert abs(after) < lot + tolerance
+    else:
+        fewer = abs(delta) - (order.lots - 1) * lot
+        assert (
+            fewer > band.target_coins - tolerance
+            or (order.lots - 1) * lot < band.min_trade_coins - tolerance
+            or abs(after) < lot + tolerance
+        )

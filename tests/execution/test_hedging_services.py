@@ -12,7 +12,9 @@ import pytest
 from django.db import connection
 
 from desk.audit import chain_verify
-from desk.models import AuditEvent, Instrument, InstrumentKind
+from desk.decisions import decision_replay
+from desk.marks import mark_surface
+from desk.models import AuditEvent, DecisionKind, DecisionRecord, Instrument, InstrumentKind, VenueBook
 from desk.pricing import black_scholes
 from execution import hedging_services, services
 from execution.errors import ExecutionRefused
@@ -25,6 +27,7 @@ from tests import factories
 pytestmark = pytest.mark.django_db
 
 BOOK = "hedge-t"
+EDGE: dict[str, Any] = {"target": "edge", "min_trade_fraction": Decimal(0)}
 PERP_LOT = Decimal("0.001")
 
 
@@ -56,6 +59,11 @@ def _hold(instrument: Instrument, quantity: str, book: str = BOOK) -> Position:
     return Position.objects.create(book=book, instrument=instrument, quantity=Decimal(quantity))
 
 
+def _vol(strike: float, days: float) -> float:
+    """The volatility the desk marks an option with now (the surface fitted in the test, or the reference one)."""
+    return float(mark_surface("BTC").vol(spot=100_000.0, strike=strike, t_years=days / 365))
+
+
 def _hedge(trader, **kwargs: Any) -> ExecutionPlan | None:  # noqa: ANN001
     return hedging_services.delta_hedge_book(book=BOOK, underlying="BTC", actor=trader, **kwargs)
 
@@ -65,20 +73,27 @@ def _work(plan: ExecutionPlan) -> None:
         services.child_order_send(child_order_id=child.pk)
 
 
-def test_a_book_long_ten_calls_is_hedged_with_a_short_perp_to_the_band_edge(trader, perp, broadcasts) -> None:  # noqa: ANN001
-    # given a book long 10 BTC calls at the money, 30 days (venue mid 100 000, volatility 65 %)
+def test_a_book_long_ten_calls_is_hedged_with_a_short_perp_to_mid_band(trader, perp, broadcasts) -> None:  # noqa: ANN001
+    # given a book long 10 BTC calls at the money, 30 days (venue mid 100 000), and the desk's surface fitted to the
+    # market's quotes
+    surface = factories.vol_surface_fitted()
     _hold(_call(perp), "10")
 
     # when the hedger runs
     plan = _hedge(trader)
 
-    # then a running 2-slice TWAP sells the perp down to the 1-coin band edge, in whole lots
+    # then a running 2-slice TWAP sells the perp down to mid-band (half the 1-coin band), in whole lots, the call
+    # valued at the fitted surface's volatility
     assert plan is not None
     event = AuditEvent.objects.get(action="hedge.delta")
     inputs = event.after
-    delta = 10 * black_scholes(100_000.0, 100_000.0, 30 / 365, 0.04, 0.65, "call").delta  # 10 × N(d1) ≈ 5.6
+    vol = _vol(100_000.0, 30)
+    assert vol == pytest.approx(
+        float(factories.SURFACE.vol(-0.04 * 30 / 365, 30 / 365, base=mark_surface("BTC").base)), 1e-3
+    )
+    delta = 10 * black_scholes(100_000.0, 100_000.0, 30 / 365, 0.04, vol, "call").delta  # 10 × N(d1) ≈ 5.6
     assert float(inputs["net_delta_before"]) == pytest.approx(delta, rel=1e-6)
-    expected = math.ceil((float(inputs["net_delta_before"]) - 1.0) / float(PERP_LOT)) * PERP_LOT
+    expected = math.ceil((float(inputs["net_delta_before"]) - 0.5) / float(PERP_LOT)) * PERP_LOT
     assert (plan.instrument, plan.side, plan.quantity) == (perp, "sell", expected)
     assert plan.status == PlanStatus.RUNNING
     assert plan.parameters["purpose"] == "delta_hedge"
@@ -90,15 +105,73 @@ def test_a_book_long_ten_calls_is_hedged_with_a_short_perp_to_the_band_edge(trad
     # audited with its inputs, and broadcast
     assert event.object_id == str(plan.pk)
     assert event.actor == f"user:{trader.username}"
-    assert inputs["target_rule"] == "edge"
-    assert Decimal(inputs["target"]) == Decimal(1)
+    assert inputs["target_rule"] == "inside"
+    assert inputs["target"] == pytest.approx(0.5)
+    assert inputs["min_trade_coins"] == pytest.approx(0.1)
     order = inputs["order"]
     assert (order["instrument"], order["side"], Decimal(order["quantity"])) == (perp.symbol, "sell", expected)
-    assert Decimal(inputs["spot"]) == Decimal(100_000)
-    assert Decimal(inputs["vol"]) == Decimal("0.65")
+    assert inputs["spot"] == 100_000.0
+    assert inputs["vol_surface"] == surface.pk
     assert [b["event"] for b in broadcasts] == ["hedge.delta"]
     assert broadcasts[0]["payload"]["plan"] == plan.pk
     assert chain_verify().ok
+
+
+def test_each_hedge_is_a_decision_record_that_replays(trader, perp, broadcasts) -> None:  # noqa: ANN001
+    # given a hedge placed on the fitted surface
+    surface = factories.vol_surface_fitted()
+    _hold(_call(perp), "10")
+    _hold(_call(perp, strike="90000", kind="put", days=10), "-4")
+    plan = _hedge(trader)
+    assert plan is not None
+
+    # when a risk officer replays its decision record
+    record = DecisionRecord.objects.get(kind=DecisionKind.HEDGE)
+    replay = decision_replay(record)
+
+    # then the record names the plan, the surface and the rule; its inputs hold each option's volatility; it replays
+    assert (record.object_type, record.object_id) == ("execution.executionplan", str(plan.pk))
+    assert record.model_versions == {"vol_surface": surface.pk, "vol_surface_source": "fitted", "rule": "inside"}
+    assert [o["vol"] for o in record.inputs["options"]] == pytest.approx(
+        [_vol(100_000.0, 30), _vol(90_000.0, 10)], 1e-4
+    )
+    assert record.output["order"]["quantity"] == str(plan.quantity)
+    assert replay.matches, replay
+    assert replay.inputs_intact
+    assert AuditEvent.objects.get(action="hedge.delta").after["decision"] == record.pk
+    # and a changed input replays to a different order: the replay recomputes, it does not echo
+    changed = dict(record.inputs) | {"linear_coins": -3.0}
+    from execution.hedging_services import hedge_compute
+
+    assert hedge_compute(changed)["order"] != record.output["order"]
+
+
+def test_after_a_hedge_to_mid_band_the_next_small_move_trades_nothing(trader, perp, broadcasts) -> None:  # noqa: ANN001
+    # given 5 calls (the issue's fill) in two books, one hedged to mid-band (the default), one as the desk did before:
+    # to the band's edge with no minimum trade; both hedges worked to completion
+    factories.vol_surface_fitted()
+    option = _call(perp)
+    _hold(option, "5")
+    _hold(option, "5", book="edge-book")
+    for plan in (
+        _hedge(trader),
+        hedging_services.delta_hedge_book(book="edge-book", underlying="BTC", actor=trader, **EDGE),
+    ):
+        assert plan is not None
+        _work(plan)
+        plan.refresh_from_db()
+        assert plan.status == PlanStatus.COMPLETED
+
+    # when the underlying rises 0.05 % (each book's delta grows by a few thousandths of a coin) and the hedger runs
+    VenueBook.objects.filter(underlying="BTC").update(mid=Decimal("100050"))
+    again = _hedge(trader)
+    churn = hedging_services.delta_hedge_book(book="edge-book", underlying="BTC", actor=trader, **EDGE)
+
+    # then the mid-band book is left alone, half a band inside; the edge book trades a sliver (the issue's churn)
+    assert again is None
+    assert churn is not None
+    assert churn.quantity * churn.instrument.multiplier < Decimal("0.01")
+    assert ExecutionPlan.objects.filter(parameters__book=BOOK).count() == 1
 
 
 def test_once_the_hedge_is_filled_the_book_is_inside_the_band(trader, perp, broadcasts) -> None:  # noqa: ANN001
@@ -188,7 +261,7 @@ def test_to_zero_with_a_notional_band_and_puts(trader, perp, broadcasts) -> None
     assert plan is not None
     inputs = AuditEvent.objects.get(action="hedge.delta").after
     before = float(inputs["net_delta_before"])
-    put_delta = -20 * black_scholes(100_000.0, 95_000.0, 10 / 365, 0.04, 0.65, "put").delta
+    put_delta = -20 * black_scholes(100_000.0, 95_000.0, 10 / 365, 0.04, _vol(95_000.0, 10), "put").delta
     assert before == pytest.approx(put_delta + 2, rel=1e-6)
     assert Decimal(inputs["band_coins"]) == Decimal(1)
     assert plan.side == "sell"

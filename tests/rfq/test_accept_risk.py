@@ -229,18 +229,21 @@ def test_a_leg_under_legging_over_its_limit_is_refused(trader, instrument, marke
 
 
 def test_an_option_acceptance_is_collared_around_its_own_model_mid(trader, instrument, market, dealer) -> None:  # noqa: ANN001
-    # The collar of an option leg centres on Black–Scholes at the book's volatility, not on the underlying's price:
-    # a 1 bps collar refuses the dealer's 3 000 for a call whose model value is elsewhere, and names that mid.
+    # The collar of an option leg centres on its mark (Black–Scholes at the desk's fitted surface), not on the
+    # underlying's price: a 1 bps collar refuses the dealer's 3 000 for a call whose mark is elsewhere, and names it.
     from desk.market import SECONDS_PER_YEAR
     from desk.pricing import black_scholes
     from rfq.engine.market import underlying_state
+    from tests import factories
 
     call, put = _options(instrument)
     limit_create(scope=LimitScope.DESK, kind=LimitKind.PRICE_COLLAR_BPS, value="1")
     rfq, quote = _package(trader, dealer, [call, put], allow_legging=True)
     state = underlying_state("BTC")
+    factories.vol_surface_fitted(spot=state.spot)
     years = (call.expiry - datetime.now(UTC)).total_seconds() / SECONDS_PER_YEAR
-    model = float(black_scholes(state.spot, 60000.0, years, 0.0, state.volatility, "call").price)
+    vol = float(underlying_state("BTC").surface.vol(spot=state.spot, strike=60000.0, t_years=years))
+    model = float(black_scholes(state.spot, 60000.0, years, 0.04, vol, "call").price)
 
     with pytest.raises(QuoteRefused) as refused:
         quote_accept(quote=quote, actor=trader, leg_no=1)

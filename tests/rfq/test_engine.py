@@ -175,6 +175,38 @@ def test_automatic_mode_acts_within_limits_and_leaves_the_rest_to_the_trader(
     assert not DealerOrder.objects.filter(quote__rfq=big).exists()
 
 
+def test_an_automatic_acceptance_is_a_decision_record_that_replays(trader, risk_officer, instrument, market, dealers):  # noqa: ANN001, ANN201
+    # given automatic mode within a risk officer's limits, and an RFQ the desk accepts by itself
+    auto_trading_limit_set(actor=risk_officer, enabled=True, max_notional=Decimal("1e9"), max_cost_bps=50)
+    rfq = _new_rfq(trader, instrument, mode=TradingMode.AUTO)
+    rfq_send_selected(rfq=rfq, actor=trader, wave_size=5)
+    for request in QuoteRequest.objects.filter(rfq=rfq).select_related("dealer"):
+        quote_give(rfq, request.dealer, offer=market * 1.0005, bid=market * 0.999)
+    acted = rfq_auto_decide(rfq_id=rfq.pk)
+    assert acted["outcome"] == "acted"
+
+    # when a risk officer replays its auto_accept record
+    record = DecisionRecord.objects.get(kind=DecisionKind.AUTO_ACCEPT, object_id=str(rfq.pk))
+    replay = decision_replay(record)
+
+    # then it replays: the limits checked and the quotes taken follow from its inputs, and they are what was done
+    assert replay.matches, replay
+    assert replay.inputs_intact
+    assert record.output["act"] is True
+    assert record.output["breaches"] == []
+    assert record.inputs["recommendation"]["decision_id"] == acted["decision"]
+    taken = DealerOrder.objects.filter(cl_ord_id__in=acted["dealer_orders"]).select_related("quote")
+    assert sorted((o.quote_id, o.quantity) for o in taken) == sorted(
+        (quote_id, Decimal(lots)) for _, quote_id, lots in record.output["plan"]["takes"]
+    )
+    assert ", ".join(acted["dealer_orders"]) in record.explanation
+    # and inputs under a tighter limit replay to a refusal: the replay recomputes the decision, it does not echo it
+    tighter = dict(record.inputs) | {"limit": record.inputs["limit"] | {"max_notional": "1000"}}
+    from rfq.engine.auto import auto_accept_compute
+
+    assert auto_accept_compute(tighter)["act"] is False
+
+
 def test_expiry_releases_aggregated_orders_and_late_quotes_are_recorded_never_stored(
     trader, instrument, market, dealers, account
 ) -> None:  # noqa: ANN001

@@ -11,7 +11,10 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from desk.models import VenueBook
+from desk.market import RATE, SECONDS_PER_YEAR
+from desk.marks import mark_surface, vol_surface_refit
+from desk.models import InstrumentKind, VenueBook
+from desk.pricing import black_scholes
 from execution.models import ExecutionPlan
 from sim.market_service import MarketService
 from tca import metrics, services, sources
@@ -19,6 +22,7 @@ from tca.models import MarketSample
 from tca.selectors import TAPE_COLUMNS, market_tape_frame, tca_fills_frame
 from tca.services import TapeError, TapeSample
 from tca.tape import LIT_VENUE, TapeRecorder
+from tests import factories
 from tests.tca import factories as tca_factories
 
 BASE = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
@@ -58,6 +62,37 @@ def test_a_seeded_sampler_call_records_the_venue_mid_regime_and_traded_volume(in
     assert last["volume"] == pytest.approx(after.volume - before, rel=1e-9)
     assert frame.iloc[0]["volume"] == 0.0
     assert str(frame["time"].dt.tz) == "UTC"
+
+
+@pytest.mark.django_db
+def test_options_are_taped_at_the_desks_mark_on_its_fitted_surface(instrument) -> None:  # noqa: ANN001
+    # given the simulated market's books and volatility quotes in the database, the desk's surface fitted to them,
+    # and a 40-day call on BTC
+    market = MarketService(seed=7, publish=False, persist_every_s=None)
+    market.persist()
+    assert vol_surface_refit(underlying="BTC").status == "fitted"
+    call = factories.instrument_create(
+        symbol="BTC-TAPE-C",
+        kind=InstrumentKind.OPTION,
+        underlying=instrument,
+        strike=Decimal(105_000),
+        expiry=datetime.now(UTC) + timedelta(days=40),
+        option_type="call",
+        multiplier=Decimal("0.5"),
+    )
+    recorder = TapeRecorder(source=market.tape_source())
+
+    # when the recorder takes a sample with the options
+    taken = {sample.instrument_id: sample for sample in recorder.sample()}
+
+    # then the call's mid is the desk's mark: Black–Scholes at its fitted surface's volatility, on the lit book's mid
+    book = VenueBook.objects.get(underlying="BTC", venue=LIT_VENUE)
+    t = (call.expiry - taken[call.pk].sampled_at).total_seconds() / SECONDS_PER_YEAR
+    surface = mark_surface("BTC")
+    vol = float(surface.vol(spot=float(book.mid), strike=105_000.0, t_years=t))
+    expected = 0.5 * black_scholes(float(book.mid), 105_000.0, t, RATE, vol, "call").price
+    assert surface.source == "fitted"
+    assert taken[call.pk].mid == pytest.approx(expected, rel=1e-9)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -63,6 +63,10 @@
         (p.reason && p.state !== "healthy" ? ": " + p.reason : "") + (p.circuit_breaker ? " — circuit breaker tripped" : "");
     }
     if (event === "risk.refused") return "order refused: " + JSON.stringify(p);
+    if (event === "risk.vol_surface") {
+      return "vol surface " + p.underlying + " " + p.state + (p.reason ? ": " + p.reason : "") +
+        (p.state === "refused" ? (p.kept ? " (surface " + p.kept + " kept)" : " (reference surface kept)") : "");
+    }
     if (event === "risk.alert") {
       if (p.acknowledged) return "alert " + p.alert + " acknowledged";
       return "alert [" + p.level + "] " + p.kind + (p.plan ? " plan " + p.plan : "") + ": " + p.message +
@@ -73,7 +77,7 @@
   function alert(event, payload) {
     const item = document.createElement("li");
     item.dataset.event = event;
-    if (payload && (payload.engaged || payload.state === "halted" || (event === "risk.alert" && payload.level === "action" && !payload.acknowledged))) item.className = "error";
+    if (payload && (payload.engaged || payload.state === "halted" || payload.state === "refused" || (event === "risk.alert" && payload.level === "action" && !payload.acknowledged))) item.className = "error";
     item.textContent = new Date().toISOString().slice(11, 19) + "  " + describe(event, payload || {});
     alerts.prepend(item);
     while (alerts.children.length > 100) alerts.lastChild.remove();

@@ -1,14 +1,17 @@
-"""Train the dealer-scoring models: ``python manage.py train_scoring [--rfqs N --seed S] [--owner NAME] [--json]``.
+"""Train the dealer-scoring models:
+``python manage.py train_scoring [--rfqs N --seed S] [--by USERNAME] [--owner NAME] [--json]``.
 
 With ``--rfqs N`` it first books N simulated RFQs through the RFQ services (the demo dealers and their simulated
 behaviour, the spot and perpetual instruments of the simulated underlyings) and trains with that market's mids, all
 in a database of the run's own (:mod:`sim.database`: a fresh SQLite file, or ``--database-url``), never the desk's;
 ``--rfqs`` is refused when ``DESK_DEBUG=0``. Without, it trains on the desk's stored history. Either way the result
-is a new model version, draft or validated; promotion stays a risk officer's act.
+is a new model version, draft or validated; promotion stays a risk officer's act. The version records who trained
+it: the desk user named by ``--by``, else the command and the operating-system account that ran it.
 """
 
 from __future__ import annotations
 
+import getpass
 import json
 from datetime import timedelta
 from typing import Any
@@ -35,6 +38,9 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=1, help="seed of the simulation")
         parser.add_argument("--user", default="trader", help="the trader the simulated RFQs are booked as")
         parser.add_argument("--owner", default="quant", help="who answers for the model")
+        parser.add_argument(
+            "--by", default=None, help="the desk user who trains (recorded on the version); else the OS account"
+        )
         parser.add_argument("--database-url", default=None, help=f"with --rfqs: {DATABASE_URL_HELP}")
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -49,13 +55,16 @@ class Command(BaseCommand):
             self._train(options)
 
     def _train(self, options: dict[str, Any]) -> None:
+        # Resolved in the database the version is stored in (with --rfqs, the run's own, with the demo users), before
+        # a long simulation.
+        actor = self._trainer(options["by"])
         mids = None
         simulated = 0
         if options["rfqs"] > 0:
             simulation = self._simulate(options["rfqs"], options["seed"], options["user"])
             mids, simulated = simulation.mids, simulation.rfqs
         try:
-            version = scoring_model_train(actor="system:train_scoring", mids=mids, owner=options["owner"])
+            version = scoring_model_train(actor=actor, mids=mids, owner=options["owner"])
         except ScoringModelRefused as refused:
             raise CommandError("; ".join(refused.messages)) from None
         metrics = version.metrics
@@ -63,6 +72,7 @@ class Command(BaseCommand):
             "version": version.version,
             "status": version.status,
             "training_data_sha256": version.training_data_sha256,
+            "trained_by": version.trained_by,
             "data_start": version.data_start.isoformat(),
             "data_end": version.data_end.isoformat(),
             "rfqs_simulated": simulated,
@@ -77,6 +87,18 @@ class Command(BaseCommand):
             f"scoring model v{version.version}: {version.status}; hold-out P(fill) AUC {fill.get('auc')}, "
             f"Brier {fill.get('brier')} (constant {fill.get('brier_baseline')}); P(answer) AUC {answer.get('auc')}"
         )
+
+    def _trainer(self, username: str | None) -> Any:
+        if username is None:
+            try:
+                account = getpass.getuser()
+            except (KeyError, OSError):
+                account = "unknown"
+            return f"system:train_scoring (os user {account})"
+        user = get_user_model().objects.filter(username=username, is_active=True).first()
+        if user is None:
+            raise CommandError(f"--by: no active desk user {username!r}")
+        return user
 
     def _simulate(self, n_rfqs: int, seed: int, username: str) -> Any:
         trader = get_user_model().objects.filter(username=username).first()
