@@ -57,6 +57,12 @@ def child_order_next(*, plan_id: int) -> ChildOrder | None:
     return ChildOrder.objects.filter(plan_id=plan_id, status__in=PENDING_CHILD_STATES).order_by("seq").first()
 
 
+def child_orders_open_at_venue(*, plan_id: int) -> bool:
+    """Whether the plan has orders sent and not finished at a venue (their fills may still come)."""
+    open_states = (ChildOrderStatus.SENT, ChildOrderStatus.ACKNOWLEDGED, ChildOrderStatus.PARTIALLY_FILLED)
+    return ChildOrder.objects.filter(plan_id=plan_id, status__in=open_states).exists()
+
+
 def plans_stalled(*, now: datetime, grace: timedelta) -> list[int]:
     """Running plans with a child overdue by more than ``grace``: their tick chain was lost (a worker died with
     the tick in hand, or the broker dropped it)."""

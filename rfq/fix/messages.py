@@ -1,158 +1,17 @@
-"""Session-level vocabulary of FIX 4.4: SessionRejectReason codes, the problems that lead to a Reject (3) or a
-BusinessMessageReject (j), the MsgTypes FIX 4.4 defines, and the builders of the administrative replies."""
+"""Session-level vocabulary of FIX 4.4: moved to :mod:`desk.fix.messages`; the names stay importable from here."""
 
-from __future__ import annotations
-
-import enum
-from collections.abc import Iterable
-from dataclasses import dataclass
-
-import simplefix
-
-from rfq.fix import codec
-from rfq.fix.store import Outgoing
-
-ADMIN_TYPES = frozenset({"0", "1", "2", "3", "4", "5", "A"})
-
-
-class RejectReason(enum.IntEnum):
-    """SessionRejectReason (373), FIX 4.4."""
-
-    INVALID_TAG_NUMBER = 0
-    REQUIRED_TAG_MISSING = 1
-    TAG_NOT_DEFINED_FOR_MESSAGE_TYPE = 2
-    UNDEFINED_TAG = 3
-    TAG_WITHOUT_VALUE = 4
-    VALUE_INCORRECT = 5
-    INCORRECT_DATA_FORMAT = 6
-    DECRYPTION_PROBLEM = 7
-    SIGNATURE_PROBLEM = 8
-    COMPID_PROBLEM = 9
-    SENDING_TIME_ACCURACY = 10
-    INVALID_MSG_TYPE = 11
-    XML_VALIDATION_ERROR = 12
-    TAG_APPEARS_MORE_THAN_ONCE = 13
-    TAG_OUT_OF_ORDER = 14
-    REPEATING_GROUP_OUT_OF_ORDER = 15
-    INCORRECT_NUM_IN_GROUP = 16
-    NON_DATA_VALUE_INCLUDES_DELIMITER = 17
-    OTHER = 99
-
-
-class BusinessRejectReason(enum.IntEnum):
-    """BusinessRejectReason (380), FIX 4.4."""
-
-    OTHER = 0
-    UNKNOWN_ID = 1
-    UNKNOWN_SECURITY = 2
-    UNSUPPORTED_MESSAGE_TYPE = 3
-    APPLICATION_NOT_AVAILABLE = 4
-    CONDITIONALLY_REQUIRED_FIELD_MISSING = 5
-    NOT_AUTHORIZED = 6
-    DELIVER_TO_FIRM_NOT_AVAILABLE = 7
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Why a message is rejected at session level: the Reject's SessionRejectReason, RefTagID and Text."""
-
-    reason: RejectReason
-    tag: int | None
-    text: str
-
-
-@dataclass(frozen=True)
-class BusinessProblem:
-    """Why an application message is refused: BusinessMessageReject (j) reason (380) and Text."""
-
-    reason: int
-    ref_id: str
-    text: str
-
-
-class BusinessRefused(Exception):  # noqa: N818 (a refusal the peer is told about, not an error of ours)
-    """Raised by an application handler to answer with a BusinessMessageReject (j) carrying ``problem``."""
-
-    def __init__(self, problem: BusinessProblem) -> None:
-        super().__init__(problem.text)
-        self.problem = problem
-
-
-# The field naming the business object of an application message: BusinessRejectRefID(379) of a refusal, and the
-# key a PossResend(97) duplicate is recognised by.
-BUSINESS_ID_TAGS = {"D": 11, "F": 11, "G": 11, "8": 11, "S": 117, "AG": 131, "R": 131, "AJ": 693}
-
-
-def business_id(message: simplefix.FixMessage) -> str:
-    """The business id of an application message (ClOrdID, QuoteID…), or '' for a type without one."""
-    tag = BUSINESS_ID_TAGS.get(codec.msg_type(message))
-    return "" if tag is None else codec.field(message, tag) or ""
-
-
-@dataclass(frozen=True)
-class ConditionalRule:
-    """A field FIX 4.4 requires only when another field of the message has one of some values.
-
-    Its absence is not a session-level problem (the message is well formed) but a BusinessMessageReject with
-    BusinessRejectReason 5, "conditionally required field missing".
-    """
-
-    msg_type: str
-    when_tag: int
-    when_values: frozenset[str]
-    required: int
-    text: str
-
-
-# The conditions of the FIX 4.4 specification (Volume 4) for the messages either application accepts.
-CONDITIONAL_RULES: tuple[ConditionalRule, ...] = (
-    ConditionalRule("D", 40, frozenset("D"), 117, "QuoteID(117) is required when OrdType(40)=D (previously quoted)"),
-    ConditionalRule("D", 40, frozenset("E"), 23, "IOIID(23) is required when OrdType(40)=E (previously indicated)"),
-    ConditionalRule("D", 40, frozenset("24"), 44, "Price(44) is required when OrdType(40) is a limit type"),
-    ConditionalRule("D", 40, frozenset("34"), 99, "StopPx(99) is required when OrdType(40) is a stop type"),
-    ConditionalRule("8", 150, frozenset("FG"), 32, "LastQty(32) is required when ExecType(150) is F or G (trade)"),
-    ConditionalRule("8", 150, frozenset("FG"), 31, "LastPx(31) is required when ExecType(150) is F or G (trade)"),
-)
-
-
-def conditional_problem(
-    message: simplefix.FixMessage, rules: Iterable[ConditionalRule] = CONDITIONAL_RULES
-) -> BusinessProblem | None:
-    """The first conditionally required field the message lacks, as a BusinessMessageReject reason 5, or None."""
-    kind = codec.msg_type(message)
-    for rule in rules:
-        if rule.msg_type != kind or codec.field(message, rule.when_tag) not in rule.when_values:
-            continue
-        if message.get(rule.required) is None:
-            reason = BusinessRejectReason.CONDITIONALLY_REQUIRED_FIELD_MISSING
-            return BusinessProblem(int(reason), business_id(message), rule.text)
-    return None
-
-
-# Every MsgType FIX 4.4 defines: an unknown one is Rejected (reason 11), a known but unsupported one gets a
-# BusinessMessageReject (reason 3), as the session protocol asks.
-_SINGLE = "0123456789ABCDEFGHJKLMNPQRSTVWXYZabcdefghijklmnopqrstuvwxyz"
-_DOUBLE = [f"A{c}" for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"] + [f"B{c}" for c in "ABCDEFGH"]
-FIX44_MSG_TYPES = frozenset([*_SINGLE, *_DOUBLE])
-
-
-def reject(*, ref_seq: int, ref_msg_type: str, problem: Problem) -> Outgoing:
-    """A session-level Reject (3)."""
-    body: list[tuple[int, str]] = [(45, str(ref_seq))]
-    if problem.tag is not None:
-        body.append((371, str(problem.tag)))
-    body += [(372, ref_msg_type), (373, str(int(problem.reason))), (58, problem.text)]
-    return Outgoing("3", body)
-
-
-def business_reject(*, ref_seq: int, ref_msg_type: str, problem: BusinessProblem) -> Outgoing:
-    """A BusinessMessageReject (j) for an application message the session accepted but the desk refuses."""
-    body: list[tuple[int, str]] = [(45, str(ref_seq)), (372, ref_msg_type)]
-    if problem.ref_id:
-        body.append((379, problem.ref_id))
-    body += [(380, str(problem.reason)), (58, problem.text[:200])]
-    return Outgoing("j", body)
-
-
-def logout(text: str = "") -> Outgoing:
-    return Outgoing("5", [(58, text)] if text else [])
+from desk.fix.messages import ADMIN_TYPES as ADMIN_TYPES
+from desk.fix.messages import BUSINESS_ID_TAGS as BUSINESS_ID_TAGS
+from desk.fix.messages import CONDITIONAL_RULES as CONDITIONAL_RULES
+from desk.fix.messages import FIX44_MSG_TYPES as FIX44_MSG_TYPES
+from desk.fix.messages import BusinessProblem as BusinessProblem
+from desk.fix.messages import BusinessRefused as BusinessRefused
+from desk.fix.messages import BusinessRejectReason as BusinessRejectReason
+from desk.fix.messages import ConditionalRule as ConditionalRule
+from desk.fix.messages import Problem as Problem
+from desk.fix.messages import RejectReason as RejectReason
+from desk.fix.messages import business_id as business_id
+from desk.fix.messages import business_reject as business_reject
+from desk.fix.messages import conditional_problem as conditional_problem
+from desk.fix.messages import logout as logout
+from desk.fix.messages import reject as reject
