@@ -111,6 +111,7 @@ class FixVenue:
         self._work: set[asyncio.Task[None]] = set()
         self._last_sent = 0.0
         self.heartbeat_s = 30
+        self.received: list[bytes] = []
 
     # ------------------------------------------------------------------ the record the tests read
 
@@ -193,6 +194,7 @@ class FixVenue:
                 await self._send("0", [])
 
     async def _on_message(self, message: simplefix.FixMessage) -> None:
+        self.received.append(message.encode(raw=True))
         kind = _text(message, 35) or ""
         seq = int(_text(message, 34) or "0")
         if not self.logged_on.is_set():

@@ -272,6 +272,8 @@ def venue_up(*, venue: str, actor: Actor = VENUE_ACTOR) -> list[int]:
                 plan, PlanStatus.RUNNING, actor=actor, action="execution_plan.resume", reason=f"venue {venue} is back"
             )
             tick_queue(plan)
+            # Its last fills may have come while it was paused: then it is done now.
+            plan_finish_if_done(plan, actor=actor)
             resumed.append(plan.pk)
         audit_record(actor=actor, action="venue.up", obj=None, after={"venue": venue, "plans_resumed": resumed})
     return resumed

@@ -14,6 +14,7 @@ from django.db.models import Count, Sum
 from desk import clock
 from desk.audit import chain_verify
 from desk.market import venue_books_ensure
+from desk.models import AuditEvent
 from execution import services
 from execution.fix.gateway import VenueGatewayThread
 from execution.models import (
@@ -21,6 +22,8 @@ from execution.models import (
     ChildOrderStatus,
     ExecutionPlan,
     Fill,
+    FillException,
+    FillExceptionReason,
     PlanStatus,
     Position,
     VenueOutbox,
@@ -96,3 +99,131 @@ def test_a_plan_goes_out_over_fix_and_is_booked_once(
     assert Position.objects.get(instrument=instrument).quantity == venue_positions(fix_venues, instrument.symbol)
     assert venue_positions(fix_venues, instrument.symbol) == Decimal("1")
     assert chain_verify().ok
+
+
+def _plan(trader, instrument, quantity: str = "0.4", slices: int = 2, side: str = "buy") -> ExecutionPlan:  # noqa: ANN001
+    plan = services.plan_create(
+        instrument=instrument,
+        side=side,
+        quantity=Decimal(quantity),
+        algorithm="twap",
+        parameters={"horizon_s": 1, "slices": slices, "seed": 7},
+        actor=trader,
+    )
+    return services.plan_start(plan_id=plan.pk, actor=trader)
+
+
+def _settled(plan: ExecutionPlan) -> bool:
+    plan.refresh_from_db()
+    return plan.status == PlanStatus.COMPLETED
+
+
+def test_sessions_that_drop_mid_order_lose_and_repeat_nothing(trader, instrument, settings, celery_worker) -> None:  # noqa: ANN001
+    # given venues that drop the session after a third of their fills
+    settings.DESK_VENUE = "fix"
+    venue_books_ensure(underlying="BTC", now=clock.now())
+    venues = fix_venues_start(behaviour=VenueBehaviour(fill_latency_s=0.05, max_parts=3, drop_rate=0.35), seed=3)
+    gateway = VenueGatewayThread(addresses=venues.addresses(), status_timeout_s=1.0).start()
+    try:
+        wait_for(lambda: len(venues_up()) == 3, what="venues up")
+        # when two plans are worked through the drops (the desk reconnects, reconciles, resumes)
+        plans = [_plan(trader, instrument, "0.6", 3, "buy"), _plan(trader, instrument, "0.2", 2, "sell")]
+        wait_for(lambda: all(_settled(plan) for plan in plans), timeout=60, what="both plans completed")
+    finally:
+        gateway.stop()
+        venues.stop()
+    # then every fill the venues made was booked once, and the desk's position is the venues' record
+    fills = Fill.objects.filter(child_order__plan__in=plans)
+    assert fills.count() == sum(len(venue.fills) for venue in venues.venues.values())
+    assert Position.objects.get(instrument=instrument).quantity == venue_positions(venues, instrument.symbol)
+    assert venue_positions(venues, instrument.symbol) == Decimal("0.4")
+    assert AuditEvent.objects.filter(action="venue.down").exists()  # the drops did happen
+    assert chain_verify().ok
+
+
+def test_an_order_not_acknowledged_in_time_is_asked_about(trader, instrument, settings, celery_worker) -> None:  # noqa: ANN001
+    # given a venue slow to acknowledge (10 s on average) and a desk that asks after 1 s
+    settings.DESK_VENUE = "fix"
+    venue_books_ensure(underlying="BTC", now=clock.now())
+    venues = fix_venues_start(behaviour=VenueBehaviour(ack_latency_s=10.0, fill_latency_s=10.0))
+    gateway = VenueGatewayThread(addresses=venues.addresses(), status_timeout_s=1.0).start()
+    try:
+        wait_for(lambda: len(venues_up()) == 3, what="venues up")
+        plan = _plan(trader, instrument, "0.1", 1)
+        # when the order stays unacknowledged past the timeout
+        wait_for(
+            lambda: ChildOrder.objects.filter(plan=plan, status=ChildOrderStatus.ACKNOWLEDGED).exists(),
+            timeout=8,
+            what="acknowledged by the status answer",
+        )
+    finally:
+        gateway.stop()
+        venues.stop()
+    # then the desk asked (OrderStatusRequest) and took the venue's Order Status as the acknowledgement
+    child = ChildOrder.objects.get(plan=plan)
+    assert child.status_requested_at is not None
+    assert VenueReport.objects.filter(exec_type="I", child_order=child).exists()
+
+
+def test_bad_reports_are_held_or_refused_and_move_no_position(
+    trader,
+    instrument,
+    fix_venues,
+    venue_gateway,
+    celery_worker,  # noqa: ANN001
+) -> None:
+    # given an order acknowledged at a venue that holds its fills back
+    for venue in fix_venues.venues.values():
+        venue.paused = True
+    plan = _plan(trader, instrument, "0.1", 1)
+    wait_for(lambda: ChildOrder.objects.filter(plan=plan, status=ChildOrderStatus.ACKNOWLEDGED).exists(), what="ack")
+    child = ChildOrder.objects.get(plan=plan)
+    venue = fix_venues.venues[child.venue]
+    order = venue.by_cl_ord_id[child.client_order_id]
+
+    def trade(exec_id: str, cl_ord_id: str, qty: str, px: str, cum: str) -> list[tuple[int, str]]:
+        return [
+            (37, order.order_id),
+            (11, cl_ord_id),
+            (17, exec_id),
+            (150, "F"),
+            (39, "1"),
+            (55, order.symbol),
+            (54, "1"),
+            (38, str(order.quantity)),
+            (32, qty),
+            (31, px),
+            (151, "0"),
+            (14, cum),
+            (6, px),
+        ]
+
+    limit = child.limit_price
+    # when the venue reports a fill of an unknown order, an over-fill, a fill beyond the limit, and garbled bytes
+    fix_venues.call(venue._send, "8", trade("X-1", "NO-SUCH-ORDER", "0.1", str(limit), "0.1"))
+    fix_venues.call(venue._send, "8", trade("X-2", child.client_order_id, "0.5", str(limit), "0.5"))
+    fix_venues.call(venue._send, "8", trade("X-3", child.client_order_id, "0.05", str(limit + 1000), "0.05"))
+    fix_venues.call(venue._write, b"8=FIX.4.4\x019=5\x0135=8\x0110=000\x01")
+    fix_venues.call(venue._send, "8", [(37, "O"), (11, child.client_order_id)])  # ExecID, ExecType... missing
+
+    # then each is held for review or refused, with its reason, audited, and no position moved
+    wait_for(lambda: FillException.objects.count() == 3, what="three exceptions")
+    reasons = dict(FillException.objects.values_list("exec_id", "reason"))
+    assert reasons == {
+        f"{child.venue}:X-1": FillExceptionReason.UNKNOWN_CHILD,
+        f"{child.venue}:X-2": FillExceptionReason.OVERFILL,
+        f"{child.venue}:X-3": FillExceptionReason.OUTSIDE_LIMIT,
+    }
+    wait_for(lambda: AuditEvent.objects.filter(action="venue_message.garbled").exists(), what="garbled audited")
+    assert not Fill.objects.exists()
+    assert not Position.objects.filter(quantity__gt=0).exists()
+    child.refresh_from_db()
+    assert child.filled_quantity == 0
+    assert child.status == ChildOrderStatus.ACKNOWLEDGED
+    # the malformed report got a session-level Reject naming the missing tag, and the session stayed up
+    wait_for(lambda: any(b"35=3\x01" in raw and b"371=17" in raw for raw in _received(venue)), what="Reject")
+    assert child.venue in venues_up()
+
+
+def _received(venue) -> list[bytes]:  # noqa: ANN001
+    return list(getattr(venue, "received", []))
