@@ -44,11 +44,12 @@ ADMIN = frozenset("0123 45A".replace(" ", ""))
 @dataclass(frozen=True)
 class VenueBehaviour:
     """How a simulated venue behaves: latencies (seconds, exponential), how many parts an order fills in (1 to
-    ``max_parts``), the chance it rejects an order and the chance it drops the session after a fill."""
+    ``max_parts``, at least ``min_parts``), the chance it rejects an order and the chance it drops the session after a fill."""
 
     ack_latency_s: float = 0.01
     fill_latency_s: float = 0.05
     max_parts: int = 3
+    min_parts: int = 1
     reject_rate: float = 0.0
     drop_rate: float = 0.0
 
@@ -366,7 +367,7 @@ class FixVenue:
             return
         assert instrument is not None
         order.underlying, order.multiplier = instrument
-        n = int(self.rng.integers(1, self.behaviour.max_parts + 1))
+        n = int(self.rng.integers(self.behaviour.min_parts, self.behaviour.max_parts + 1))
         part = (order.quantity / n).quantize(Decimal("1e-8"), rounding=ROUND_DOWN)
         order.parts = [part] * (n - 1) + [order.quantity - part * (n - 1)] if part > 0 else [order.quantity]
         await self._later(self.behaviour.ack_latency_s, self._ack_then_fill(order))

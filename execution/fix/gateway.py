@@ -172,9 +172,7 @@ class VenueGateway:
         child_ids = await sync_to_async(venue_orders.orders_to_reconcile)(venue=venue)
         waiting: set[str] = set()
         self._awaiting[venue] = waiting
-        for number, child_id in enumerate(child_ids):
-            if number == 1:
-                crash_point("during_reconciliation")
+        for child_id in child_ids:
 
             def effect(child_id: int = child_id) -> Sequence[Outgoing]:
                 return venue_orders.status_request_take(child_order_id=child_id)
@@ -182,6 +180,7 @@ class VenueGateway:
             sent = await session.send_application(effect)
             if not sent:
                 return
+            crash_point("during_reconciliation")
         # The ClOrdIDs asked about, read back from what was stored (a replace may have moved them).
         waiting.update(await sync_to_async(_cl_ord_ids)(child_ids))
         loop = asyncio.get_running_loop()
