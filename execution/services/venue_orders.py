@@ -25,6 +25,7 @@ Exactly once across the wire
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -279,7 +280,7 @@ def venue_up(*, venue: str, actor: Actor = VENUE_ACTOR) -> list[int]:
     return resumed
 
 
-def orders_cancel(*, plan_ids: list[int], reason: str, actor: Actor) -> int:
+def orders_cancel(*, plan_ids: Iterable[int], reason: str, actor: Actor) -> int:
     """Queue an OrderCancelRequest for every order of these plans open at a venue (call in the transaction that
     halted them); how many. ``reason`` (the kill switch) is kept on each child until the venue confirms."""
     children = list(

@@ -30,6 +30,7 @@ from execution.models import (
     VenueReport,
 )
 from execution.services.venue_orders import venues_up
+from risk.services import kill_switch_engage
 from sim.fix_venues import FixVenues, VenueBehaviour, fix_venues_start
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -227,3 +228,36 @@ def test_bad_reports_are_held_or_refused_and_move_no_position(
 
 def _received(venue) -> list[bytes]:  # noqa: ANN001
     return list(getattr(venue, "received", []))
+
+
+def test_a_kill_switch_cancels_the_open_venue_orders_and_says_when_the_last_is_confirmed(
+    trader,
+    risk_officer,
+    instrument,
+    fix_venues,
+    venue_gateway,
+    celery_worker,  # noqa: ANN001
+) -> None:
+    # given orders working at the venues (their fills held back)
+    for venue in fix_venues.venues.values():
+        venue.paused = True
+    plan = _plan(trader, instrument, "0.3", 3)
+    wait_for(
+        lambda: ChildOrder.objects.filter(plan=plan, status=ChildOrderStatus.ACKNOWLEDGED).count() == 3,
+        what="three orders working",
+    )
+
+    # when risk engages the firm's kill switch
+    kill_switch_engage(scope="firm", scope_key="", reason="test: stop everything", actor=risk_officer)
+
+    # then each open order is cancelled at its venue, and the desk records when the last cancel was confirmed
+    wait_for(lambda: AuditEvent.objects.filter(action="venue.cancels_acknowledged").exists(), what="all cancelled")
+    children = ChildOrder.objects.filter(plan=plan)
+    assert set(children.values_list("status", flat=True)) == {ChildOrderStatus.CANCELLED}
+    assert all(child.cancel_requested_at is not None for child in children)
+    venue_orders = [order for venue in fix_venues.venues.values() for order in venue.orders.values()]
+    assert sorted(order.status for order in venue_orders) == ["4", "4", "4"]
+    done = AuditEvent.objects.get(action="venue.cancels_acknowledged")
+    assert done.after["orders"] == 3
+    assert ExecutionPlan.objects.get(pk=plan.pk).status == PlanStatus.HALTED
+    assert not Fill.objects.exists()
