@@ -130,12 +130,20 @@ def quickfix_venue(tmp_path: Path) -> Iterator[tuple[QuickFixVenue, int]]:
     )
     settings = fix.SessionSettings(str(config))
     application = QuickFixVenue()
-    acceptor = fix.SocketAcceptor(application, fix.FileStoreFactory(settings), settings, fix.FileLogFactory(settings))
+    # The factories are held until the acceptor stops: SWIG does not keep them alive for it.
+    store, log = fix.FileStoreFactory(settings), fix.FileLogFactory(settings)
+    acceptor = fix.SocketAcceptor(application, store, settings, log)
     acceptor.start()
     try:
         yield application, port
     finally:
+        # Stopped once the desk has logged out: QuickFIX's acceptor crashes when stopped mid-disconnect.
+        deadline = time.monotonic() + 5
+        while application.logged_on.is_set() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
         acceptor.stop()
+        del acceptor, store, log
 
 
 def test_a_quickfix_venue_takes_the_desks_order_and_its_reports_are_booked_once(
