@@ -43,8 +43,9 @@ ADMIN = frozenset("0123 45A".replace(" ", ""))
 
 @dataclass(frozen=True)
 class VenueBehaviour:
-    """How a simulated venue behaves: latencies (seconds, exponential), how many parts an order fills in (1 to
-    ``max_parts``, at least ``min_parts``), the chance it rejects an order and the chance it drops the session after a fill."""
+    """How a simulated venue behaves: latencies (seconds, exponential), how many parts an order fills in
+    (``min_parts`` to ``max_parts``), the chance it rejects an order and the chance it drops the session after a
+    fill."""
 
     ack_latency_s: float = 0.01
     fill_latency_s: float = 0.05

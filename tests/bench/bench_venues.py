@@ -107,22 +107,17 @@ def _simplefix_loop(count: int) -> float:
     return count / (time.perf_counter() - started)
 
 
-def _throughput(trader: Any, instrument: Any) -> dict[str, Any]:
+def _throughput(trader: Any, instrument: Any, venues: Any) -> dict[str, Any]:
     from execution.models import ChildOrder, ChildOrderStatus
     from execution.services import child_order_send
 
-    venues, gateway = _world()
-    try:
-        plan = _plan(trader, instrument, ORDERS)
-        ids = list(ChildOrder.objects.filter(plan=plan).order_by("seq").values_list("pk", flat=True))
-        started = time.perf_counter()
-        for child_id in ids:
-            child_order_send(child_order_id=child_id)
-        _wait(lambda: ChildOrder.objects.filter(plan=plan, status=ChildOrderStatus.FILLED).count() == len(ids))
-        through_port = len(ids) / (time.perf_counter() - started)
-    finally:
-        gateway.stop()
-        venues.stop()
+    plan = _plan(trader, instrument, ORDERS)
+    ids = list(ChildOrder.objects.filter(plan=plan).order_by("seq").values_list("pk", flat=True))
+    started = time.perf_counter()
+    for child_id in ids:
+        child_order_send(child_order_id=child_id)
+    _wait(lambda: ChildOrder.objects.filter(plan=plan, status=ChildOrderStatus.FILLED).count() == len(ids))
+    through_port = len(ids) / (time.perf_counter() - started)
     baseline = _simplefix_loop(ORDERS)
     return {
         "bench": "venue.child_orders_per_second",
@@ -134,11 +129,10 @@ def _throughput(trader: Any, instrument: Any) -> dict[str, Any]:
     }
 
 
-def _desk_round_trips(trader: Any, instrument: Any) -> list[float]:
+def _desk_round_trips(trader: Any, instrument: Any, venues: Any) -> list[float]:
     from execution.models import ChildOrder, ChildOrderStatus
     from execution.services import child_order_send
 
-    venues, gateway = _world()
     for venue in venues.venues.values():
         venue.paused = True  # acknowledged, not filled: the round trip measured is NewOrderSingle -> New
     samples = []
@@ -154,8 +148,8 @@ def _desk_round_trips(trader: Any, instrument: Any) -> list[float]:
             )
             samples.append((time.perf_counter() - started) * 1000)
     finally:
-        gateway.stop()
-        venues.stop()
+        for venue in venues.venues.values():
+            venue.paused = False
     return samples
 
 
@@ -267,8 +261,8 @@ def _quickfix_round_trips() -> list[float]:
     return samples
 
 
-def _round_trip(trader: Any, instrument: Any) -> dict[str, Any]:
-    desk = statistics.median(_desk_round_trips(trader, instrument))
+def _round_trip(trader: Any, instrument: Any, venues: Any) -> dict[str, Any]:
+    desk = statistics.median(_desk_round_trips(trader, instrument, venues))
     reference = statistics.median(_quickfix_round_trips())
     return {
         "bench": "venue.new_order_to_ack_round_trip",
@@ -292,5 +286,10 @@ def benchmarks() -> Iterator[dict[str, Any]]:
         assert settings.DESK_VENUE == "fix"
         trader = factories.user_create(role="trader", username="venue-bench-trader")
         instrument = factories.instrument_create(symbol="BTC-USD-VENUEBENCH")
-        yield _throughput(trader, instrument)
-        yield _round_trip(trader, instrument)
+        venues, gateway = _world()
+        try:
+            yield _throughput(trader, instrument, venues)
+            yield _round_trip(trader, instrument, venues)
+        finally:
+            gateway.stop()
+            venues.stop()
