@@ -229,3 +229,35 @@ def _child_ids(plan: ExecutionPlan) -> list[str]:
 def fill_by_exec_id(exec_id: str) -> Fill | None:
     """The fill booked under ``exec_id`` (unique), or None."""
     return Fill.objects.filter(exec_id=exec_id).first()
+
+
+def venue_latencies(*, since: datetime | None = None) -> dict[str, dict[str, float | int | None]]:
+    """Per venue, the child orders sent over the venue port (since ``since``): how many, how many acknowledged, and
+    the median milliseconds from the send to the acknowledgement and to the first fill (None when none yet)."""
+    import statistics
+
+    from execution.models import Fill
+
+    children = ChildOrder.objects.filter(sent_at__isnull=False, outbox__isnull=False).exclude(venue="").distinct()
+    if since is not None:
+        children = children.filter(sent_at__gte=since)
+    rows = list(children.values_list("pk", "venue", "sent_at", "acknowledged_at"))
+    first_fill: dict[int, datetime] = {}
+    for child_id, executed_at in (
+        Fill.objects.filter(child_order_id__in=[row[0] for row in rows])
+        .order_by("executed_at")
+        .values_list("child_order_id", "executed_at")
+    ):
+        first_fill.setdefault(child_id, executed_at)
+    result: dict[str, dict[str, float | int | None]] = {}
+    for venue in sorted({row[1] for row in rows}):
+        mine = [row for row in rows if row[1] == venue]
+        acks = [(row[3] - row[2]).total_seconds() * 1000 for row in mine if row[3] is not None]
+        fills = [(first_fill[row[0]] - row[2]).total_seconds() * 1000 for row in mine if row[0] in first_fill]
+        result[venue] = {
+            "orders": len(mine),
+            "acknowledged": len(acks),
+            "ack_ms_median": round(statistics.median(acks), 3) if acks else None,
+            "fill_ms_median": round(statistics.median(fills), 3) if fills else None,
+        }
+    return result

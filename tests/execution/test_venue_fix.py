@@ -15,7 +15,7 @@ from desk import clock
 from desk.audit import chain_verify
 from desk.market import venue_books_ensure
 from desk.models import AuditEvent
-from execution import services
+from execution import selectors, services
 from execution.fix.gateway import VenueGatewayThread
 from execution.models import (
     ChildOrder,
@@ -100,6 +100,12 @@ def test_a_plan_goes_out_over_fix_and_is_booked_once(
     assert Position.objects.get(instrument=instrument).quantity == venue_positions(fix_venues, instrument.symbol)
     assert venue_positions(fix_venues, instrument.symbol) == Decimal("1")
     assert chain_verify().ok
+    # and the latency to acknowledgement and to fill is there per venue
+    latencies = selectors.venue_latencies()
+    assert sum(row["orders"] for row in latencies.values()) == children.count()
+    for row in latencies.values():
+        assert row["ack_ms_median"] is not None
+        assert 0 <= row["ack_ms_median"] <= row["fill_ms_median"]
 
 
 def _plan(trader, instrument, quantity: str = "0.4", slices: int = 2, side: str = "buy") -> ExecutionPlan:  # noqa: ANN001
