@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import F, Prefetch, Q, QuerySet, Sum
 
 from desk.market import NoVenue, underlying_reference
 from desk.models import AuditEvent, InstrumentKind, VenueBook
@@ -61,6 +62,15 @@ def child_orders_open_at_venue(*, plan_id: int) -> bool:
     """Whether the plan has orders sent and not finished at a venue (their fills may still come)."""
     open_states = (ChildOrderStatus.SENT, ChildOrderStatus.ACKNOWLEDGED, ChildOrderStatus.PARTIALLY_FILLED)
     return ChildOrder.objects.filter(plan_id=plan_id, status__in=open_states).exists()
+
+
+def child_orders_in_flight_quantity(*, plan_id: int) -> Decimal:
+    """Contracts of the plan sent to a venue and neither filled nor finished yet (their fills may still come)."""
+    open_states = (ChildOrderStatus.SENT, ChildOrderStatus.ACKNOWLEDGED, ChildOrderStatus.PARTIALLY_FILLED)
+    total = ChildOrder.objects.filter(plan_id=plan_id, status__in=open_states).aggregate(
+        open=Sum(F("quantity") - F("filled_quantity"))
+    )["open"]
+    return total or Decimal(0)
 
 
 def plans_stalled(*, now: datetime, grace: timedelta) -> list[int]:
