@@ -247,9 +247,14 @@ RFQ_REASK_SILENT_S = 5.0
 # /metrics: a bearer token for the scraper (empty: only logged-in users with risk.view_limit).
 DESK_METRICS_TOKEN = os.environ.get("DESK_METRICS_TOKEN", "")
 
-# The venue execution sends child orders to (execution.venue.Venue): a dotted path, so that execution does not
-# import the simulated world. This desk trades against its simulated venues.
-DESK_VENUE = "sim.venues.SimulatedVenue"
+# How child orders reach the venues. "fix" (the default): over FIX 4.4, the desk the initiator of one session per
+# venue (execution.fix), venues at DESK_VENUE_FIX ("LIT-A=host:port,LIT-B=host:port,..."; rundesk starts the simulated
+# ones and fills it in). Otherwise a dotted path to an in-process venue class (execution.venue.Venue), e.g.
+# "sim.venues.SimulatedVenue": the fill is priced and booked in the transaction that sends the child.
+DESK_VENUE = os.environ.get("DESK_VENUE", "fix")
+DESK_VENUE_FIX = os.environ.get("DESK_VENUE_FIX", "")
+# An order sent and not acknowledged, or a cancel not confirmed, for this long (seconds): the venue is asked.
+DESK_VENUE_STATUS_TIMEOUT_S = float(os.environ.get("DESK_VENUE_STATUS_TIMEOUT_S", "5"))
 
 # One JSON object per line (desk.metrics.json_formatter, python-json-logger) in production or with DESK_LOG_FORMAT=json.
 LOG_FORMAT = os.environ.get("DESK_LOG_FORMAT", "plain" if DEBUG else "json")

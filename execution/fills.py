@@ -36,7 +36,7 @@ from execution.services.permissions import require
 from execution.services.positions import position_book_fill
 
 FILL_EXCEPTION_EVENT = "execution.fill_exception"
-OPEN_AT_VENUE = (ChildOrderStatus.SENT, ChildOrderStatus.PARTIALLY_FILLED)
+OPEN_AT_VENUE = (ChildOrderStatus.SENT, ChildOrderStatus.ACKNOWLEDGED, ChildOrderStatus.PARTIALLY_FILLED)
 REVIEW_PERMS = ("execution.change_fillexception", "risk.engage_killswitch")
 
 
@@ -111,6 +111,14 @@ def _exception(
     FillException.objects.filter(pk=existing.pk).update(deliveries=F("deliveries") + 1)
     existing.refresh_from_db(fields=["deliveries"])
     return existing
+
+
+def fill_exception_record(
+    *, report: VenueReport, reason: str, detail: str, child: ChildOrder | None, actor: Actor
+) -> FillException:
+    """Keep a report the desk does not book for review (call inside a transaction): one row per ``exec_id``, a
+    report delivered again counts one more delivery."""
+    return _exception(report, reason=reason, detail=detail, child=child, actor=actor)
 
 
 def _same(fill: Fill, report: VenueReport) -> bool:

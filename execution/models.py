@@ -105,6 +105,9 @@ class ExecutionPlan(models.Model):
     fallback_rfq = models.ForeignKey(
         "rfq.RFQ", null=True, blank=True, on_delete=models.PROTECT, related_name="fallback_plans"
     )
+    paused_for_venue = models.CharField(
+        max_length=16, blank=True, default="", help_text="the venue whose disconnection paused the plan"
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -124,6 +127,7 @@ class ChildOrderStatus(models.TextChoices):
     PLANNED = "planned", "Planned"
     CHECKED = "checked", "Passed risk"
     SENT = "sent", "Sent"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged (working at the venue)"
     FILLED = "filled", "Filled"
     PARTIALLY_FILLED = "partially_filled", "Partially filled"
     REJECTED = "rejected", "Rejected"
@@ -145,6 +149,16 @@ class ChildOrder(models.Model):
     reject_reason = models.CharField(max_length=255, blank=True, default="")
     filled_quantity = quantity_field(default=0)
     venue = models.CharField(max_length=16, blank=True, default="", help_text="where the router sent it")
+    venue_order_id = models.CharField(max_length=64, blank=True, default="", help_text="OrderID (37) at the venue")
+    cl_ord_id = models.CharField(
+        max_length=72, blank=True, default="", help_text="ClOrdID (11) live at the venue (a replace moves it)"
+    )
+    acknowledged_at = models.DateTimeField(null=True, blank=True, help_text="UTC, ExecutionReport New received")
+    filled_at = models.DateTimeField(null=True, blank=True, help_text="UTC, last fill received")
+    average_price = price_field(null=True, blank=True, help_text="AvgPx (6) of the fills booked")
+    status_requested_at = models.DateTimeField(null=True, blank=True, help_text="UTC, last OrderStatusRequest")
+    cancel_requested_at = models.DateTimeField(null=True, blank=True, help_text="UTC, OrderCancelRequest sent")
+    cancel_reason = models.CharField(max_length=255, blank=True, default="")
 
     class Meta:
         ordering = ["plan", "seq"]
@@ -212,6 +226,7 @@ class FillExceptionReason(models.TextChoices):
     FINISHED_CHILD = "finished_child", "Child order already finished"
     OVERFILL = "overfill", "More than the child's open quantity"
     MISMATCH = "mismatch", "Same exec id, different fill"
+    OUTSIDE_LIMIT = "outside_limit", "Fill price outside the order's limit"
 
 
 class FillExceptionStatus(models.TextChoices):
@@ -247,3 +262,104 @@ class FillException(models.Model):
 
     def __str__(self) -> str:
         return f"{self.exec_id} {self.reason}"
+
+
+class VenueSessionRecord(models.Model):
+    """Persistent state of one FIX session of the desk (initiator) with a venue: sequence numbers survive restarts
+    (the store of :mod:`desk.fix.store`). ``reconciled_at``: when the desk last finished reconciling its orders with
+    the venue after logging on; nothing new is sent before."""
+
+    sender_comp_id = models.CharField(max_length=64, help_text="ours (DESK)")
+    target_comp_id = models.CharField(max_length=64, help_text="the venue's")
+    next_sender_seq = models.PositiveIntegerField(default=1)
+    next_target_seq = models.PositiveIntegerField(default=1)
+    status = models.CharField(max_length=16, default="disconnected")
+    heartbeat_interval = models.PositiveIntegerField(default=30)
+    reconciled_at = models.DateTimeField(null=True, blank=True)
+    updated_at = ClockDateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["sender_comp_id", "target_comp_id"], name="venuesession_unique_pair")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sender_comp_id}->{self.target_comp_id}"
+
+
+class VenueFixMessage(models.Model):
+    """Every FIX message of a venue session, by direction and MsgSeqNum: what ResendRequests are answered from."""
+
+    session = models.ForeignKey(VenueSessionRecord, on_delete=models.CASCADE, related_name="messages")
+    direction = models.CharField(max_length=3)
+    seq = models.PositiveIntegerField()
+    msg_type = models.CharField(max_length=4)
+    raw = models.TextField()
+    created_at = ClockDateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["session", "direction", "seq"]
+        constraints = [models.UniqueConstraint(fields=["session", "direction", "seq"], name="venuefixmsg_unique_seq")]
+
+    def __str__(self) -> str:
+        return f"{self.session} {self.direction} #{self.seq} {self.msg_type}"
+
+
+class OutboxKind(models.TextChoices):
+    NEW = "new", "NewOrderSingle"
+    CANCEL = "cancel", "OrderCancelRequest"
+    REPLACE = "replace", "OrderCancelReplaceRequest"
+
+
+class VenueOutbox(models.Model):
+    """An order message to a venue, stored with its ClOrdID before anything is sent (the outbox): the venue gateway
+    sends it once the venue's session is up and reconciled, marking it sent in the transaction that stores the FIX
+    message (so it goes out once, or is resent by the session layer after a crash)."""
+
+    venue = models.CharField(max_length=16)
+    kind = models.CharField(max_length=8, choices=OutboxKind.choices)
+    child_order = models.ForeignKey(ChildOrder, on_delete=models.PROTECT, related_name="outbox")
+    cl_ord_id = models.CharField(max_length=72, unique=True)
+    fields = models.JSONField(help_text="the port message's fields (see execution.venue_orders)")
+    created_at = ClockDateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    sent_seq = models.PositiveIntegerField(null=True, blank=True, help_text="MsgSeqNum it went out with")
+
+    class Meta:
+        ordering = ["pk"]
+        indexes = [models.Index(fields=["venue", "sent_at"], name="venueoutbox_pending")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.cl_ord_id} -> {self.venue}"
+
+
+class VenueReportOutcome(models.TextChoices):
+    APPLIED = "applied", "Applied"
+    BOOKED = "booked", "Fill booked"
+    HELD = "held", "Held for review"
+    REFUSED = "refused", "Refused"
+
+
+class VenueReport(models.Model):
+    """Every ExecutionReport a venue sent, once per (venue, ExecID): a report delivered again is recognised here and
+    changes nothing."""
+
+    venue = models.CharField(max_length=16)
+    exec_id = models.CharField(max_length=64)
+    exec_type = models.CharField(max_length=2)
+    ord_status = models.CharField(max_length=2)
+    cl_ord_id = models.CharField(max_length=72)
+    child_order = models.ForeignKey(
+        ChildOrder, null=True, blank=True, on_delete=models.PROTECT, related_name="venue_reports"
+    )
+    outcome = models.CharField(max_length=8, choices=VenueReportOutcome.choices)
+    detail = models.CharField(max_length=255, blank=True, default="")
+    fields = models.JSONField(help_text="the report's fields as received")
+    received_at = models.DateTimeField(help_text="UTC")
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["venue", "exec_id"], name="venuereport_unique_exec_id")]
+
+    def __str__(self) -> str:
+        return f"{self.venue} {self.exec_id} {self.exec_type}"

@@ -162,7 +162,8 @@ def plan_baseline(*, plan: ExecutionPlan, now: datetime, row: VenueBook | None) 
     pending = ChildOrder.objects.filter(plan=plan, status__in=selectors.PENDING_CHILD_STATES).order_by("seq")
     return {
         "at": now.isoformat(),
-        "filled": str(plan.filled_quantity),
+        # Sent and not filled yet counts as worked: over the venue port a fill comes a little after its send.
+        "filled": str(plan.filled_quantity + selectors.child_orders_in_flight_quantity(plan_id=plan.pk)),
         "schedule": [[c.seq, str(c.quantity)] for c in pending],
         "market": market_snapshot(row) if row is not None else {},
     }
@@ -219,6 +220,8 @@ def plan_replan_check(
             )
         )
         row = primary_book(plan)
+        # Sent and not filled yet counts as worked: over the venue port a fill comes a little after its send.
+        in_flight = selectors.child_orders_in_flight_quantity(plan_id=plan.pk)
         market_now = None
         if row is not None:
             try:
@@ -230,7 +233,8 @@ def plan_replan_check(
             "plan": plan.pk,
             "now": now.isoformat(),
             "quantity": str(plan.quantity),
-            "filled": str(plan.filled_quantity),
+            "filled": str(plan.filled_quantity + in_flight),
+            "in_flight": str(in_flight),
             "baseline_filled": baseline.get("filled", "0"),
             "lot": str(plan.instrument.lot_size),
             "min_child": str(plan.parameters.get("min_child", 0)),

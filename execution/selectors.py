@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import F, Prefetch, Q, QuerySet, Sum
 
 from desk.market import NoVenue, underlying_reference
 from desk.models import Account, AuditEvent, InstrumentKind, VenueBook
@@ -55,6 +56,21 @@ def child_orders_due(*, plan_id: int, now: datetime) -> list[int]:
 def child_order_next(*, plan_id: int) -> ChildOrder | None:
     """The plan's next child still to send, or None."""
     return ChildOrder.objects.filter(plan_id=plan_id, status__in=PENDING_CHILD_STATES).order_by("seq").first()
+
+
+def child_orders_open_at_venue(*, plan_id: int) -> bool:
+    """Whether the plan has orders sent and not finished at a venue (their fills may still come)."""
+    open_states = (ChildOrderStatus.SENT, ChildOrderStatus.ACKNOWLEDGED, ChildOrderStatus.PARTIALLY_FILLED)
+    return ChildOrder.objects.filter(plan_id=plan_id, status__in=open_states).exists()
+
+
+def child_orders_in_flight_quantity(*, plan_id: int) -> Decimal:
+    """Contracts of the plan sent to a venue and neither filled nor finished yet (their fills may still come)."""
+    open_states = (ChildOrderStatus.SENT, ChildOrderStatus.ACKNOWLEDGED, ChildOrderStatus.PARTIALLY_FILLED)
+    total = ChildOrder.objects.filter(plan_id=plan_id, status__in=open_states).aggregate(
+        open=Sum(F("quantity") - F("filled_quantity"))
+    )["open"]
+    return total or Decimal(0)
 
 
 def plans_stalled(*, now: datetime, grace: timedelta) -> list[int]:
@@ -244,3 +260,35 @@ def rfq_plans_open(*, rfq_id: int) -> bool:
         rfq_leg__rfq_id=rfq_id,
         status__in=[PlanStatus.DRAFT, PlanStatus.RUNNING, PlanStatus.PAUSED, PlanStatus.HALTED],
     ).exists()
+
+
+def venue_latencies(*, since: datetime | None = None) -> dict[str, dict[str, float | int | None]]:
+    """Per venue, the child orders sent over the venue port (since ``since``): how many, how many acknowledged, and
+    the median milliseconds from the send to the acknowledgement and to the first fill (None when none yet)."""
+    import statistics
+
+    from execution.models import Fill
+
+    children = ChildOrder.objects.filter(sent_at__isnull=False, outbox__isnull=False).exclude(venue="").distinct()
+    if since is not None:
+        children = children.filter(sent_at__gte=since)
+    rows = list(children.values_list("pk", "venue", "sent_at", "acknowledged_at"))
+    first_fill: dict[int, datetime] = {}
+    for child_id, executed_at in (
+        Fill.objects.filter(child_order_id__in=[row[0] for row in rows])
+        .order_by("executed_at")
+        .values_list("child_order_id", "executed_at")
+    ):
+        first_fill.setdefault(child_id, executed_at)
+    result: dict[str, dict[str, float | int | None]] = {}
+    for venue in sorted({row[1] for row in rows}):
+        mine = [row for row in rows if row[1] == venue]
+        acks = [(row[3] - row[2]).total_seconds() * 1000 for row in mine if row[3] is not None]
+        fills = [(first_fill[row[0]] - row[2]).total_seconds() * 1000 for row in mine if row[0] in first_fill]
+        result[venue] = {
+            "orders": len(mine),
+            "acknowledged": len(acks),
+            "ack_ms_median": round(statistics.median(acks), 3) if acks else None,
+            "fill_ms_median": round(statistics.median(fills), 3) if fills else None,
+        }
+    return result

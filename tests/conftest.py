@@ -33,6 +33,17 @@ def django_db_modify_db_settings(tmp_path_factory: pytest.TempPathFactory) -> No
         settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = f"test_{name}_{suffix}"
 
 
+# The tests written before the FIX venues trade against the in-process simulated venue (fills booked with the send);
+# the venue tests (tests/execution/test_venue_fix*.py) switch to "fix". Processes the tests start inherit it too.
+IN_PROCESS_VENUE = "sim.venues.SimulatedVenue"
+os.environ["DESK_VENUE"] = IN_PROCESS_VENUE
+
+
+@pytest.fixture(autouse=True)
+def _in_process_venue(settings) -> None:  # noqa: ANN001
+    settings.DESK_VENUE = IN_PROCESS_VENUE
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings) -> None:  # noqa: ANN001
     # PBKDF2's deliberate slowness costs seconds per user and dealer secret; the tests check hashing, not cost.

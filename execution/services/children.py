@@ -20,6 +20,7 @@ from execution.models import (
 )
 from execution.services.common import DEFAULT_SLIPPAGE_BPS, EXECUTION_ACTOR, marketable_limit_price
 from execution.services.venue_fills import child_execute, child_refused
+from execution.services.venue_orders import child_order_queue, venue_port_enabled
 from execution.venue import (
     STALE_PRICE,
     NoVenue,
@@ -104,4 +105,7 @@ def child_order_send(*, child_order_id: int, actor: Actor = EXECUTION_ACTOR) -> 
     report = limit_check(order=order, actor=actor)
     if not report.passed:
         return child_refused(child_order_id, reason=report.message, limits=report.limits, actor=actor)
+    if venue_port_enabled():
+        # Over the asynchronous port: queued in the outbox now, filled when the venue reports (venue_orders).
+        return child_order_queue(child_order_id, order=order, actor=actor)
     return child_execute(child_order_id, order=order, report=report, actor=actor)

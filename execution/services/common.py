@@ -106,7 +106,11 @@ def plan_fill_announce(*, plan: ExecutionPlan, fill: Fill, book: str) -> None:
 
 
 def plan_finish_if_done(plan: ExecutionPlan, *, actor: Actor) -> None:
-    if plan.status == PlanStatus.RUNNING and selectors.child_order_next(plan_id=plan.pk) is None:
+    if (
+        plan.status == PlanStatus.RUNNING
+        and selectors.child_order_next(plan_id=plan.pk) is None
+        and not selectors.child_orders_open_at_venue(plan_id=plan.pk)
+    ):
         shortfall = plan.quantity - plan.filled_quantity
         status_set(
             plan,

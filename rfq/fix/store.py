@@ -1,77 +1,27 @@
-"""The persistent FIX session store: sequence numbers and every message, in :class:`~rfq.models.FixSession` and
-:class:`~rfq.models.FixMessage`.
-
-Everything here is synchronous ORM code; the session calls it through ``asgiref.sync.sync_to_async``. The one
-rule that makes a restart lose or repeat nothing: an inbound message is stored, and ``next_target_seq`` advanced,
-in the same transaction as its effects (the service call it triggered and the replies it produced); an outbound
-message is stored, and ``next_sender_seq`` advanced, before a byte of it is written to the socket. A crash before
-the commit leaves the peer to resend its message; a crash after it leaves us to resend ours from the store.
-"""
+"""The dealers' FIX session store: :class:`desk.fix.store.FixStore` over :class:`~rfq.models.FixSession` and
+:class:`~rfq.models.FixMessage` (see :mod:`desk.fix.store` for the rule that makes a restart lose or repeat
+nothing), and the dealer a CompID belongs to."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from desk.fix.store import Exchange as Exchange
+from desk.fix.store import FixStore
+from desk.fix.store import Inbound as Inbound
+from desk.fix.store import Outgoing as Outgoing
+from desk.fix.store import SessionRecord as SessionRecord
+from rfq.models import Counterparty, FixMessage, FixSession
 
-from django.db import transaction
+STORE = FixStore(FixSession, FixMessage)
 
-from rfq.fix import codec
-from rfq.models import Counterparty, FixDirection, FixMessage, FixSession, FixSessionStatus
-
-logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    """A message to send: its type and body; the header (CompIDs, MsgSeqNum, SendingTime) is added on storing.
-
-    ``header``: further header fields (PossResend, the routing fields of an answer).
-    """
-
-    msg_type: str
-    body: Sequence[tuple[int, str]] = ()
-    header: Sequence[tuple[int, str]] = ()
-
-
-@dataclass(frozen=True)
-class Inbound:
-    """An inbound message to record: its MsgSeqNum, its type and raw bytes, and the next expected MsgSeqNum."""
-
-    seq: int
-    msg_type: str
-    raw: bytes
-    next_target_seq: int
-
-
-@dataclass
-class Exchange:
-    """The outcome of one stored step: bytes to write now and the sequence numbers after the commit."""
-
-    to_send: list[bytes] = field(default_factory=list)
-    next_sender_seq: int = 1
-    next_target_seq: int = 1
-
-
-@dataclass(frozen=True)
-class SessionRecord:
-    pk: int
-    sender_comp_id: str
-    target_comp_id: str
-    counterparty_id: int | None
-    next_sender_seq: int
-    next_target_seq: int
-
-
-def _record(row: FixSession) -> SessionRecord:
-    return SessionRecord(
-        pk=row.pk,
-        sender_comp_id=row.sender_comp_id,
-        target_comp_id=row.target_comp_id,
-        counterparty_id=row.counterparty_id,
-        next_sender_seq=row.next_sender_seq,
-        next_target_seq=row.next_target_seq,
-    )
+session_status_set = STORE.session_status_set
+session_reset = STORE.session_reset
+exchange = STORE.exchange
+target_seq_set = STORE.target_seq_set
+outbound_range = STORE.outbound_range
+outbound_exists = STORE.outbound_exists
+inbound_exists = STORE.inbound_exists
+inbound_seen = STORE.inbound_seen
+sessions_mark_disconnected = STORE.sessions_mark_disconnected
 
 
 def counterparty_for_comp_id(comp_id: str) -> Counterparty | None:
@@ -80,127 +30,9 @@ def counterparty_for_comp_id(comp_id: str) -> Counterparty | None:
 
 
 def session_open(*, sender_comp_id: str, target_comp_id: str, counterparty: Counterparty | None) -> SessionRecord:
-    """The stored session for this CompID pair, created on first use with both sequence numbers at 1."""
-    with transaction.atomic():
-        row, _ = FixSession.objects.select_for_update().get_or_create(
-            sender_comp_id=sender_comp_id,
-            target_comp_id=target_comp_id,
-            defaults={"counterparty": counterparty},
-        )
-        if counterparty is not None and row.counterparty_id != counterparty.pk:
-            row.counterparty = counterparty
-            row.save(update_fields=["counterparty", "updated_at"])
-    return _record(row)
-
-
-def session_status_set(*, session_pk: int, status: str, heartbeat_interval: int | None = None) -> None:
-    fields: dict[str, object] = {"status": status}
-    if heartbeat_interval is not None:
-        fields["heartbeat_interval"] = heartbeat_interval
-    FixSession.objects.filter(pk=session_pk).update(**fields)
-
-
-def session_reset(*, session_pk: int) -> SessionRecord:
-    """Start both sequences again at 1 (a Logon with ResetSeqNumFlag, or a conformance Logon with MsgSeqNum 1).
-
-    The stored messages of the old sequence go: a ResendRequest can only ever ask for the new one.
-    """
-    with transaction.atomic():
-        row = FixSession.objects.select_for_update().get(pk=session_pk)
-        FixMessage.objects.filter(session=row).delete()
-        row.next_sender_seq = row.next_target_seq = 1
-        row.save(update_fields=["next_sender_seq", "next_target_seq", "updated_at"])
-    return _record(row)
-
-
-def exchange(
-    *,
-    session_pk: int,
-    inbound: Inbound | None = None,
-    effect: Callable[[], Sequence[Outgoing]] | None = None,
-    outgoing: Sequence[Outgoing] = (),
-) -> Exchange:
-    """Apply one step of the session in a single transaction and return the bytes to write after it commits.
-
-    ``effect`` runs first (the application's service calls) and may add messages to send; then every outgoing
-    message gets the next MsgSeqNum and is stored; then the inbound message (if any) is stored and
-    ``next_target_seq`` advanced. If anything raises, nothing is stored and nothing is sent.
-    """
-    with transaction.atomic():
-        row = FixSession.objects.select_for_update().get(pk=session_pk)
-        messages = list(outgoing)
-        if effect is not None:
-            messages = list(effect()) + messages
-        result = Exchange()
-        for message in messages:
-            raw = codec.encode(
-                msg_type=message.msg_type,
-                sender=row.sender_comp_id,
-                target=row.target_comp_id,
-                seq=row.next_sender_seq,
-                body=message.body,
-                header=message.header,
-            )
-            FixMessage.objects.create(
-                session=row,
-                direction=FixDirection.OUTBOUND,
-                seq=row.next_sender_seq,
-                msg_type=message.msg_type,
-                raw=raw.decode("latin-1"),
-            )
-            row.next_sender_seq += 1
-            result.to_send.append(raw)
-        if inbound is not None:
-            FixMessage.objects.update_or_create(
-                session=row,
-                direction=FixDirection.INBOUND,
-                seq=inbound.seq,
-                # The record of what came in: a NUL (refused with a Reject) is kept as U+FFFD, which text can hold.
-                defaults={"msg_type": inbound.msg_type, "raw": inbound.raw.decode("latin-1").replace("\x00", "\ufffd")},
-            )
-            row.next_target_seq = inbound.next_target_seq
-        row.save(update_fields=["next_sender_seq", "next_target_seq", "updated_at"])
-        result.next_sender_seq, result.next_target_seq = row.next_sender_seq, row.next_target_seq
-    return result
-
-
-def target_seq_set(*, session_pk: int, next_target_seq: int) -> None:
-    """Move the expected inbound MsgSeqNum (SequenceReset in reset mode)."""
-    FixSession.objects.filter(pk=session_pk).update(next_target_seq=next_target_seq)
-
-
-def outbound_range(*, session_pk: int, begin: int, end: int) -> list[tuple[int, str, bytes]]:
-    """Stored outbound messages with ``begin <= seq <= end`` (``end`` 0: to the last), as (seq, type, raw)."""
-    rows = FixMessage.objects.filter(session_id=session_pk, direction=FixDirection.OUTBOUND, seq__gte=begin)
-    if end:
-        rows = rows.filter(seq__lte=end)
-    return [(row.seq, row.msg_type, row.raw.encode("latin-1")) for row in rows.order_by("seq")]
-
-
-def outbound_exists(*, session_pk: int, msg_type: str, tag: int, value: str) -> bool:
-    """Whether an outbound message of this type carrying ``tag=value`` was ever stored (hence sent or to resend)."""
-    return FixMessage.objects.filter(
-        session_id=session_pk,
-        direction=FixDirection.OUTBOUND,
-        msg_type=msg_type,
-        raw__contains=f"\x01{tag}={value}\x01",
-    ).exists()
-
-
-def inbound_exists(*, session_pk: int, msg_type: str, tag: int, value: str) -> bool:
-    """Whether an inbound message of this type carrying ``tag=value`` was processed already on this session."""
-    return FixMessage.objects.filter(
-        session_id=session_pk,
-        direction=FixDirection.INBOUND,
-        msg_type=msg_type,
-        raw__contains=f"\x01{tag}={value}\x01",
-    ).exists()
-
-
-def inbound_seen(*, session_pk: int, seq: int) -> bool:
-    return FixMessage.objects.filter(session_id=session_pk, direction=FixDirection.INBOUND, seq=seq).exists()
-
-
-def sessions_mark_disconnected(*, sender_comp_id: str) -> int:
-    """At start-up: no session of ours can be logged on yet, whatever the last run left behind."""
-    return FixSession.objects.filter(sender_comp_id=sender_comp_id).update(status=FixSessionStatus.DISCONNECTED)
+    """The stored session for this CompID pair, created on first use with both sequence numbers at 1; tied to
+    ``counterparty``."""
+    record = STORE.session_open(sender_comp_id=sender_comp_id, target_comp_id=target_comp_id, counterparty=counterparty)
+    if counterparty is not None and record.counterparty_id != counterparty.pk:
+        FixSession.objects.filter(pk=record.pk).update(counterparty=counterparty)
+    return record

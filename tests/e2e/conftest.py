@@ -33,7 +33,8 @@ def wait_for_url(url: str, seconds: float) -> None:
 
 @pytest.fixture
 def desk_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DESK_DEBUG"}}
+    # The desk as `make run` starts it: its default venues (over FIX), not the in-process one of the unit tests.
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DESK_DEBUG", "DESK_VENUE"}}
     env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'desk.sqlite3'}"
     _manage(["migrate", "--noinput"], env)
     _manage(["seed_demo"], env)

@@ -15,7 +15,9 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from desk.celery import app as celery_app
 from desk.embedded import embedded_worker
+from execution.fix.gateway import VenueGatewayThread, venue_addresses
 from rfq.fix.acceptor import fix_gateway_thread
+from sim.fix_venues import fix_venues_start
 from sim.world import Simulation, simulation_start
 
 DEMO_LOGINS = ["trader", "risk", "compliance", "admin"]
@@ -85,6 +87,8 @@ class Command(BaseCommand):
                 gateway_port = gateway.port
                 self.stdout.write(f"  FIX 4.4 acceptor on {host}:{gateway_port} (SenderCompID DESK)")
                 self.stdout.flush()
+            if settings.DESK_VENUE == "fix" and not no_worker:
+                self._venues_start(stack, simulate)
             holder: list[Simulation] = []
             starter = threading.Thread(
                 target=self._start_when_serving,
@@ -97,6 +101,23 @@ class Command(BaseCommand):
             with contextlib.suppress(KeyboardInterrupt):
                 server.run()
         self.stdout.write("the desk stopped")
+
+    def _venues_start(self, stack: contextlib.ExitStack, simulate: bool) -> None:
+        """The venues over FIX: the simulated ones (unless DESK_VENUE_FIX names venues elsewhere), then the desk's
+        sessions with them (the initiator), in this process beside the worker."""
+        addresses = venue_addresses(settings.DESK_VENUE_FIX)
+        if not addresses and simulate:
+            venues = fix_venues_start()
+            stack.callback(venues.stop)
+            addresses = venues.addresses()
+            where = ", ".join(f"{code} :{port}" for code, (_, port) in addresses.items())
+            self.stdout.write(f"  simulated FIX 4.4 venues (acceptors): {where}")
+        if addresses:
+            gateway = VenueGatewayThread(addresses=addresses, status_timeout_s=settings.DESK_VENUE_STATUS_TIMEOUT_S)
+            gateway.start()
+            stack.callback(gateway.stop)
+            self.stdout.write(f"  the desk's FIX sessions with {len(addresses)} venues (initiator, DESK)")
+        self.stdout.flush()
 
     def _start_when_serving(
         self, server: uvicorn.Server, base_url: str, fix_port: int | None, holder: list[Simulation], simulate: bool
