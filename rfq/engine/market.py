@@ -125,14 +125,14 @@ def instrument_reference_mid(instrument: Instrument, *, now: datetime) -> float 
     underlying = _underlying_code(instrument)
     try:
         state = underlying_state(underlying)
-        spot, volatility = state.spot, state.volatility
+        spot, surface = state.spot, state.surface
     except NoMarket:
         try:
             reference = underlying_reference(underlying)
         except NoVenue:
             return None
-        spot, volatility = reference.spot, reference.volatility
-    return instrument_mid(instrument, spot=spot, volatility=volatility, now=now)
+        spot, surface = reference.spot, mark_surface(underlying)
+    return instrument_mid(instrument, spot=spot, surface=surface, now=now)
 
 
 def rfq_market(
