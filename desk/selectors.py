@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 
 from desk import clock
 from desk.audit import ChainReport
@@ -39,8 +39,12 @@ def blotter_fills(*, limit: int = 50) -> QuerySet[Fill]:
     return Fill.objects.select_related("instrument")[:limit]
 
 
+# Newest first: events the sealer has not chained yet (no seq) come before the chain's head.
+AUDIT_NEWEST_FIRST = (F("seq").desc(nulls_first=True), F("id").desc())
+
+
 def audit_events(*, limit: int = 50) -> QuerySet[AuditEvent]:
-    return AuditEvent.objects.order_by("-seq")[:limit]
+    return AuditEvent.objects.order_by(*AUDIT_NEWEST_FIRST)[:limit]
 
 
 @dataclass(frozen=True)
@@ -65,8 +69,8 @@ class AuditFilter:
 
 def audit_events_filtered(*, filters: AuditFilter, up_to_seq: int | None = None) -> QuerySet[AuditEvent]:
     """Audit events newest first: ``from`` inclusive, ``to`` exclusive, actor and object type exact, action by
-    prefix (``rfq.`` finds every RFQ action)."""
-    events = AuditEvent.objects.order_by("-seq")
+    prefix (``rfq.`` finds every RFQ action); ``up_to_seq``: only chained events, up to that one."""
+    events = AuditEvent.objects.order_by(*AUDIT_NEWEST_FIRST)
     if filters.start is not None:
         events = events.filter(occurred_at__gte=filters.start)
     if filters.end is not None:

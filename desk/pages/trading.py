@@ -364,8 +364,9 @@ def _json_or_blank(value: Any) -> str:
 @desk_page("desk.view_auditevent")
 @require_GET
 def compliance(request: HttpRequest) -> HttpResponse:
-    """The audit log, filtered and paginated, read-only, with the chain's verification; ``?format=csv|jsonl``
-    streams the same filter as an export (``desk.export_audit``) whose first line states the verification."""
+    """The audit log, filtered and paginated, read-only, with the chain's verification (incremental: from the last
+    verified position, after sealing what is committed); ``?format=csv|jsonl`` streams the same filter as an export
+    (``desk.export_audit``), sealed and anchored first, whose first line states the verification."""
     form = AuditFilterForm(request.GET or None)
     export_format = request.GET.get("format", "")
     valid = form.is_valid() if form.is_bound else True
@@ -377,7 +378,7 @@ def compliance(request: HttpRequest) -> HttpResponse:
             return HttpResponseBadRequest("format: csv or jsonl", content_type="text/plain")
         if not valid:
             return HttpResponseBadRequest(form.errors.as_text(), content_type="text/plain")
-        report = chain_verify()
+        report = chain_verify(checkpoint=True)
         lines = selectors.audit_export_lines(filters=filters, report=report, export_format=export_format)
         response = StreamingHttpResponse(_stream(lines), content_type=EXPORT_CONTENT_TYPES[export_format])
         stamp = clock.now().strftime("%Y%m%dT%H%M%SZ")
