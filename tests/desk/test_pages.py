@@ -14,13 +14,14 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.core.cache import cache
 from django.core.management import call_command
-from django.db import connection
 
+from desk.audit import audit_seal
 from desk.models import AuditEvent, InstrumentKind, OptionType
 from rfq.models import RFQ, Quote, QuoteStatus, RFQStatus
 from risk.models import KillSwitch
 from risk.services import kill_switch_engage
 from tests import factories
+from tests.audit_tamper import intruder_cursor
 
 pytestmark = pytest.mark.django_db
 
@@ -371,8 +372,10 @@ def test_export_of_an_unknown_format_is_400(client_for, compliance) -> None:  # 
 
 
 def _tamper_newest_event() -> None:
-    # The model refuses updates; a raw UPDATE is what an intruder with database access would do.
-    with connection.cursor() as cursor:
+    # The model refuses updates (and PostgreSQL's guard, which the intruder switches off as the tables' owner could):
+    # a raw UPDATE of a chained event is what an intruder with database access would do.
+    audit_seal()
+    with intruder_cursor() as cursor:
         table = AuditEvent._meta.db_table
         cursor.execute(f"UPDATE {table} SET action = %s WHERE seq = (SELECT MAX(seq) FROM {table})", ["forged"])
 
