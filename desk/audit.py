@@ -185,14 +185,35 @@ def _head_locked() -> AuditHead:
     return head
 
 
+def _transaction_floor() -> int:
+    """PostgreSQL: the oldest transaction still running (every older one has committed or rolled back); 0 elsewhere.
+
+    Taken before the sealer reads the unsealed events: an event it does not see then belongs to a transaction
+    running at that moment or started later, so at least as new as this. The next run reads only from there on."""
+    if connection.vendor != "postgresql":
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+        return int(cursor.fetchone()[0])
+
+
 def _seals_write(seals: list[tuple[int, str, str, int]]) -> None:
-    # The one UPDATE an event ever sees (the PostgreSQL trigger lets exactly this through): unsealed to sealed.
+    # The one UPDATE an event ever sees (the PostgreSQL trigger lets exactly this through): unsealed to sealed. One
+    # statement per 500 events (UPDATE ... FROM: PostgreSQL, and SQLite since 3.33).
     table = connection.ops.quote_name(AuditEvent._meta.db_table)
     with connection.cursor() as cursor:
-        cursor.executemany(
-            f"UPDATE {table} SET seq = %s, prev_hash = %s, hash = %s WHERE id = %s AND seq IS NULL",  # noqa: S608
-            seals,
-        )
+        for start in range(0, len(seals), 500):
+            chunk = seals[start : start + 500]
+            values = ", ".join(["(CAST(%s AS bigint), %s, %s, CAST(%s AS bigint))"] * len(chunk))
+            cursor.execute(
+                f"WITH v(seq, prev_hash, hash, id) AS (VALUES {values}) "  # noqa: S608
+                f"UPDATE {table} SET seq = v.seq, prev_hash = v.prev_hash, hash = v.hash "
+                f"FROM v WHERE {table}.id = v.id AND {table}.seq IS NULL",
+                [value for seal in chunk for value in seal],
+            )
+            # (Python's sqlite3 reports -1 for a statement opening with WITH; SQLite serializes sealers anyway.)
+            if cursor.rowcount not in (-1, len(chunk)):
+                raise RuntimeError(f"the sealer sealed {cursor.rowcount} of {len(chunk)} events: another sealer ran")
 
 
 def _checkpoint_write(*, seq: int, hash: str, now: datetime) -> None:
@@ -208,7 +229,9 @@ def _seal_round(*, batch: int, force_checkpoint: bool) -> tuple[int, int, AuditH
         head = _head_locked()
         last = AuditCheckpoint.objects.order_by("-seq").only("seq", "signed_at").first()
         checkpointed = last.seq if last else 0
-        rows = list(AuditEvent.objects.filter(seq__isnull=True).order_by("id")[:batch])
+        floor = _transaction_floor()
+        unsealed = AuditEvent.objects.filter(seq__isnull=True, txid__gte=head.unsealed_floor)
+        rows = list(unsealed.order_by("id")[:batch])
         seals, due = [], []
         seq, prev = head.seq, head.hash
         for event in rows:
@@ -220,8 +243,11 @@ def _seal_round(*, batch: int, force_checkpoint: bool) -> tuple[int, int, AuditH
                 checkpointed = seq
         if seals:
             _seals_write(seals)
-            head.seq, head.hash = seq, prev
-            head.save(update_fields=["seq", "hash"])
+        # Every event seen unsealed is sealed now (unless the batch was full): none left is older than the floor.
+        new_floor = floor if len(rows) < batch else head.unsealed_floor
+        if seals or new_floor != head.unsealed_floor:
+            head.seq, head.hash, head.unsealed_floor = seq, prev, new_floor
+            head.save(update_fields=["seq", "hash", "unsealed_floor"])
         late = last is None or now - last.signed_at >= timedelta(seconds=seconds)
         if len(rows) < batch and head.seq > checkpointed and (force_checkpoint or late):
             due.append((head.seq, head.hash))
@@ -376,6 +402,15 @@ def _verified_save(walk: _Walk) -> None:
     )
 
 
+def _unsealed_count(head: AuditHead | None, *, full: bool) -> int:
+    """Committed events not chained yet: from the sealer's transaction floor on, or (``full``) all of them (an
+    event inserted by hand under the floor would never be sealed: the full check counts it)."""
+    unsealed = AuditEvent.objects.filter(seq__isnull=True)
+    if head is not None and not full:
+        unsealed = unsealed.filter(txid__gte=head.unsealed_floor)
+    return unsealed.count()
+
+
 def chain_verify(
     *, full: bool = False, anchor: str | Path | None = None, seal: bool = True, checkpoint: bool = False
 ) -> ChainReport:
@@ -432,7 +467,7 @@ def chain_verify(
         full=full,
         from_seq=start,
         checked=walk.checked,
-        pending=AuditEvent.objects.filter(seq__isnull=True).count(),
+        pending=_unsealed_count(head, full=full),
         checkpoint=checkpoint_of(newest).signed_content if newest else None,
         since_checkpoint=walk.head_seq - newest.seq if newest else walk.head_seq,
         anchor=str(path),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 from django.db.models import Q
 
@@ -109,6 +111,20 @@ class AppendOnlyQuerySet(models.QuerySet):
         raise AuditImmutableError(f"{self.model._meta.verbose_name_plural} are written one by one (desk.audit)")
 
 
+class CurrentTransactionId(models.Func):
+    """The inserting transaction's id on PostgreSQL (``pg_current_xact_id()``), 0 elsewhere (SQLite serializes
+    writers). The audit sealer reads only the unsealed events of transactions at least as new as the oldest one
+    running at its previous run: the rows it sealed before (dead index entries until a vacuum) are never walked."""
+
+    output_field = models.BigIntegerField()
+
+    def as_sql(self, compiler: Any, connection: Any, **extra_context: Any) -> tuple[str, list]:
+        return "0", []
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra_context: Any) -> tuple[str, list]:
+        return "(pg_current_xact_id()::text::bigint)", []
+
+
 class AuditEvent(models.Model):
     """One append-only entry of the audit trail.
 
@@ -129,8 +145,11 @@ class AuditEvent(models.Model):
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)
     request_id = models.CharField(max_length=80, blank=True, default="")
-    prev_hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
-    hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    prev_hash = models.CharField(max_length=64, null=True, blank=True)
+    hash = models.CharField(max_length=64, null=True, blank=True)
+    txid = models.BigIntegerField(
+        db_default=CurrentTransactionId(), editable=False, help_text="the inserting transaction (PostgreSQL)"
+    )
 
     objects = AppendOnlyQuerySet.as_manager()
 
@@ -143,15 +162,21 @@ class AuditEvent(models.Model):
             models.Index(fields=["actor"]),
             models.Index(fields=["object_type", "object_id"]),
             models.Index(fields=["action"]),
-            # What the sealer reads: the events not chained yet, a handful at any time.
-            models.Index(fields=["id"], condition=Q(seq__isnull=True), name="auditevent_unsealed"),
+            # What the sealer reads: the events not chained yet, a handful at any time, from its transaction floor on.
+            models.Index(fields=["txid", "id"], condition=Q(seq__isnull=True), name="auditevent_unsealed"),
         ]
         constraints = [
+            # No two events claim the same parent or hash: the chain cannot fork. Partial: an unsealed event costs
+            # its writer no entry in them.
+            models.UniqueConstraint(
+                fields=["prev_hash"], condition=Q(prev_hash__isnull=False), name="auditevent_prev_hash_unique"
+            ),
+            models.UniqueConstraint(fields=["hash"], condition=Q(hash__isnull=False), name="auditevent_hash_unique"),
             models.CheckConstraint(
                 condition=Q(seq__isnull=True, prev_hash__isnull=True, hash__isnull=True)
                 | Q(seq__isnull=False, prev_hash__isnull=False, hash__isnull=False),
                 name="auditevent_sealed_whole",
-            )
+            ),
         ]
 
     def __str__(self) -> str:
@@ -210,6 +235,9 @@ class AuditHead(models.Model):
     verified_hash = models.CharField(max_length=64, blank=True, default="")
     verified_at = models.DateTimeField(null=True, blank=True)
     verified_mac = models.CharField(max_length=64, blank=True, default="")
+    unsealed_floor = models.BigIntegerField(
+        default=0, help_text="no event left unsealed belongs to a transaction older than this one (PostgreSQL)"
+    )
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(id=1), name="audithead_singleton")]

@@ -14,6 +14,8 @@ from datetime import UTC
 
 from django.db import migrations, models
 
+import desk.models
+
 GENESIS_HASH = "0" * 64
 
 
@@ -137,6 +139,16 @@ class Migration(migrations.Migration):
             options={'ordering': [models.OrderBy(models.F('seq'), nulls_last=True), 'id'], 'permissions': [('export_audit', 'Can export and verify the audit trail')]},
         ),
         migrations.AddField(
+            model_name='auditevent',
+            name='txid',
+            field=models.BigIntegerField(db_default=desk.models.CurrentTransactionId(), editable=False, help_text='the inserting transaction (PostgreSQL)'),
+        ),
+        migrations.AddField(
+            model_name='audithead',
+            name='unsealed_floor',
+            field=models.BigIntegerField(default=0, help_text='no event left unsealed belongs to a transaction older than this one (PostgreSQL)'),
+        ),
+        migrations.AddField(
             model_name='audithead',
             name='verified_at',
             field=models.DateTimeField(blank=True, null=True),
@@ -159,12 +171,12 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='auditevent',
             name='hash',
-            field=models.CharField(blank=True, max_length=64, null=True, unique=True),
+            field=models.CharField(blank=True, max_length=64, null=True),
         ),
         migrations.AlterField(
             model_name='auditevent',
             name='prev_hash',
-            field=models.CharField(blank=True, max_length=64, null=True, unique=True),
+            field=models.CharField(blank=True, max_length=64, null=True),
         ),
         migrations.AlterField(
             model_name='auditevent',
@@ -174,7 +186,15 @@ class Migration(migrations.Migration):
         migrations.RunPython(rekey_stored_events),
         migrations.AddIndex(
             model_name='auditevent',
-            index=models.Index(condition=models.Q(('seq__isnull', True)), fields=['id'], name='auditevent_unsealed'),
+            index=models.Index(condition=models.Q(('seq__isnull', True)), fields=['txid', 'id'], name='auditevent_unsealed'),
+        ),
+        migrations.AddConstraint(
+            model_name='auditevent',
+            constraint=models.UniqueConstraint(condition=models.Q(('prev_hash__isnull', False)), fields=('prev_hash',), name='auditevent_prev_hash_unique'),
+        ),
+        migrations.AddConstraint(
+            model_name='auditevent',
+            constraint=models.UniqueConstraint(condition=models.Q(('hash__isnull', False)), fields=('hash',), name='auditevent_hash_unique'),
         ),
         migrations.AddConstraint(
             model_name='auditevent',

@@ -15,7 +15,8 @@ from asgiref.sync import async_to_sync
 from django.core.cache import cache
 from django.core.management import call_command
 
-from desk.audit import audit_seal
+from desk import selectors
+from desk.audit import audit_record, audit_seal, chain_verify
 from desk.models import AuditEvent, InstrumentKind, OptionType
 from rfq.models import RFQ, Quote, QuoteStatus, RFQStatus
 from risk.models import KillSwitch
@@ -310,6 +311,37 @@ def test_compliance_filters_the_log_and_shows_the_verification(
     assert _actions_listed(only_dealer) == {"quote.receive"}
     assert _actions_listed(by_prefix) == {"rfq.send"}
     assert 'value="dealer:ALPHA"' in only_dealer
+
+
+def test_compliance_suggestions_are_each_columns_distinct_values_in_order(trader, dealer, instrument) -> None:  # noqa: ANN001
+    _some_events(trader, dealer, instrument)
+    audit_record(actor="system:zeta", action="a.first", object_type="")
+
+    choices = selectors.audit_choices()
+    first_two = selectors.audit_choices(limit=2)
+
+    for field in ("actor", "object_type", "action"):
+        distinct = list(
+            AuditEvent.objects.order_by(field).values_list(field, flat=True).distinct()
+        )  # the database's order
+        assert choices[field] == distinct
+        assert first_two[field] == distinct[:2]
+
+
+def test_compliance_counts_sealed_and_pending_events_without_counting_the_table(
+    client_for, compliance, trader, dealer, instrument
+) -> None:  # noqa: ANN001
+    _some_events(trader, dealer, instrument)
+    client = client_for(compliance)
+    client.get("/desk/compliance/")
+    audit_record(actor="system:late", action="late.event")  # committed after the page's seal: pending
+
+    report = chain_verify(seal=False)
+    total = AuditEvent.objects.count()
+
+    assert report.pending == 1
+    assert selectors.audit_events_count(filters=selectors.AuditFilter(), report=report) == total
+    assert f"{total} events" in client.get("/desk/compliance/").content.decode()
 
 
 def test_compliance_range_error_names_the_field(client_for, compliance) -> None:  # noqa: ANN001
