@@ -224,9 +224,9 @@ def _checkpoint_write(*, seq: int, hash: str, now: datetime) -> None:
 def _seal_round(*, batch: int, force_checkpoint: bool) -> tuple[int, int, AuditHead]:
     """One transaction: chain up to ``batch`` committed events and write the checkpoints due; (sealed, made, head)."""
     every, seconds = settings.AUDIT_CHECKPOINT_EVENTS, settings.AUDIT_CHECKPOINT_SECONDS
-    now = datetime.now(UTC)
     with transaction.atomic(durable=True):
         head = _head_locked()
+        now = datetime.now(UTC)  # under the lock: the anchor's times follow its seqs
         last = AuditCheckpoint.objects.order_by("-seq").only("seq", "signed_at").first()
         checkpointed = last.seq if last else 0
         floor = _transaction_floor()
