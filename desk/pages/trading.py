@@ -125,7 +125,7 @@ def _auto_declined(rfq: Any) -> list[AuditEvent]:
     """The automatic-mode recommendations the desk left to the trader (beyond the limits), newest first."""
     return list(
         AuditEvent.objects.filter(action="rfq.auto_declined", object_type="rfq.rfq", object_id=str(rfq.pk)).order_by(
-            "-seq"
+            *selectors.AUDIT_NEWEST_FIRST
         )[:5]
     )
 
