@@ -8,12 +8,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import IntegrityError, connection, transaction
 
 from desk.audit import AuditSealRefused, audit_record, audit_seal, chain_verify
 from desk.audit_anchor import anchor_read, checkpoint_parse
 from desk.models import AuditCheckpoint, AuditEvent, AuditHead
+from desk.tasks import audit_seal as audit_seal_task
 from tests.audit_tamper import EVENTS, HEAD, delete_everything, delete_newest, intruder_cursor, rewrite_from
 
 pytestmark = pytest.mark.django_db
@@ -231,6 +232,36 @@ def test_a_checkpoint_the_anchor_missed_is_appended_by_the_next_seal(settings, t
     assert caught_up.anchored == 1
     assert [c.seq for c in anchor_read(settings.DESK_AUDIT_ANCHOR)] == [3]
     assert chain_verify().ok
+
+
+def test_the_beat_task_seals_and_verifies_every_two_seconds(settings) -> None:  # noqa: ANN001
+    _write(3)
+
+    result = audit_seal_task()
+
+    assert settings.CELERY_BEAT_SCHEDULE["audit-seal"] == {"task": audit_seal_task.name, "schedule": 2.0}
+    assert result == {"ok": True, "head_seq": 3, "checked": 3}
+    assert AuditHead.objects.get().verified_seq == 3
+
+
+def test_compliance_page_states_the_verification(client_for, compliance, settings) -> None:  # noqa: ANN001
+    settings.AUDIT_CHECKPOINT_SECONDS = 3600.0  # no checkpoint falls due between the two loads, however slow
+    _write(4)
+    client = client_for(compliance)
+    client.get("/desk/compliance/")
+    _write(2, start=4)
+
+    page = client.get("/desk/compliance/").content.decode()
+
+    assert "Hash chain verified: OK — 6 events, head #6" in page
+    assert "Last signed checkpoint #4" in page
+    assert "2 events since" in page
+    assert "verified from #4 (2 events walked" in page
+
+
+def test_verify_audit_names_a_missing_anchor_file(tmp_path: Path) -> None:
+    with pytest.raises(CommandError, match="--anchor: no anchor file at"):
+        call_command("verify_audit", "--anchor", str(tmp_path / "absent.jsonl"))
 
 
 def test_audit_seal_is_refused_inside_another_transaction() -> None:
