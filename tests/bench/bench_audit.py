@@ -4,7 +4,8 @@ audit events against 1k, on the database the environment names (a temporary one 
 
 An audited write is what a service does: one transaction creating a row and its audit event. The writers run as
 processes (as workers and web processes would), each for the same wall time once all are ready, with the sealer
-running beside them every 2 s as the beat task does; afterwards the whole chain is walked (it must hold).
+running beside them every 2 s as the beat task does; 1 and 4 writers alternate three times and the best of each is
+kept; afterwards the whole chain is walked (it must hold).
 The page is timed in its steady state: before each timed load a few more events are written, so every load seals
 and verifies them (the beat task keeps the verified position near the head, as here after the bulk load, and
 autovacuum the table's statistics, as the VACUUM ANALYZE after it does on PostgreSQL).
@@ -24,7 +25,8 @@ from typing import Any
 from tests.bench.django_env import django_ready
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-WRITE_SECONDS = 10.0
+WRITE_SECONDS = 8.0
+WRITE_ROUNDS = 3
 PAGE_LOADS = 15
 WRITER = """
 import sys, time
@@ -163,8 +165,13 @@ def benchmarks() -> Iterator[dict[str, Any]]:
         "unit": f"s per page load (median of {PAGE_LOADS}; 5 new events sealed and verified before each load)",
     }
 
-    one = _writes_per_second(1, "one")
-    four = _writes_per_second(4, "four")
+    # Interleaved, the best of each kept (as tests/bench/__init__.py does): on a machine shared with other work the
+    # least disturbed run is the one that measures the desk.
+    ones, fours = [], []
+    for round_ in range(WRITE_ROUNDS):
+        ones.append(_writes_per_second(1, f"one-{round_}"))
+        fours.append(_writes_per_second(4, f"four-{round_}"))
+    one, four = max(ones), max(fours)
     report = chain_verify(full=True)
     assert report.ok, report
     yield {
@@ -172,6 +179,6 @@ def benchmarks() -> Iterator[dict[str, Any]]:
         "value": round(four, 1),
         "baseline": round(one, 1),
         "ratio": round(four / one, 3),
-        "unit": f"writes/s (4 writer processes vs 1, {WRITE_SECONDS:.0f} s each, sealer every 2 s; "
-        f"{report.head_seq} events chained and verified after)",
+        "unit": f"writes/s (4 writer processes vs 1, best of {WRITE_ROUNDS} interleaved runs of {WRITE_SECONDS:.0f} s, "
+        f"sealer every 2 s; {report.head_seq} events chained and verified after)",
     }
