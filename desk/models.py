@@ -133,7 +133,7 @@ class AuditEvent(models.Model):
     ``seq``, ``prev_hash`` and ``hash`` = HMAC-SHA256 (``DESK_AUDIT_KEY``) of its canonical content with ``seq``
     and ``prev_hash`` (:func:`desk.audit.event_hash`). That transition, unsealed to sealed with the content
     unchanged, is the only change a row ever sees: on PostgreSQL a trigger refuses any other UPDATE, every DELETE
-    and TRUNCATE (migration 0005).
+    and TRUNCATE (migration 0006).
     """
 
     seq = models.PositiveBigIntegerField(unique=True, null=True, blank=True, help_text="empty until sealed")

@@ -44,7 +44,7 @@ def _in_process_venue(settings) -> None:  # noqa: ANN001
     settings.DESK_VENUE = IN_PROCESS_VENUE
 
 
-# The PostgreSQL audit guard's one maintenance door (desk/migrations/0005_audit_anchor.py). pytest-django empties the
+# The PostgreSQL audit guard's one maintenance door (desk/migrations/0006_audit_anchor.py). pytest-django empties the
 # tables after each transactional test with one TRUNCATE of every table, which the guard refuses on the audit tables:
 # the flush, and only the flush, runs with it open, for its own transaction (SET LOCAL). Every test body runs with
 # the guard closed.

@@ -117,7 +117,7 @@ def guard_remove(apps, schema_editor) -> None:
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('desk', '0004_decision_kind_reask'),
+        ('desk', '0005_vol_surface'),
     ]
 
     operations = [
