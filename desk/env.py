@@ -10,11 +10,15 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import dj_database_url
 
 EMBEDDED_SECRET_KEY = "django-insecure-embedded-desk-only-for-local-debug-never-in-production"
+# The audit trail's HMAC key of the embedded desk: anyone can read it here, so only DESK_DEBUG=1 may fall back on it.
+EMBEDDED_AUDIT_KEY = "desk-embedded-audit-key-only-for-local-debug-never-in-production"
+AUDIT_ANCHOR_NAME = "audit-anchor.jsonl"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -31,6 +35,8 @@ class DeskEnv:
     redis_url: str | None
     fix_port: int
     allowed_hosts: list[str]
+    audit_key: str
+    audit_anchor: str
 
     @property
     def embedded(self) -> bool:
@@ -88,13 +94,33 @@ def parse_hosts(name: str, value: str) -> list[str]:
     return hosts
 
 
+def parse_audit_key(name: str, value: str, *, debug: bool, secret_key: str) -> str:
+    if not value:
+        if not debug:
+            raise ConfigError(f"{name} is not set (required when DESK_DEBUG=0): the audit trail's HMAC key")
+        return EMBEDDED_AUDIT_KEY
+    if len(value) < 32 or len(set(value)) < 5:
+        raise ConfigError(f"{name} is too weak (at least 32 characters, 5 distinct)")
+    if value == secret_key:
+        raise ConfigError(f"{name} must differ from DJANGO_SECRET_KEY")
+    return value
+
+
+def default_audit_anchor(database: Mapping[str, Any], *, base_dir: str) -> str:
+    """Next to the SQLite database file; under ``<base_dir>/var/`` for a server database."""
+    if database.get("ENGINE") == "django.db.backends.sqlite3" and database.get("NAME", ":memory:") != ":memory:":
+        return f"{database['NAME']}.{AUDIT_ANCHOR_NAME}"
+    return os.path.join(base_dir, "var", AUDIT_ANCHOR_NAME)
+
+
 def load(environ: Mapping[str, str], *, base_dir: str) -> DeskEnv:
     """Parse the desk's environment variables.
 
     Parameters
     ----------
     environ : the process environment (``os.environ`` in production, a dict in tests)
-    base_dir : the project folder, where the embedded SQLite database lives
+    base_dir : the project folder, where the embedded SQLite database lives (and the audit anchor of a server
+        database, under ``var/``, unless ``DESK_AUDIT_ANCHOR`` names one)
     """
     debug = parse_bool("DESK_DEBUG", environ.get("DESK_DEBUG", "1"))
     secret_key = environ.get("DJANGO_SECRET_KEY", "")
@@ -115,6 +141,8 @@ def load(environ: Mapping[str, str], *, base_dir: str) -> DeskEnv:
     redis_url = parse_redis_url("REDIS_URL", raw_redis) if raw_redis else None
     fix_port = parse_port("FIX_PORT", environ.get("FIX_PORT", "9878"))
     allowed_hosts = parse_hosts("DESK_ALLOWED_HOSTS", environ.get("DESK_ALLOWED_HOSTS", "localhost,127.0.0.1"))
+    audit_key = parse_audit_key("DESK_AUDIT_KEY", environ.get("DESK_AUDIT_KEY", ""), debug=debug, secret_key=secret_key)
+    audit_anchor = environ.get("DESK_AUDIT_ANCHOR", "").strip() or default_audit_anchor(database, base_dir=base_dir)
     return DeskEnv(
         debug=debug,
         secret_key=secret_key,
@@ -122,4 +150,6 @@ def load(environ: Mapping[str, str], *, base_dir: str) -> DeskEnv:
         redis_url=redis_url,
         fix_port=fix_port,
         allowed_hosts=allowed_hosts,
+        audit_key=audit_key,
+        audit_anchor=audit_anchor,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 from django.db.models import Q
 
@@ -90,31 +92,51 @@ class Account(models.Model):
 
 
 class AuditImmutableError(Exception):
-    """Raised on any attempt to change or remove an audit event."""
+    """Raised on any attempt to change or remove an audit event or checkpoint."""
 
 
-class AuditEventQuerySet(models.QuerySet):
+class AppendOnlyQuerySet(models.QuerySet):
+    """The audit tables' queryset: rows are inserted one by one, never updated or deleted through the ORM."""
+
     def update(self, **kwargs: object) -> int:
-        raise AuditImmutableError("audit events are append-only: update refused")
+        raise AuditImmutableError(f"{self.model._meta.verbose_name_plural} are append-only: update refused")
 
     def delete(self) -> tuple[int, dict[str, int]]:
-        raise AuditImmutableError("audit events are append-only: delete refused")
+        raise AuditImmutableError(f"{self.model._meta.verbose_name_plural} are append-only: delete refused")
 
     def bulk_update(self, *args: object, **kwargs: object) -> int:
-        raise AuditImmutableError("audit events are append-only: bulk_update refused")
+        raise AuditImmutableError(f"{self.model._meta.verbose_name_plural} are append-only: bulk_update refused")
 
     def bulk_create(self, *args: object, **kwargs: object) -> list:
-        raise AuditImmutableError("audit events are written one by one through desk.audit.audit_record")
+        raise AuditImmutableError(f"{self.model._meta.verbose_name_plural} are written one by one (desk.audit)")
+
+
+class CurrentTransactionId(models.Func):
+    """The inserting transaction's id on PostgreSQL (``pg_current_xact_id()``), 0 elsewhere (SQLite serializes
+    writers). The audit sealer reads only the unsealed events of transactions at least as new as the oldest one
+    running at its previous run: the rows it sealed before (dead index entries until a vacuum) are never walked."""
+
+    output_field = models.BigIntegerField()
+
+    def as_sql(self, compiler: Any, connection: Any, **extra_context: Any) -> tuple[str, list]:
+        return "0", []
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra_context: Any) -> tuple[str, list]:
+        return "(pg_current_xact_id()::text::bigint)", []
 
 
 class AuditEvent(models.Model):
-    """One append-only entry of the audit trail, chained to the previous one by SHA-256.
+    """One append-only entry of the audit trail.
 
-    ``hash`` = SHA-256 of the canonical JSON of the row's content including ``prev_hash``; see
-    :func:`desk.audit.event_hash`. Written only by :func:`desk.audit.audit_record`.
+    :func:`desk.audit.audit_record` inserts it *unsealed* (content only, in the caller's transaction, no shared row
+    locked). The sealer (:func:`desk.audit.audit_seal`, one at a time) then gives it its place in the chain:
+    ``seq``, ``prev_hash`` and ``hash`` = HMAC-SHA256 (``DESK_AUDIT_KEY``) of its canonical content with ``seq``
+    and ``prev_hash`` (:func:`desk.audit.event_hash`). That transition, unsealed to sealed with the content
+    unchanged, is the only change a row ever sees: on PostgreSQL a trigger refuses any other UPDATE, every DELETE
+    and TRUNCATE (migration 0006).
     """
 
-    seq = models.PositiveBigIntegerField(unique=True)
+    seq = models.PositiveBigIntegerField(unique=True, null=True, blank=True, help_text="empty until sealed")
     occurred_at = models.DateTimeField(help_text="UTC, microseconds")
     actor = models.CharField(max_length=150, help_text="user:<name>, dealer:<comp id>, system:<component>")
     action = models.CharField(max_length=64)
@@ -123,42 +145,99 @@ class AuditEvent(models.Model):
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)
     request_id = models.CharField(max_length=80, blank=True, default="")
-    prev_hash = models.CharField(max_length=64, unique=True)
-    hash = models.CharField(max_length=64, unique=True)
+    prev_hash = models.CharField(max_length=64, null=True, blank=True)
+    hash = models.CharField(max_length=64, null=True, blank=True)
+    txid = models.BigIntegerField(
+        db_default=CurrentTransactionId(), editable=False, help_text="the inserting transaction (PostgreSQL)"
+    )
 
-    objects = AuditEventQuerySet.as_manager()
+    objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
-        ordering = ["seq"]
+        # The chain's order; events not sealed yet (no seq) after it, in the order they were written.
+        ordering = [models.F("seq").asc(nulls_last=True), "id"]
         permissions = [("export_audit", "Can export and verify the audit trail")]
         indexes = [
             models.Index(fields=["occurred_at"]),
             models.Index(fields=["actor"]),
             models.Index(fields=["object_type", "object_id"]),
             models.Index(fields=["action"]),
+            # What the sealer reads: the events not chained yet, a handful at any time, from its transaction floor on.
+            models.Index(fields=["txid", "id"], condition=Q(seq__isnull=True), name="auditevent_unsealed"),
+        ]
+        constraints = [
+            # No two events claim the same parent or hash: the chain cannot fork. Partial: an unsealed event costs
+            # its writer no entry in them.
+            models.UniqueConstraint(
+                fields=["prev_hash"], condition=Q(prev_hash__isnull=False), name="auditevent_prev_hash_unique"
+            ),
+            models.UniqueConstraint(fields=["hash"], condition=Q(hash__isnull=False), name="auditevent_hash_unique"),
+            models.CheckConstraint(
+                condition=Q(seq__isnull=True, prev_hash__isnull=True, hash__isnull=True)
+                | Q(seq__isnull=False, prev_hash__isnull=False, hash__isnull=False),
+                name="auditevent_sealed_whole",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"#{self.seq} {self.action} {self.object_type}:{self.object_id}"
+        return f"#{self.seq or 'unsealed'} {self.action} {self.object_type}:{self.object_id}"
 
     def save(self, *args: object, **kwargs: object) -> None:
         if not self._state.adding:
-            raise AuditImmutableError(f"audit event #{self.seq} is append-only: update refused")
-        if not self.hash:
-            raise AuditImmutableError("audit events are written through desk.audit.audit_record")
+            raise AuditImmutableError(f"audit event {self} is append-only: update refused")
+        if self.seq is not None or self.prev_hash is not None or self.hash is not None:
+            raise AuditImmutableError("audit events are written unsealed (desk.audit.audit_record); the sealer chains")
         super().save(*args, **kwargs)
 
     def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
-        raise AuditImmutableError(f"audit event #{self.seq} is append-only: delete refused")
+        raise AuditImmutableError(f"audit event {self} is append-only: delete refused")
+
+
+class AuditCheckpoint(models.Model):
+    """A signed checkpoint of the audit chain: the hash of event ``seq``, signed (HMAC-SHA256, ``DESK_AUDIT_KEY``)
+    at ``signed_at``. The sealer appends one at least every ``AUDIT_CHECKPOINT_EVENTS`` events or
+    ``AUDIT_CHECKPOINT_SECONDS`` seconds, here and, after commit, to the anchor outside the database
+    (``DESK_AUDIT_ANCHOR``), which is what shows a truncated, rewritten or emptied table."""
+
+    seq = models.PositiveBigIntegerField(unique=True)
+    hash = models.CharField(max_length=64)
+    signed_at = models.DateTimeField(help_text="UTC, microseconds")
+    signature = models.CharField(max_length=64)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["seq"]
+
+    def __str__(self) -> str:
+        return f"audit checkpoint #{self.seq} {self.hash[:12]}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if not self._state.adding:
+            raise AuditImmutableError(f"{self} is append-only: update refused")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise AuditImmutableError(f"{self} is append-only: delete refused")
 
 
 class AuditHead(models.Model):
-    """The chain's head (last sequence number and hash), kept apart from the events so that deleting the
-    newest events is detected. One row, locked by every writer: this serializes the chain."""
+    """The sealed chain's head (last sequence number and hash), and the last position a verification walked to.
+
+    One row, locked only by the sealer, one at a time: writers never touch it. ``verified_*`` lets the pages and
+    ``verify_audit`` walk only what was sealed since; ``verified_mac`` (HMAC, ``DESK_AUDIT_KEY``) keeps anyone
+    without the key from moving it forward past rows they changed."""
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     seq = models.PositiveBigIntegerField(default=0)
     hash = models.CharField(max_length=64)
+    verified_seq = models.PositiveBigIntegerField(default=0)
+    verified_hash = models.CharField(max_length=64, blank=True, default="")
+    verified_at = models.DateTimeField(null=True, blank=True)
+    verified_mac = models.CharField(max_length=64, blank=True, default="")
+    unsealed_floor = models.BigIntegerField(
+        default=0, help_text="no event left unsealed belongs to a transaction older than this one (PostgreSQL)"
+    )
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(id=1), name="audithead_singleton")]

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db import connection
+from django.db.models import F, QuerySet
 
 from desk import clock
 from desk.audit import ChainReport
@@ -39,8 +40,12 @@ def blotter_fills(*, limit: int = 50) -> QuerySet[Fill]:
     return Fill.objects.select_related("instrument")[:limit]
 
 
+# Newest first: events the sealer has not chained yet (no seq) come before the chain's head.
+AUDIT_NEWEST_FIRST = (F("seq").desc(nulls_first=True), F("id").desc())
+
+
 def audit_events(*, limit: int = 50) -> QuerySet[AuditEvent]:
-    return AuditEvent.objects.order_by("-seq")[:limit]
+    return AuditEvent.objects.order_by(*AUDIT_NEWEST_FIRST)[:limit]
 
 
 @dataclass(frozen=True)
@@ -65,8 +70,8 @@ class AuditFilter:
 
 def audit_events_filtered(*, filters: AuditFilter, up_to_seq: int | None = None) -> QuerySet[AuditEvent]:
     """Audit events newest first: ``from`` inclusive, ``to`` exclusive, actor and object type exact, action by
-    prefix (``rfq.`` finds every RFQ action)."""
-    events = AuditEvent.objects.order_by("-seq")
+    prefix (``rfq.`` finds every RFQ action); ``up_to_seq``: only chained events, up to that one."""
+    events = AuditEvent.objects.order_by(*AUDIT_NEWEST_FIRST)
     if filters.start is not None:
         events = events.filter(occurred_at__gte=filters.start)
     if filters.end is not None:
@@ -82,12 +87,35 @@ def audit_events_filtered(*, filters: AuditFilter, up_to_seq: int | None = None)
     return events
 
 
+def _distinct_values(column: str, limit: int) -> list[str]:
+    # A walk down the column's index, one probe per distinct value (a "loose index scan"): its cost follows the
+    # number of distinct values, not of events, where SELECT DISTINCT reads every row.
+    table = connection.ops.quote_name(AuditEvent._meta.db_table)
+    name = connection.ops.quote_name(column)
+    sql = (
+        f"WITH RECURSIVE walk(value, n) AS ("  # noqa: S608 - names from the model, the limit a parameter
+        f"SELECT MIN({name}), 1 FROM {table} "
+        f"UNION ALL SELECT (SELECT MIN({name}) FROM {table} WHERE {name} > walk.value), walk.n + 1 FROM walk "
+        f"WHERE walk.value IS NOT NULL AND walk.n < %s) "
+        f"SELECT value FROM walk WHERE value IS NOT NULL"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [limit])
+        return [row[0] for row in cursor.fetchall()]
+
+
 def audit_choices(*, limit: int = 200) -> dict[str, list[str]]:
-    """Distinct actors, object types and actions for the filter form's suggestions."""
-    return {
-        field: list(AuditEvent.objects.order_by(field).values_list(field, flat=True).distinct()[:limit])
-        for field in ("actor", "object_type", "action")
-    }
+    """Distinct actors, object types and actions for the filter form's suggestions (the first ``limit`` of each,
+    in order)."""
+    return {field: _distinct_values(field, limit) for field in ("actor", "object_type", "action")}
+
+
+def audit_events_count(*, filters: AuditFilter, report: ChainReport) -> int:
+    """How many events the filter matches. Unfiltered and with the chain intact, the chain says it without counting
+    the table: its head's ``seq`` events plus those not chained yet."""
+    if report.ok and filters == AuditFilter():
+        return report.head_seq + report.pending
+    return audit_events_filtered(filters=filters).count()
 
 
 AUDIT_EXPORT_COLUMNS = (

@@ -23,6 +23,13 @@ ALLOWED_HOSTS = ENV.allowed_hosts
 EMBEDDED = ENV.embedded
 REDIS_URL = ENV.redis_url
 FIX_PORT = ENV.fix_port
+# The audit trail (desk/audit.py): the HMAC key of its hashes and checkpoints, and the append-only file its signed
+# checkpoints go to, outside the database. A checkpoint is written once AUDIT_CHECKPOINT_EVENTS events were sealed
+# since the last one, or AUDIT_CHECKPOINT_SECONDS after it when any was.
+DESK_AUDIT_KEY = ENV.audit_key
+DESK_AUDIT_ANCHOR = ENV.audit_anchor
+AUDIT_CHECKPOINT_EVENTS = 1000
+AUDIT_CHECKPOINT_SECONDS = 10.0
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -168,6 +175,10 @@ CELERY_BEAT_SCHEDULE = {
     "desk-heartbeat": {"task": "desk.tasks.desk_heartbeat", "schedule": 10.0},
     # Fit the implied-volatility surfaces options are marked with to the market's latest quotes (desk.marks).
     "desk-vol-surfaces-refit": {"task": "desk.tasks.vol_surfaces_refit", "schedule": 5.0},
+    # Chain the audit events written since the last run, and anchor a signed checkpoint when one is due.
+    "audit-seal": {"task": "desk.tasks.audit_seal", "schedule": 2.0},
+    # A full walk of the audit chain against the anchor, daily; the pages and commands verify incrementally.
+    "audit-verify-full": {"task": "desk.tasks.audit_verify_full", "schedule": 86_400.0},
     # Recovers a running plan whose next tick was lost (a worker killed between ticks).
     "execution-plans-sweep": {"task": "execution.tasks.plans_sweep", "schedule": 5.0},
     # Delta hedge every book holding options (plans owned by settings.EXECUTION_HEDGE_USERNAME, default "trader").

@@ -324,7 +324,9 @@ class _Replay:
         self.health = MarketHealthService(key=self.key)
         self.shadow = FeedMonitor(self.key)
         self.breaches = _Breaches()
-        self.seen_seq = (AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0) + 1
+        # The replay is one transaction on one connection: its events' ids are the order it wrote them in (they are
+        # sealed only after it ends, if ever: it rolls back by default).
+        self.seen_id = AuditEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
         self.halts: list[AuditEvent] = []
         self.book = _Book(side_sign=1.0 if config.side == "buy" else -1.0)
         self.book_mid = self.sim_mid = 1.0
@@ -473,9 +475,9 @@ class _Replay:
     def _events_read(self, plan: ExecutionPlan, scopes: set[tuple[str, str]], at_s: float) -> None:
         """The audit events the desk stored since the last step: pre-trade refusals become breaches, and the events
         that stopped the plan (a kill switch over its scopes, its halt or pause) are kept, oldest first."""
-        events = AuditEvent.objects.filter(seq__gte=self.seen_seq).order_by("seq")
+        events = AuditEvent.objects.filter(id__gt=self.seen_id).order_by("id")
         for event in events:
-            self.seen_seq = event.seq + 1
+            self.seen_id = event.id
             after = event.after or {}
             if event.action == "risk.refused":
                 self.breaches.add(str(after.get("limit")), at_s, after.get("observed"), after.get("threshold"))
@@ -568,11 +570,11 @@ def _primary_mid(underlying: str) -> float:
 
 
 def _children_sent_after(plan: ExecutionPlan, halt: AuditEvent) -> int:
-    """The plan's child orders stored as sent (sent, filled, partly filled) by a write the audit chain orders after
-    ``halt``: the chain's sequence is the order the desk stored things in, whatever the clocks said (a stepped clock
-    gives every write of a step the same time)."""
+    """The plan's child orders stored as sent (sent, filled, partly filled) by a write the replay stored after
+    ``halt``: the events' ids are the order the replay's one transaction stored things in, whatever the clocks said
+    (a stepped clock gives every write of a step the same time)."""
     sent_after = AuditEvent.objects.filter(
-        seq__gt=halt.seq, object_type="execution.childorder", action__in=CHILD_SENDS
+        id__gt=halt.id, object_type="execution.childorder", action__in=CHILD_SENDS
     ).values_list("object_id", flat=True)
     ids = {int(object_id) for object_id in sent_after if object_id.isdigit()}
     return ChildOrder.objects.filter(plan=plan, status__in=SENT_STATES, pk__in=ids).count()

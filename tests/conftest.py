@@ -44,6 +44,43 @@ def _in_process_venue(settings) -> None:  # noqa: ANN001
     settings.DESK_VENUE = IN_PROCESS_VENUE
 
 
+# The PostgreSQL audit guard's one maintenance door (desk/migrations/0006_audit_anchor.py). pytest-django empties the
+# tables after each transactional test with one TRUNCATE of every table, which the guard refuses on the audit tables:
+# the flush, and only the flush, runs with it open, for its own transaction (SET LOCAL). Every test body runs with
+# the guard closed.
+AUDIT_MAINTENANCE_SQL = "SET LOCAL desk.audit_maintenance = 'on'"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _audit_guard_open_for_the_flush_only() -> Iterator[None]:
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    flush = DatabaseOperations.execute_sql_flush
+
+    def execute_sql_flush(self: DatabaseOperations, sql_list: list[str]) -> None:
+        flush(self, [AUDIT_MAINTENANCE_SQL, *sql_list] if sql_list else sql_list)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(DatabaseOperations, "execute_sql_flush", execute_sql_flush)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _audit_anchor_per_test(settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:  # noqa: ANN001
+    # Each test anchors its audit checkpoints in a file of its own (never the checkout's var/ or the SQLite file's
+    # neighbour); the processes a test starts inherit it through the environment.
+    anchor = tmp_path / "audit-anchor.jsonl"
+    settings.DESK_AUDIT_ANCHOR = str(anchor)
+    monkeypatch.setenv("DESK_AUDIT_ANCHOR", str(anchor))
+    return anchor
+
+
+@pytest.fixture
+def audit_anchor(_audit_anchor_per_test: Path) -> Path:
+    """This test's audit anchor file."""
+    return _audit_anchor_per_test
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings) -> None:  # noqa: ANN001
     # PBKDF2's deliberate slowness costs seconds per user and dealer secret; the tests check hashing, not cost.

@@ -23,6 +23,7 @@ from django.http import (
     StreamingHttpResponse,
 )
 from django.shortcuts import redirect, render
+from django.utils.functional import cached_property
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from desk import clock, selectors
@@ -124,7 +125,7 @@ def _auto_declined(rfq: Any) -> list[AuditEvent]:
     """The automatic-mode recommendations the desk left to the trader (beyond the limits), newest first."""
     return list(
         AuditEvent.objects.filter(action="rfq.auto_declined", object_type="rfq.rfq", object_id=str(rfq.pk)).order_by(
-            "-seq"
+            *selectors.AUDIT_NEWEST_FIRST
         )[:5]
     )
 
@@ -361,11 +362,24 @@ def _json_or_blank(value: Any) -> str:
     return "" if value is None else json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
+class _CountedPaginator(Paginator):
+    """A paginator told its count (the audit log's comes from its chain, not from counting the table)."""
+
+    def __init__(self, object_list: Any, per_page: int, *, known_count: int) -> None:
+        super().__init__(object_list, per_page)
+        self.known_count = known_count
+
+    @cached_property
+    def count(self) -> int:
+        return self.known_count
+
+
 @desk_page("desk.view_auditevent")
 @require_GET
 def compliance(request: HttpRequest) -> HttpResponse:
-    """The audit log, filtered and paginated, read-only, with the chain's verification; ``?format=csv|jsonl``
-    streams the same filter as an export (``desk.export_audit``) whose first line states the verification."""
+    """The audit log, filtered and paginated, read-only, with the chain's verification (incremental: from the last
+    verified position, after sealing what is committed); ``?format=csv|jsonl`` streams the same filter as an export
+    (``desk.export_audit``), sealed and anchored first, whose first line states the verification."""
     form = AuditFilterForm(request.GET or None)
     export_format = request.GET.get("format", "")
     valid = form.is_valid() if form.is_bound else True
@@ -377,7 +391,7 @@ def compliance(request: HttpRequest) -> HttpResponse:
             return HttpResponseBadRequest("format: csv or jsonl", content_type="text/plain")
         if not valid:
             return HttpResponseBadRequest(form.errors.as_text(), content_type="text/plain")
-        report = chain_verify()
+        report = chain_verify(checkpoint=True)
         lines = selectors.audit_export_lines(filters=filters, report=report, export_format=export_format)
         response = StreamingHttpResponse(_stream(lines), content_type=EXPORT_CONTENT_TYPES[export_format])
         stamp = clock.now().strftime("%Y%m%dT%H%M%SZ")
@@ -385,7 +399,11 @@ def compliance(request: HttpRequest) -> HttpResponse:
         response["X-Audit-Chain"] = selectors.audit_export_statement(report=report)
         return response
     report = chain_verify()
-    paginator = Paginator(selectors.audit_events_filtered(filters=filters), AUDIT_PAGE_SIZE)
+    paginator = _CountedPaginator(
+        selectors.audit_events_filtered(filters=filters),
+        AUDIT_PAGE_SIZE,
+        known_count=selectors.audit_events_count(filters=filters, report=report),
+    )
     page = paginator.get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)

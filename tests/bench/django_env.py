@@ -3,6 +3,7 @@
 - ``DATABASE_URL`` naming PostgreSQL: a temporary database is created on that server for the run (``desk_bench_…``)
   and dropped at the end; the database the URL names is never written to.
 - Otherwise: a temporary SQLite file.
+- The audit anchor (``DESK_AUDIT_ANCHOR``) is a temporary file too, as new as the database.
 - ``REDIS_URL`` is kept as it is: with it, the channel layer, the cache and the Celery broker are Redis, as in the
   scaled-out desk (and the plans-per-minute bench runs its worker processes on it).
 
@@ -62,6 +63,8 @@ def django_ready() -> None:
     if _ready:
         return
     os.environ["DATABASE_URL"] = database_url_for_run()
+    # The run's database starts empty: its audit checkpoints go to an anchor of its own, not the desk's.
+    os.environ["DESK_AUDIT_ANCHOR"] = os.path.join(tempfile.mkdtemp(prefix="desk-bench-anchor-"), "audit-anchor.jsonl")
     _labels["broker"] = "redis" if os.environ.get("REDIS_URL") else "memory"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "desk.settings")
     import django

@@ -1,4 +1,4 @@
-"""The audit trail: chained, append-only, verified, and written in the caller's transaction."""
+"""The audit trail: written in the caller's transaction, chained by the sealer, append-only, verified."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ import json
 import pytest
 from django.contrib.admin.sites import site
 from django.core.management import call_command
-from django.db import connection, transaction
+from django.db import transaction
 from django.test import RequestFactory
 
-from desk.audit import GENESIS_HASH, audit_record, chain_verify
-from desk.models import AuditEvent, AuditHead, AuditImmutableError
+from desk.audit import GENESIS_HASH, audit_record, audit_seal, chain_verify
+from desk.models import AuditCheckpoint, AuditEvent, AuditHead, AuditImmutableError
+from tests.audit_tamper import intruder_cursor
 
 pytestmark = pytest.mark.django_db
 
@@ -20,8 +21,24 @@ def _write(n: int) -> list[AuditEvent]:
     return [audit_record(actor="system:test", action="test.event", object_id=i, after={"i": i}) for i in range(n)]
 
 
+def _write_sealed(n: int) -> list[AuditEvent]:
+    written = _write(n)
+    audit_seal()
+    return [AuditEvent.objects.get(pk=event.pk) for event in written]
+
+
+def test_events_are_written_unsealed_and_chained_by_the_sealer() -> None:
+    written = _write(2)
+
+    assert [event.seq for event in written] == [None, None]
+    assert AuditEvent.objects.filter(seq__isnull=True).count() == 2
+    assert audit_seal().sealed == 2
+    assert not AuditEvent.objects.filter(seq__isnull=True).exists()
+    assert audit_seal().sealed == 0
+
+
 def test_events_chain_each_hash_to_the_previous_one() -> None:
-    first, second, third = _write(3)
+    first, second, third = _write_sealed(3)
 
     assert (first.seq, second.seq, third.seq) == (1, 2, 3)
     assert first.prev_hash == GENESIS_HASH
@@ -88,9 +105,9 @@ def test_admin_refuses_add_change_delete_even_for_superuser(django_user_model) -
 
 
 def test_raw_sql_tampering_is_caught_naming_the_row(capsys) -> None:  # noqa: ANN001
-    _write(5)
+    _write_sealed(5)
     table = AuditEvent._meta.db_table
-    with connection.cursor() as cursor:
+    with intruder_cursor() as cursor:
         cursor.execute(f"UPDATE {table} SET after = %s WHERE seq = 3", [json.dumps({"i": 999})])  # noqa: S608
 
     report = chain_verify()
@@ -104,8 +121,8 @@ def test_raw_sql_tampering_is_caught_naming_the_row(capsys) -> None:  # noqa: AN
 
 
 def test_deleting_the_newest_rows_is_caught_by_the_head_anchor() -> None:
-    _write(4)
-    with connection.cursor() as cursor:
+    _write_sealed(4)
+    with intruder_cursor() as cursor:
         cursor.execute(f"DELETE FROM {AuditEvent._meta.db_table} WHERE seq = 4")  # noqa: S608
 
     report = chain_verify()
@@ -115,17 +132,29 @@ def test_deleting_the_newest_rows_is_caught_by_the_head_anchor() -> None:
     assert "head anchor" in report.reason
 
 
-def test_verify_audit_json_reports_the_intact_chain(capsys) -> None:  # noqa: ANN001
-    events = _write(3)
+def test_verify_audit_json_reports_the_intact_chain(capsys, audit_anchor) -> None:  # noqa: ANN001
+    _write(3)
 
     call_command("verify_audit", "--json")
 
     out = json.loads(capsys.readouterr().out)
+    last = AuditEvent.objects.get(seq=3)
+    checkpoint = AuditCheckpoint.objects.get()
     assert out == {
         "ok": True,
         "events": 3,
         "head_seq": 3,
-        "head_hash": events[-1].hash,
+        "head_hash": last.hash,
         "broken_seq": None,
         "reason": "",
+        "full": False,
+        "from_seq": 0,
+        "checked": 3,
+        "pending": 0,
+        "checkpoint": {"seq": 3, "hash": last.hash, "time": checkpoint.signed_at.isoformat(timespec="microseconds")},
+        "since_checkpoint": 0,
+        "anchor": str(audit_anchor),
+        "anchor_checked": 1,
+        "anchor_last_seq": 3,
+        "warnings": [],
     }

@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from desk.audit import chain_verify
+from desk.audit import audit_seal, chain_verify
 from desk.decisions import decision_record, decision_replay, decision_replayer_for, decision_replayer_register
 from desk.models import AuditImmutableError, DecisionKind, DecisionRecord
 
@@ -95,6 +95,9 @@ def test_unknown_kind_is_refused_and_nothing_stored() -> None:
 
 def test_api_lists_and_replays_for_desk_roles_not_dealers(client: Client, risk_officer, dealer) -> None:  # noqa: ANN001
     record = _record()
+    audit_seal()
+    record.audit_event.refresh_from_db()
+    assert record.audit_event.seq is not None
     client.force_login(risk_officer)
 
     listed = client.get("/api/v1/decisions/?kind=hedge")

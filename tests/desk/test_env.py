@@ -12,6 +12,7 @@ from desk import env
 from tests.conftest import REPO_ROOT
 
 STRONG_KEY = "k3y-" + "".join(chr(ord("a") + i % 26) for i in range(60))
+AUDIT_KEY = "audit-" + "".join(chr(ord("A") + i % 26) for i in range(40))
 
 
 def test_embedded_defaults_are_sqlite_memory_broker_and_debug() -> None:
@@ -49,6 +50,9 @@ def test_database_and_redis_urls_switch_to_scale_out_mode() -> None:
         ({"REDIS_URL": "redis://cache:port/0"}, "REDIS_URL"),
         ({"DESK_DEBUG": "0"}, "DJANGO_SECRET_KEY"),
         ({"DJANGO_SECRET_KEY": "short"}, "DJANGO_SECRET_KEY"),
+        ({"DESK_DEBUG": "0", "DJANGO_SECRET_KEY": STRONG_KEY}, "DESK_AUDIT_KEY is not set"),
+        ({"DESK_AUDIT_KEY": "short"}, "DESK_AUDIT_KEY is too weak"),
+        ({"DJANGO_SECRET_KEY": STRONG_KEY, "DESK_AUDIT_KEY": STRONG_KEY}, "DESK_AUDIT_KEY must differ"),
         ({"DESK_ALLOWED_HOSTS": " , "}, "DESK_ALLOWED_HOSTS"),
     ],
 )
@@ -57,8 +61,23 @@ def test_malformed_variable_is_named(variables: dict[str, str], named: str) -> N
         env.load(variables, base_dir="/srv/desk")
 
 
+def test_audit_key_and_anchor_defaults_of_the_embedded_desk() -> None:
+    embedded = env.load({}, base_dir="/srv/desk")
+    server = env.load({"DATABASE_URL": "postgres://desk@db.internal:5432/desk"}, base_dir="/srv/desk")
+    named = env.load({"DESK_AUDIT_KEY": AUDIT_KEY, "DESK_AUDIT_ANCHOR": "/worm/desk.jsonl"}, base_dir="/srv/desk")
+
+    assert embedded.audit_key == env.EMBEDDED_AUDIT_KEY
+    assert embedded.audit_anchor == "/srv/desk/desk.sqlite3.audit-anchor.jsonl"  # next to the SQLite file
+    assert server.audit_anchor == "/srv/desk/var/audit-anchor.jsonl"
+    assert (named.audit_key, named.audit_anchor) == (AUDIT_KEY, "/worm/desk.jsonl")
+
+
 def _manage(*args: str, **variables: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DESK_DEBUG"}}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "REDIS_URL", "DESK_DEBUG", "DESK_AUDIT_KEY", "DESK_AUDIT_ANCHOR"}
+    }
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=REPO_ROOT,
@@ -79,8 +98,25 @@ def test_start_up_with_a_malformed_variable_stops_with_one_line() -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_production_without_an_audit_key_stops_with_one_line() -> None:
+    result = _manage("check", DESK_DEBUG="0", DJANGO_SECRET_KEY=STRONG_KEY)
+
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "DESK_AUDIT_KEY is not set (required when DESK_DEBUG=0)" in lines[0]
+
+
 def test_deploy_check_is_clean_in_production_mode() -> None:
-    result = _manage("check", "--deploy", "--fail-level", "WARNING", DESK_DEBUG="0", DJANGO_SECRET_KEY=STRONG_KEY)
+    result = _manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DESK_DEBUG="0",
+        DJANGO_SECRET_KEY=STRONG_KEY,
+        DESK_AUDIT_KEY=AUDIT_KEY,
+    )
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout

@@ -14,13 +14,15 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.core.cache import cache
 from django.core.management import call_command
-from django.db import connection
 
+from desk import selectors
+from desk.audit import audit_record, audit_seal, chain_verify
 from desk.models import AuditEvent, InstrumentKind, OptionType
 from rfq.models import RFQ, Quote, QuoteStatus, RFQStatus
 from risk.models import KillSwitch
 from risk.services import kill_switch_engage
 from tests import factories
+from tests.audit_tamper import intruder_cursor
 
 pytestmark = pytest.mark.django_db
 
@@ -311,6 +313,37 @@ def test_compliance_filters_the_log_and_shows_the_verification(
     assert 'value="dealer:ALPHA"' in only_dealer
 
 
+def test_compliance_suggestions_are_each_columns_distinct_values_in_order(trader, dealer, instrument) -> None:  # noqa: ANN001
+    _some_events(trader, dealer, instrument)
+    audit_record(actor="system:zeta", action="a.first", object_type="")
+
+    choices = selectors.audit_choices()
+    first_two = selectors.audit_choices(limit=2)
+
+    for field in ("actor", "object_type", "action"):
+        distinct = list(
+            AuditEvent.objects.order_by(field).values_list(field, flat=True).distinct()
+        )  # the database's order
+        assert choices[field] == distinct
+        assert first_two[field] == distinct[:2]
+
+
+def test_compliance_counts_sealed_and_pending_events_without_counting_the_table(
+    client_for, compliance, trader, dealer, instrument
+) -> None:  # noqa: ANN001
+    _some_events(trader, dealer, instrument)
+    client = client_for(compliance)
+    client.get("/desk/compliance/")
+    audit_record(actor="system:late", action="late.event")  # committed after the page's seal: pending
+
+    report = chain_verify(seal=False)
+    total = AuditEvent.objects.count()
+
+    assert report.pending == 1
+    assert selectors.audit_events_count(filters=selectors.AuditFilter(), report=report) == total
+    assert f"{total} events" in client.get("/desk/compliance/").content.decode()
+
+
 def test_compliance_range_error_names_the_field(client_for, compliance) -> None:  # noqa: ANN001
     response = client_for(compliance).get("/desk/compliance/", {"start": "2026-01-02T00:00", "end": "2026-01-01T00:00"})
 
@@ -371,8 +404,10 @@ def test_export_of_an_unknown_format_is_400(client_for, compliance) -> None:  # 
 
 
 def _tamper_newest_event() -> None:
-    # The model refuses updates; a raw UPDATE is what an intruder with database access would do.
-    with connection.cursor() as cursor:
+    # The model refuses updates (and PostgreSQL's guard, which the intruder switches off as the tables' owner could):
+    # a raw UPDATE of a chained event is what an intruder with database access would do.
+    audit_seal()
+    with intruder_cursor() as cursor:
         table = AuditEvent._meta.db_table
         cursor.execute(f"UPDATE {table} SET action = %s WHERE seq = (SELECT MAX(seq) FROM {table})", ["forged"])
 

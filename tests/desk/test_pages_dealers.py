@@ -90,7 +90,7 @@ def test_only_a_risk_officer_promotes_and_rolls_back(  # noqa: ANN001
     assert client.post("/desk/models/rollback/", {"to": str(first.version)}).status_code == 302
     assert (_status(first), _status(second)) == (ScoringModelStatus.LIVE, ScoringModelStatus.RETIRED)
     actions = list(
-        AuditEvent.objects.filter(action__startswith="scoring_model.").order_by("seq").values_list("action", flat=True)
+        AuditEvent.objects.filter(action__startswith="scoring_model.").order_by("id").values_list("action", flat=True)
     )
     assert actions[-3:] == ["scoring_model.promote", "scoring_model.promote", "scoring_model.rollback"]
 

@@ -104,7 +104,12 @@ def test_simulate_refuses_a_seed_out_of_range_in_one_line(
 
 
 def test_simulate_is_refused_in_production(bare_env: dict[str, str]) -> None:
-    env = {**bare_env, "DESK_DEBUG": "0", "DJANGO_SECRET_KEY": "production-key-" + "0123456789abcdef" * 4}
+    env = {
+        **bare_env,
+        "DESK_DEBUG": "0",
+        "DJANGO_SECRET_KEY": "production-key-" + "0123456789abcdef" * 4,
+        "DESK_AUDIT_KEY": "production-audit-key-" + "fedcba9876543210" * 2,
+    }
     result = subprocess.run(
         [sys.executable, "manage.py", "simulate"], cwd=REPO_ROOT, env=env, capture_output=True, text=True
     )

@@ -149,7 +149,7 @@ def test_three_buys_and_a_sell_cross_at_the_validated_price_and_the_net_goes_to_
     assert _position("desk", lot_instrument) == (0, 0)
     assert d.average_price == PRICE
     # Every cross is audited on both orders, at the validated price, with its counter-order
-    crosses = AuditEvent.objects.filter(action=aggregation.CROSS_ACTION).order_by("seq")
+    crosses = AuditEvent.objects.filter(action=aggregation.CROSS_ACTION).order_by("id")
     assert [
         (e.object_id, e.after["counter_order"], Decimal(e.after["quantity"]), Decimal(e.after["price"]))
         for e in crosses
@@ -193,7 +193,7 @@ def test_fills_are_allocated_back_pro_rata_exactly_and_move_the_position(  # noq
     _fill(dealer_order, dealer, "E1", "5")
     again = aggregation.rfq_fill_allocate(dealer_order=dealer_order)
 
-    first = AuditEvent.objects.filter(action=aggregation.ORDER_ALLOCATE_ACTION).order_by("seq")
+    first = AuditEvent.objects.filter(action=aggregation.ORDER_ALLOCATE_ACTION).order_by("id")
     assert {int(e.object_id): Decimal(e.after["quantity"]) for e in first} == {
         a.pk: Decimal(3),
         b.pk: Decimal(1),
@@ -228,7 +228,7 @@ def test_fills_are_allocated_back_pro_rata_exactly_and_move_the_position(  # noq
     assert _position("desk", lot_instrument)[0] == 0
     assert [_position(account.code, lot_instrument)[0] for account in accounts] == [6, 3, 3, -4]
     events = AuditEvent.objects.filter(action=aggregation.ALLOCATE_ACTION, object_id=str(dealer_order.pk))
-    assert [Decimal(e.after["quantity"]) for e in events.order_by("seq")] == [5, 3]
+    assert [Decimal(e.after["quantity"]) for e in events.order_by("id")] == [5, 3]
     assert AuditEvent.objects.filter(action=aggregation.ORDER_ALLOCATE_ACTION).count() == 6
     assert chain_verify().ok
 

@@ -152,7 +152,7 @@ def test_one_live_version_and_rollback_restores_the_earlier_one(two_versions, ri
     assert second.status == ScoringModelStatus.RETIRED
     assert restored.promoted_by == risk_with_promotion
     actions = list(
-        AuditEvent.objects.filter(action__startswith="scoring_model.").order_by("seq").values_list("action", flat=True)
+        AuditEvent.objects.filter(action__startswith="scoring_model.").order_by("id").values_list("action", flat=True)
     )
     assert actions[-3:] == ["scoring_model.promote", "scoring_model.promote", "scoring_model.rollback"]
     assert chain_verify().ok

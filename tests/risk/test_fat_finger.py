@@ -78,7 +78,7 @@ def test_the_issues_order_is_refused_with_no_limit_set_naming_limit_value_and_th
     assert (quantity.observed, quantity.threshold) == (1e9, 5_000.0)
     assert (quantity.scope, quantity.scope_key) == ("default", "BTC-USD")
     # and every reason is audited with the order
-    events = AuditEvent.objects.filter(action="risk.refused").order_by("seq")
+    events = AuditEvent.objects.filter(action="risk.refused").order_by("id")  # as written
     assert [e.after["limit"] for e in events] == ["max_order_notional", "max_order_quantity"]
     assert events[0].actor == "user:trader-t"
     assert events[0].object_id == "rfq-ticket/L1"

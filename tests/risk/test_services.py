@@ -389,7 +389,8 @@ def test_setting_a_limit_is_audited_with_before_and_after_and_broadcast(
     assert first.pk == second.pk
     assert Limit.objects.get().value == Decimal("12.5")
     assert second.updated_by == risk_officer
-    created, changed = AuditEvent.objects.filter(action="risk.limit.set").order_by("seq")
+    # In the order written (an event's seq comes later, when the sealer chains it)
+    created, changed = AuditEvent.objects.filter(action="risk.limit.set").order_by("id")
     assert created.before is None
     assert created.after["value"] == "25.000000000000"
     assert changed.before["value"] == "25.000000000000"

@@ -58,8 +58,9 @@ def _loss_from_orders(result: StressResult) -> float:
 
 
 def _sent_after(plan: ExecutionPlan, event: AuditEvent) -> int:
-    """The plan's children executed on the venues by a write the audit chain stored after ``event``."""
-    filled = AuditEvent.objects.filter(seq__gt=event.seq, action="child_order.fill").values_list("object_id", flat=True)
+    """The plan's children executed on the venues by a write the replay stored after ``event`` (its one transaction's
+    event ids are its write order; the sealer chains them only after it commits)."""
+    filled = AuditEvent.objects.filter(id__gt=event.id, action="child_order.fill").values_list("object_id", flat=True)
     return ChildOrder.objects.filter(plan=plan, status__in=SENT_STATES, pk__in=[int(pk) for pk in filled]).count()
 
 

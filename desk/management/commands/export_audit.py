@@ -21,8 +21,9 @@ def _when(value: str) -> datetime:
 
 class Command(BaseCommand):
     help = (
-        "Export the audit trail (a time range, optionally filtered) as CSV or JSONL; the file's first line and this "
-        "command's output state the hash-chain verification; exit 1 when the chain is broken."
+        "Export the audit trail (a time range, optionally filtered) as CSV or JSONL. The events committed so far are "
+        "sealed and anchored first; the file's first line and this command's output state the hash-chain "
+        "verification; exit 1 when the chain is broken."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -45,7 +46,7 @@ class Command(BaseCommand):
         )
         if filters.start and filters.end and filters.end <= filters.start:
             raise CommandError("--to must be after --from")
-        report = chain_verify()
+        report = chain_verify(checkpoint=True)
         lines = audit_export_lines(filters=filters, report=report, export_format=options["export_format"])
         rows = -2 if options["export_format"] == "csv" else -1  # the statement line, and the CSV header
         if options["output"] == "-":
