@@ -83,6 +83,7 @@ class KillSwitch(models.Model):
     changed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name_plural = "kill switches"
         ordering = ["scope", "scope_key"]
         permissions = [
             ("engage_killswitch", "Can engage a kill switch"),
