@@ -61,7 +61,9 @@ class PingApi(APIView):
 
 
 class DecisionOutputSerializer(serializers.ModelSerializer):
-    audit_seq = serializers.IntegerField(source="audit_event.seq")
+    audit_seq = serializers.IntegerField(
+        source="audit_event.seq", allow_null=True, help_text="the audit event's place in the chain; null until sealed"
+    )
 
     class Meta:
         model = DecisionRecord

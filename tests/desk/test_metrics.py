@@ -152,8 +152,9 @@ def test_metrics_parse_and_carry_the_desks_figures(desk_state: dict[str, Any]) -
 
 
 @pytest.mark.django_db
-def test_metrics_carry_kill_switches_breakers_and_health_per_underlying(risk_officer: Any) -> None:  # noqa: ANN401
+def test_metrics_carry_kill_switches_breakers_and_health_per_underlying(risk_officer: Any, settings: Any) -> None:  # noqa: ANN401
     # given BTC halted by the stale check with its breaker tripped, ETH healthy, and a book switch set to reducing
+    settings.RISK_BOOKS = ("desk", "B1")
     since = datetime(2026, 1, 5, 12, tzinfo=UTC)
     fields = {"reason": "", "findings": [], "source_feed": "", "since": since, "at": since}
     market_health_record(underlying="BTC", state="halted", checks=["stale"], **fields)
