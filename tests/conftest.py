@@ -37,6 +37,9 @@ def django_db_modify_db_settings(tmp_path_factory: pytest.TempPathFactory) -> No
 # the venue tests (tests/execution/test_venue_fix*.py) switch to "fix". Processes the tests start inherit it too.
 IN_PROCESS_VENUE = "sim.venues.SimulatedVenue"
 os.environ["DESK_VENUE"] = IN_PROCESS_VENUE
+# Settings may be loaded already (pytest-django sets Django up first): module- and session-scoped fixtures, which run
+# before the per-test fixture below, see the same venue.
+settings.DESK_VENUE = IN_PROCESS_VENUE
 
 
 @pytest.fixture(autouse=True)
