@@ -109,10 +109,9 @@ class Refusal:
 
 
 @dataclass(frozen=True)
-class CheckReport:
-    """The outcome of :func:`limit_check`: every check that ran, and the refusals (empty when the order passes)."""
+class _Refusals:
+    """The checks that ran on an order and the refusals among them (empty when it passes)."""
 
-    order: ProposedOrder
     results: tuple[CheckResult, ...]
     refusals: tuple[Refusal, ...]
 
@@ -129,31 +128,23 @@ class CheckReport:
     def message(self) -> str:
         return "; ".join(refusal.message for refusal in self.refusals) or "passed"
 
+
+@dataclass(frozen=True, kw_only=True)
+class CheckReport(_Refusals):
+    """The outcome of :func:`limit_check` on a proposed order."""
+
+    order: ProposedOrder
+
     def raise_if_refused(self) -> None:
         if self.refusals:
             raise RiskRefused(self.message)
 
 
-@dataclass(frozen=True)
-class GuardReport:
-    """The outcome of :func:`fat_finger_check`: the checks that ran on an order as it is created, and the refusals
-    (empty when it passes)."""
+@dataclass(frozen=True, kw_only=True)
+class GuardReport(_Refusals):
+    """The outcome of :func:`fat_finger_check`: the fat-finger guards on an order as it is created."""
 
     order: OrderSize
-    results: tuple[CheckResult, ...]
-    refusals: tuple[Refusal, ...]
-
-    @property
-    def passed(self) -> bool:
-        return not self.refusals
-
-    @property
-    def limits(self) -> list[str]:
-        return [refusal.limit for refusal in self.refusals]
-
-    @property
-    def message(self) -> str:
-        return "; ".join(refusal.message for refusal in self.refusals) or "passed"
 
 
 # A threshold in force: a limit row, or a fat-finger default no row tightens.
