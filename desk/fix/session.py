@@ -36,6 +36,7 @@ scripts ``tests/rfq/test_fix_acceptance.py`` plays):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 import time
@@ -905,3 +906,19 @@ class Session:
         task = asyncio.get_running_loop().create_task(self.application.on_logon(self))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+class StreamTransport:
+    """A :class:`Transport` over an asyncio stream writer (the dealers' acceptor and the venues' initiator)."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self._writer = writer
+
+    async def write(self, data: bytes) -> None:
+        self._writer.write(data)
+        await self._writer.drain()
+
+    async def close(self) -> None:
+        self._writer.close()
+        with contextlib.suppress(ConnectionError, OSError):
+            await asyncio.wait_for(self._writer.wait_closed(), timeout=2)

@@ -27,7 +27,7 @@ from django.db import connections, transaction
 from desk.audit import audit_record
 from desk.fix import codec
 from desk.fix.messages import BusinessProblem, Problem, RejectReason, business_reject
-from desk.fix.session import Session, SessionConfig, SessionRegistry, State
+from desk.fix.session import Session, SessionConfig, SessionRegistry, State, StreamTransport
 from desk.fix.store import FixStore, Outgoing
 from execution.crash import crash_point
 from execution.models import VenueFixMessage, VenueSessionRecord
@@ -128,20 +128,6 @@ class VenueApplication:
 
     async def on_disconnect(self, session: Session) -> None:
         await sync_to_async(venue_orders.venue_down)(venue=session.peer_comp_id)
-
-
-class StreamTransport:
-    def __init__(self, writer: asyncio.StreamWriter) -> None:
-        self._writer = writer
-
-    async def write(self, data: bytes) -> None:
-        self._writer.write(data)
-        await self._writer.drain()
-
-    async def close(self) -> None:
-        self._writer.close()
-        with contextlib.suppress(ConnectionError, OSError):
-            await asyncio.wait_for(self._writer.wait_closed(), timeout=2)
 
 
 @dataclass

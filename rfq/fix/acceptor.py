@@ -22,6 +22,7 @@ from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import connections
 
+from desk.fix.session import StreamTransport
 from rfq.fix import store
 from rfq.fix.application import DealerApplication
 from rfq.fix.conformance import EchoApplication
@@ -32,22 +33,6 @@ logger = logging.getLogger(__name__)
 OUTBOUND_GROUP = "fix.outbound"
 READ_CHUNK = 65536
 REJOIN_PERIOD_S = 60.0
-
-
-class StreamTransport:
-    """A :class:`~rfq.fix.session.Transport` over an asyncio stream writer."""
-
-    def __init__(self, writer: asyncio.StreamWriter) -> None:
-        self._writer = writer
-
-    async def write(self, data: bytes) -> None:
-        self._writer.write(data)
-        await self._writer.drain()
-
-    async def close(self) -> None:
-        self._writer.close()
-        with contextlib.suppress(ConnectionError, OSError):
-            await asyncio.wait_for(self._writer.wait_closed(), timeout=2)
 
 
 @dataclass
